@@ -1,0 +1,63 @@
+{#- The cleaning rules, one named macro each, so every staging model applies them the same way. -#}
+
+{#- Ids are trimmed; blank and null-like tokens ('', 'null', 'none', 'nan', 'n/a', '\N') mean "no id". -#}
+{% macro clean_id(column) -%}
+    case
+        when lower(trim({{ column }})) in ('', 'null', 'none', 'nan', 'n/a', '\n') then null
+        else trim({{ column }})
+    end
+{%- endmacro %}
+
+{#- Free text: HTML tags removed, common entities unescaped, all whitespace (newlines, tabs)
+    collapsed to one space, trimmed; empty becomes null. Emoji and CJK are kept as they are. -#}
+{% macro clean_text(column) -%}
+    nullif(
+        trim(regexp_replace(
+            replace(replace(replace(replace(replace(replace(
+                regexp_replace({{ column }}, '<[^>]*>', ' ', 'g'),
+                '&nbsp;', ' '), '&lt;', '<'), '&gt;', '>'), '&quot;', '"'), '&#39;', ''''),
+                '&amp;', '&'),
+            '\s+', ' ', 'g'
+        )),
+        ''
+    )
+{%- endmacro %}
+
+{#- Short categorical labels: trimmed, lower case; null-like tokens become null. -#}
+{% macro clean_label(column) -%}
+    {{ clean_id('lower(' ~ column ~ ')') }}
+{%- endmacro %}
+
+{#- ISO-8601 text to TIMESTAMPTZ (UTC when no offset is given); unparseable or infinite -> null. -#}
+{% macro parse_ts(column) -%}
+    case
+        when isfinite(try_cast(trim({{ column }}) as timestamptz))
+            then try_cast(trim({{ column }}) as timestamptz)
+    end
+{%- endmacro %}
+
+{#- Text to a finite DOUBLE; unparseable, NaN or infinite -> null. -#}
+{% macro parse_number(column) -%}
+    case
+        when isfinite(try_cast(trim({{ column }}) as double))
+            then try_cast(trim({{ column }}) as double)
+    end
+{%- endmacro %}
+
+{#- True when the raw text holds something that did not parse (a bad field, not a missing one). -#}
+{% macro is_unparsed(raw_column, parsed) -%}
+    ({{ clean_id(raw_column) }} is not null and {{ parsed }} is null)
+{%- endmacro %}
+
+{#- Fingerprint of the contract columns as trimmed text: equal fingerprints are exact duplicates. -#}
+{% macro row_fingerprint(columns) -%}
+    md5(to_json([{% for c in columns %}trim({{ c }}){% if not loop.last %}, {% endif %}{% endfor %}]))
+{%- endmacro %}
+
+{#- The end of the run date (exclusive), in UTC: the cut-off for events. -#}
+{% macro run_end() -%}
+    {%- if var('run_date') is none -%}
+        {{ exceptions.raise_compiler_error("var run_date is required: pass --vars '{run_date: YYYY-MM-DD}'") }}
+    {%- endif -%}
+    (cast('{{ var("run_date") }}' as date) + interval 1 day)::timestamptz
+{%- endmacro %}

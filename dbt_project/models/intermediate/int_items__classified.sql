@@ -1,0 +1,1 @@
+{{ classify_rows(staged=ref('stg_landing__items'), key=['item_id']) }}

@@ -1,0 +1,44 @@
+with
+
+clean_users as (
+    select * from {{ ref('int_users__classified') }} where outcome = 'clean'
+),
+
+age_stats as (
+    select median(age) as age_median from clean_users
+),
+
+imputed as (
+    select
+        clean_users.user_id,
+        coalesce(clean_users.age, age_stats.age_median) as age,
+        clean_users.age is null and age_stats.age_median is not null as age_imputed,
+        coalesce(clean_users.gender, 'unknown') as gender,
+        coalesce(clean_users.occupation, 'unknown') as occupation,
+        clean_users.signup_ts,
+        clean_users.profile_text,
+    from clean_users
+    cross join age_stats
+),
+
+standardised as (
+    select
+        *,
+        coalesce((age - avg(age) over ()) / nullif(stddev_pop(age) over (), 0), 0) as age_z,
+    from imputed
+),
+
+final as (
+    select
+        user_id,
+        age,
+        age_imputed,
+        age_z,
+        gender,
+        occupation,
+        signup_ts,
+        profile_text,
+    from standardised
+)
+
+select * from final

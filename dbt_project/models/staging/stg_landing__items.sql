@@ -1,0 +1,51 @@
+with
+
+source as (
+    select * from {{ source('landing', 'items') }}
+),
+
+parsed as (
+    select
+        {{ clean_id('item_id') }} as item_id,
+        {{ clean_text(clean_id('title')) }} as title,
+        {{ clean_text('description') }} as description,
+        {{ clean_label('category') }} as category,
+        {{ parse_number('price') }} as price_parsed,
+        {{ clean_id('price') }} is not null as price_given,
+        {{ parse_ts('release_ts') }} as release_ts,
+        {{ is_unparsed('release_ts', parse_ts('release_ts')) }} as release_ts_unparseable,
+        {{ row_fingerprint(['item_id', 'title', 'description', 'category', 'price', 'release_ts']) }}
+            as row_fingerprint,
+        to_json(source) as record,
+        _source_file as source_file,
+        _row_number as source_row,
+        _loaded_at as loaded_at,
+        _parse_error as parse_error,
+    from source
+),
+
+final as (
+    select
+        item_id,
+        title,
+        description,
+        category,
+        -- a price below zero or that does not parse is impossible: nulled, imputed in dim_items
+        case when price_parsed >= 0 then price_parsed end as price,
+        price_given and not coalesce(price_parsed >= 0, false) as price_invalid,
+        release_ts,
+        release_ts_unparseable,
+        case
+            when parse_error is not null then 'malformed_row'
+            when item_id is null then 'null_item_id'
+            when title is null then 'null_title'
+        end as key_problem,
+        row_fingerprint,
+        record,
+        source_file,
+        source_row,
+        loaded_at,
+    from parsed
+)
+
+select * from final

@@ -1,0 +1,46 @@
+with
+
+source as (
+    select * from {{ source('landing', 'social_edges') }}
+),
+
+parsed as (
+    select
+        {{ clean_id('user_id') }} as user_id,
+        {{ clean_id('friend_id') }} as friend_id,
+        {{ parse_ts('since_ts') }} as since_ts,
+        {{ is_unparsed('since_ts', parse_ts('since_ts')) }} as since_ts_unparseable,
+        to_json(source) as record,
+        _source_file as source_file,
+        _row_number as source_row,
+        _loaded_at as loaded_at,
+        _parse_error as parse_error,
+    from source
+),
+
+final as (
+    select
+        user_id,
+        friend_id,
+        -- edges are undirected: (a, b) and (b, a) are one pair, stored smaller id first
+        least(user_id, friend_id) as user_low_id,
+        greatest(user_id, friend_id) as user_high_id,
+        since_ts,
+        since_ts_unparseable,
+        case
+            when parse_error is not null then 'malformed_row'
+            when user_id is null then 'null_user_id'
+            when friend_id is null then 'null_friend_id'
+            when user_id = friend_id then 'self_loop'
+        end as key_problem,
+        -- the canonical pair and its date: a reversed copy has the same fingerprint
+        md5(to_json([least(user_id, friend_id), greatest(user_id, friend_id), cast(since_ts as varchar)]))
+            as row_fingerprint,
+        record,
+        source_file,
+        source_row,
+        loaded_at,
+    from parsed
+)
+
+select * from final

@@ -1,0 +1,132 @@
+"""`recsys STAGE [options]`: thin wrappers that parse options, call a stage, print its summary.
+
+Progress and logs go to stderr; the last stdout line is the stage's JSON summary. Problems a user
+can fix (bad paths, dates, files) end in one `error:` line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from pipeline.config import Settings
+from pipeline.errors import RecsysError
+from pipeline.run_date import parse_run_date, resolve_run_date
+
+app = typer.Typer(
+    name="recsys",
+    help="recsys-nightly: raw shop data in, top-N recommendations out. One subcommand per stage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+HOME = typer.Option(None, "--home", help="Pipeline home (default: $RECSYS_HOME, else ./var).")
+RUN_DATE = typer.Option(
+    None, "--run-date", help="Day to process, YYYY-MM-DD (default: the landing manifest's run_date)."
+)
+LANDING = typer.Option(None, "--landing", help="Landing folder (default: $RECSYS_HOME/landing).")
+
+
+def _settings(home: str | None, landing: str | None = None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if home:
+        overrides["home"] = Path(home)
+    if landing:
+        overrides["landing"] = Path(landing)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise RecsysError(f"invalid settings: {problems}") from None
+
+
+def _run(stage: Callable[[], dict[str, Any]]) -> None:
+    """Run a stage; print its summary as the last stdout line, or one error line on stderr."""
+    try:
+        summary = stage()
+    except RecsysError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        raise typer.Exit(130) from None
+    sys.stdout.write(json.dumps(summary, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _date(text: str | None) -> date | None:
+    return parse_run_date(text) if text else None
+
+
+@app.command("demo-data")
+def demo_data(
+    dest: Path = typer.Argument(..., help="Landing folder to write (created when missing)."),
+    seed: int = typer.Option(42, help="Random seed: the same seed writes the same files."),
+    scale: float = typer.Option(1.0, help="Size factor: 1.0 is ~2,000 users and ~80k events."),
+    home: str | None = HOME,
+    run_date: str | None = RUN_DATE,
+) -> None:
+    """Write a deterministic demo shop (with planted bad rows) into DEST."""
+    from pipeline.demo_data import DEFAULT_RUN_DATE, generate
+
+    def stage() -> dict[str, Any]:
+        day = _date(run_date) or DEFAULT_RUN_DATE
+        return generate(dest.expanduser().resolve(), seed=seed, run_date=day, scale=scale)
+
+    _run(stage)
+
+
+@app.command()
+def ingest(
+    home: str | None = HOME,
+    run_date: str | None = RUN_DATE,
+    landing: str | None = LANDING,
+    reload: bool = typer.Option(
+        False, "--reload", help="Replace the rows of files whose content changed since loading."
+    ),
+) -> None:
+    """Load new landing files into raw.* (each file once, tracked in meta.loaded_files)."""
+    from pipeline.ingest import ingest as run_ingest
+    from pipeline.run_date import manifest_run_date
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home, landing)
+        day = _date(run_date) or settings.run_date or manifest_run_date(settings.landing_dir)
+        return run_ingest(settings, day, reload=reload)
+
+    _run(stage)
+
+
+@app.command()
+def transform(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
+    """dbt build: raw -> staging -> marts and quarantine, for the run date; then the circuit breaker."""
+    from pipeline.transform import transform as run_transform
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home)
+        return run_transform(settings, resolve_run_date(settings, _date(run_date)))
+
+    _run(stage)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("RECSYS_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    app()
+
+
+if __name__ == "__main__":
+    main()

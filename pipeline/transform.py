@@ -1,0 +1,163 @@
+"""Transform: `dbt build` (raw -> staging -> marts, quarantine) for a run date, then the breaker.
+
+dbt runs in its own process because dbt-duckdb keeps the warehouse file locked in-process. After a
+green build the row accounting is read back (raw = clean + merged + deferred + quarantined) and the
+circuit breaker stops the night when a table's quarantined share passes the threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import Settings
+from pipeline.contract import LANDING_TABLES
+from pipeline.errors import RecsysError
+from pipeline.warehouse import connect, table_exists
+
+CLEAN_MODELS = {
+    "users": "marts.dim_users",
+    "items": "marts.dim_items",
+    "interactions": "marts.fct_interactions",
+    "social_edges": "marts.fct_social_edges",
+}
+
+
+def dbt_executable() -> str:
+    beside_python = Path(sys.executable).parent / "dbt"
+    found = str(beside_python) if beside_python.exists() else shutil.which("dbt")
+    if not found:
+        raise RecsysError("dbt is not installed in this environment: run `make setup`")
+    return found
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment for a dbt process: profiles inside the project, outputs under RECSYS_HOME."""
+    return {
+        **os.environ,
+        "RECSYS_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "RECSYS_DBT_THREADS": str(settings.dbt_threads),
+        "DBT_PROFILES_DIR": str(settings.dbt_project_dir),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+        "DBT_LOG_PATH": str(settings.dbt_log_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",  # no network at run time
+        "DBT_PARTIAL_PARSE": "true",
+    }
+
+
+def run_dbt(settings: Settings, args: list[str], run_date: date) -> None:
+    """Run one dbt command in its own process, streaming its log to stderr; raise on failure."""
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--vars",
+        json.dumps({"run_date": run_date.isoformat()}),
+    ]
+    process = subprocess.run(
+        command, env=dbt_env(settings), stdout=sys.stderr, stderr=sys.stderr, check=False
+    )
+    if process.returncode != 0:
+        raise RecsysError(f"dbt {args[0]} failed: {_dbt_failures(settings)}")
+
+
+def _dbt_failures(settings: Settings) -> str:
+    """One line per failed node from dbt's run_results.json (tests name the rule they enforce)."""
+    results_path = settings.dbt_target_dir / "run_results.json"
+    try:
+        results = json.loads(results_path.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return f"see the dbt log in {settings.dbt_log_dir}"
+    failed = [
+        f"{r['unique_id']}: {' '.join(str(r.get('message') or r['status']).split())}"
+        for r in results
+        if r.get("status") in ("error", "fail")
+    ]
+    return "; ".join(failed) if failed else f"see the dbt log in {settings.dbt_log_dir}"
+
+
+def row_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Per landing table: raw rows and where each went, every term read from its own model."""
+    accounting: dict[str, dict[str, Any]] = {}
+    for table, clean_model in CLEAN_MODELS.items():
+        (raw,) = con.execute(f"select count(*) from raw.{table}").fetchone()  # type: ignore[misc]
+        (clean,) = con.execute(f"select count(*) from {clean_model}").fetchone()  # type: ignore[misc]
+        counts = {}
+        for name, model in (
+            ("merged", "marts.merged_duplicates"),
+            ("deferred", "marts.deferred_rows"),
+            ("quarantined", "quarantine.rejected_rows"),
+        ):
+            sql = f"select count(*) from {model} where source_table = ?"
+            counts[name] = con.execute(sql, [table]).fetchone()[0]  # type: ignore[index]
+        reasons = dict(
+            con.execute(
+                "select reason, count(*) from quarantine.rejected_rows where source_table = ? "
+                "group by reason order by count(*) desc, reason",
+                [table],
+            ).fetchall()
+        )
+        accounting[table] = {"raw": raw, "clean": clean, **counts, "quarantine_reasons": reasons}
+    return accounting
+
+
+def check_circuit_breaker(accounting: dict[str, dict[str, Any]], threshold: float) -> None:
+    """Stop the night when an upstream feed looks broken: too many of a table's rows quarantined."""
+    tripped = []
+    for table, counts in accounting.items():
+        if counts["raw"] and counts["quarantined"] / counts["raw"] > threshold:
+            reasons = ", ".join(f"{r}: {n}" for r, n in counts["quarantine_reasons"].items())
+            tripped.append(
+                f"{table}: {counts['quarantined']} of {counts['raw']} rows quarantined "
+                f"({counts['quarantined'] / counts['raw']:.1%}; {reasons})"
+            )
+    if tripped:
+        raise RecsysError(
+            f"circuit breaker: quarantined share above {threshold:.1%} in "
+            + "; ".join(tripped)
+            + ". Inspect quarantine.rejected_rows, fix the feed, or raise "
+            "RECSYS_QUARANTINE_THRESHOLD."
+        )
+
+
+def _print_accounting(accounting: dict[str, dict[str, Any]]) -> None:
+    table = Table(title="rows per landing table")
+    for column in ("table", "raw", "clean", "merged", "deferred", "quarantined"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name, counts in accounting.items():
+        table.add_row(name, *(f"{counts[c]:,}" for c in ("raw", "clean", "merged", "deferred", "quarantined")))
+    Console(stderr=True).print(table)
+
+
+def transform(settings: Settings, run_date: date) -> dict[str, Any]:
+    """Build staging, marts and quarantine for `run_date`; return the stage summary."""
+    with connect(settings.warehouse_path, read_only=True) as con:
+        missing = [t for t in LANDING_TABLES if not table_exists(con, "raw", t)]
+    if missing:
+        raise RecsysError(f"raw tables missing ({', '.join(missing)}): run `recsys ingest` first")
+
+    run_dbt(settings, ["build"], run_date)
+
+    with connect(settings.warehouse_path, read_only=True) as con:
+        accounting = row_accounting(con)
+        (requests,) = con.execute("select count(*) from marts.embedding_requests").fetchone()  # type: ignore[misc]
+    _print_accounting(accounting)
+    check_circuit_breaker(accounting, settings.quarantine_threshold)
+    return {
+        "stage": "transform",
+        "run_date": run_date.isoformat(),
+        "status": "ok",
+        "tables": accounting,
+        "embedding_requests": requests,
+    }

@@ -1,0 +1,66 @@
+"""DuckDB connections: the only module that opens the warehouse file.
+
+DuckDB allows one read-write process per file, so a connection is opened for one step and closed
+right after it; callers never hold one across a step that another process (dbt) needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import RecsysError
+
+SCHEMAS = ("raw", "meta", "staging", "marts", "quarantine", "features", "analytics")
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB so that any string (even a hostile one) stays a name."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse with UTC as the session time zone, and always close it."""
+    if read_only and not path.exists():
+        raise RecsysError(f"no warehouse at {path}: run `recsys ingest` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise RecsysError(
+            f"cannot open the warehouse {path}: {exc}. Another process may be writing to it."
+        ) from exc
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends normally, roll back on any error."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"create schema if not exists {schema}")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])

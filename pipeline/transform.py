@@ -52,6 +52,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "DBT_LOG_PATH": str(settings.dbt_log_dir),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",  # no network at run time
         "DBT_PARTIAL_PARSE": "true",
+        "DBT_USE_COLORS": "true" if sys.stderr.isatty() else "false",
     }
 
 

@@ -21,7 +21,12 @@ price_fences as (
 clipped as (
     select
         clean_items.* exclude (price),
-        greatest(least(price, price_high), price_low) as price,
+        -- not greatest/least: they skip nulls, and a missing price must stay missing until imputed
+        case
+            when price > price_high then price_high
+            when price < price_low then price_low
+            else price
+        end as price,
         price not between price_low and price_high as price_clipped,
     from clean_items
     cross join price_fences

@@ -32,7 +32,9 @@ app = typer.Typer(
 
 HOME = typer.Option(None, "--home", help="Pipeline home (default: $RECSYS_HOME, else ./var).")
 RUN_DATE = typer.Option(
-    None, "--run-date", help="Day to process, YYYY-MM-DD (default: the landing manifest's run_date)."
+    None,
+    "--run-date",
+    help="Day to process, YYYY-MM-DD (default: the landing manifest's run_date).",
 )
 LANDING = typer.Option(None, "--landing", help="Landing folder (default: $RECSYS_HOME/landing).")
 

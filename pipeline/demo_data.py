@@ -55,7 +55,7 @@ OCCUPATIONS = ("engineer", "teacher", "nurse", "student", "artist", "lawyer", "r
 MESSY_TEXTS = (
     "<p>Great for <b>beginners</b> &amp; pros alike</p>",
     "Perfect gift 🎁✨ — five stars ⭐⭐⭐⭐⭐",
-    "日本語の説明：とても良い。中文描述：非常好。한국어 설명",
+    "日本語の説明：とても良い。中文描述：非常好。한국어 설명",  # noqa: RUF001 (CJK punctuation on purpose)
     "Line one\nLine two\r\nLine three, with a comma",
     'He said "wow", twice; then <br/>left',
     "Tabs\tand   many    spaces <i>here</i> &lt;3",
@@ -133,7 +133,9 @@ class DemoShop:
                 {
                     "user_id": f"u{i + 1:05d}",
                     "age": str(int(np.clip(rng.normal(38, 12), 16, 85))),
-                    "gender": str(rng.choice(["f", "m", "nonbinary", ""], p=[0.47, 0.47, 0.03, 0.03])),
+                    "gender": str(
+                        rng.choice(["f", "m", "nonbinary", ""], p=[0.47, 0.47, 0.03, 0.03])
+                    ),
                     "occupation": str(rng.choice(OCCUPATIONS)),
                     "signup_ts": _iso(signup),
                     "profile_text": profile,
@@ -238,7 +240,9 @@ class DemoShop:
         pool = list(range(len(users)))
         pool.remove(7)  # the SQL-shaped id stays clean
         for i in self.pick(pool, self.n(20)):
-            users[i]["profile_text"] = f"{MESSY_TEXTS[i % len(MESSY_TEXTS)]} {users[i]['profile_text']}"
+            users[i]["profile_text"] = (
+                f"{MESSY_TEXTS[i % len(MESSY_TEXTS)]} {users[i]['profile_text']}"
+            )
         self.plant("users", "messy_text", self.n(20))
         for k, i in enumerate(self.pick(pool, self.n(10))):
             users[i]["age"] = ("-3", "0", "250", "999", "abc")[k % 5]
@@ -260,7 +264,9 @@ class DemoShop:
         pool = list(range(self.size.items))  # cold and future items stay clean
         pool.remove(11)
         for i in self.pick(pool, self.n(30)):
-            items[i]["description"] = f"{MESSY_TEXTS[i % len(MESSY_TEXTS)]} {items[i]['description']}"
+            items[i]["description"] = (
+                f"{MESSY_TEXTS[i % len(MESSY_TEXTS)]} {items[i]['description']}"
+            )
         self.plant("items", "messy_text", self.n(30))
         for k, i in enumerate(self.pick(pool, self.n(8))):
             items[i]["price"] = ("-5", "-0.01", "-120.50", "free")[k % 4]
@@ -303,7 +309,11 @@ class DemoShop:
 
         def fresh(**change: str) -> dict[str, str]:
             base = events[pool[int(self.rng.integers(len(pool)))]]
-            return {**base, "event_ts": _iso(self.end - timedelta(days=3, seconds=len(extra))), **change}
+            return {
+                **base,
+                "event_ts": _iso(self.end - timedelta(days=3, seconds=len(extra))),
+                **change,
+            }
 
         for k in range(self.n(20)):
             extra.append(fresh(user_id=NULL_TOKENS[k % len(NULL_TOKENS)]))
@@ -328,13 +338,17 @@ class DemoShop:
 
     def mess_edges(self, edges: list[tuple[str, str, datetime]]) -> list[tuple]:
         pool = list(range(len(edges)))
-        extra: list[tuple] = [(b, a, s) for a, b, s in (edges[i] for i in self.pick(pool, self.n(30)))]
+        extra: list[tuple] = [
+            (b, a, s) for a, b, s in (edges[i] for i in self.pick(pool, self.n(30)))
+        ]
         self.plant("social_edges", "reversed_duplicate", self.n(30))
         extra += [edges[i] for i in self.pick(pool, self.n(10))]
         self.plant("social_edges", "exact_duplicate", self.n(10))
         extra += [(edges[i][0], edges[i][0], edges[i][2]) for i in self.pick(pool, self.n(5))]
         self.plant("social_edges", "self_loop", self.n(5))
-        extra += [(edges[i][0], f"ghost-friend-{i}", edges[i][2]) for i in self.pick(pool, self.n(8))]
+        extra += [
+            (edges[i][0], f"ghost-friend-{i}", edges[i][2]) for i in self.pick(pool, self.n(8))
+        ]
         self.plant("social_edges", "unknown_friend_id", self.n(8))
         extra += [(edges[i][0], None, edges[i][2]) for i in self.pick(pool, self.n(4))]
         self.plant("social_edges", "null_friend_id", self.n(4))
@@ -357,12 +371,16 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
             writer.writerow([row.get(c, "") for c in columns])
 
 
-def generate(dest: Path, *, seed: int = 42, run_date: date = DEFAULT_RUN_DATE, scale: float = 1.0) -> dict[str, Any]:
+def generate(
+    dest: Path, *, seed: int = 42, run_date: date = DEFAULT_RUN_DATE, scale: float = 1.0
+) -> dict[str, Any]:
     """Write the demo shop into `dest` (a landing folder) and return the stage summary."""
     if dest.exists() and not dest.is_dir():
         raise RecsysError(f"{dest} exists and is not a folder")
     if dest.is_dir() and any(dest.iterdir()) and not (dest / MANIFEST).is_file():
-        raise RecsysError(f"{dest} is not empty and holds no demo {MANIFEST}: refusing to write there")
+        raise RecsysError(
+            f"{dest} is not empty and holds no demo {MANIFEST}: refusing to write there"
+        )
     shop = DemoShop(run_date, seed, scale)
     users = shop.users()
     items = shop.items()
@@ -375,8 +393,16 @@ def generate(dest: Path, *, seed: int = 42, run_date: date = DEFAULT_RUN_DATE, s
 
     for old in sorted(dest.glob("interactions/**/*.csv")):
         old.unlink()  # a regenerated demo replaces its weekly drops
-    _write_csv(dest / "users.csv", users_out, ["user_id", "age", "gender", "occupation", "signup_ts", "profile_text"])
-    _write_csv(dest / "items.csv", items_out, ["item_id", "title", "description", "category", "price", "release_ts"])
+    _write_csv(
+        dest / "users.csv",
+        users_out,
+        ["user_id", "age", "gender", "occupation", "signup_ts", "profile_text"],
+    )
+    _write_csv(
+        dest / "items.csv",
+        items_out,
+        ["item_id", "title", "description", "category", "price", "release_ts"],
+    )
     n_events = _write_events(dest, events_out, shop)
     pq.write_table(
         pa.table(
@@ -401,8 +427,16 @@ def generate(dest: Path, *, seed: int = 42, run_date: date = DEFAULT_RUN_DATE, s
         },
         "planted": shop.planted,
     }
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return {"stage": "demo-data", "run_date": run_date.isoformat(), "status": "ok", "landing": str(dest), **manifest["rows"]}
+    (dest / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return {
+        "stage": "demo-data",
+        "run_date": run_date.isoformat(),
+        "status": "ok",
+        "landing": str(dest),
+        **manifest["rows"],
+    }
 
 
 def _write_events(dest: Path, events: list[dict], shop: DemoShop) -> int:

@@ -135,7 +135,9 @@ def read_csv(source: LandingFile) -> pa.Table:
             f"{source.path}: not valid UTF-8 (byte {exc.start}: {exc.reason})"
         ) from None
     except csv.Error as exc:
-        raise RecsysError(f"{source.path}: unreadable CSV near line {reader.line_num}: {exc}") from None
+        raise RecsysError(
+            f"{source.path}: unreadable CSV near line {reader.line_num}: {exc}"
+        ) from None
     table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
     return table.append_column("_parse_error", pa.array(errors, pa.string()))
 
@@ -179,9 +181,7 @@ def _add_extra_columns(con: duckdb.DuckDBPyConnection, table: str, names: list[s
             con.execute(f"alter table raw.{table} add column {quote_ident(name)} varchar")
 
 
-def _load_file(
-    con: duckdb.DuckDBPyConnection, source: LandingFile, loaded_at: datetime
-) -> int:
+def _load_file(con: duckdb.DuckDBPyConnection, source: LandingFile, loaded_at: datetime) -> int:
     batch = read_csv(source) if source.fmt == "csv" else read_parquet(source, con)
     rows = batch.num_rows
     batch = batch.append_column("_source_file", pa.array([str(source.path)] * rows, pa.string()))
@@ -198,7 +198,9 @@ def _load_file(
     return rows
 
 
-def ingest(settings: Settings, run_date: date | None = None, *, reload: bool = False) -> dict[str, Any]:
+def ingest(
+    settings: Settings, run_date: date | None = None, *, reload: bool = False
+) -> dict[str, Any]:
     """Load every new landing file into `raw.*`; return the stage summary."""
     landing = settings.landing_dir
     found = discover(landing)
@@ -214,10 +216,13 @@ def ingest(settings: Settings, run_date: date | None = None, *, reload: bool = F
             create_raw_table(con, table)
         ledger = {
             Path(path): (sha, n)
-            for path, sha, n in con.execute("select path, sha256, rows from meta.loaded_files")
-            .fetchall()
+            for path, sha, n in con.execute(
+                "select path, sha256, rows from meta.loaded_files"
+            ).fetchall()
         }
-        changed = [f for f in found.files if f.path in ledger and ledger[f.path][0] != hashes[f.path]]
+        changed = [
+            f for f in found.files if f.path in ledger and ledger[f.path][0] != hashes[f.path]
+        ]
         if changed and not reload:
             listing = "; ".join(f"{f.path} ({ledger[f.path][1]} rows loaded)" for f in changed)
             raise RecsysError(
@@ -229,7 +234,8 @@ def ingest(settings: Settings, run_date: date | None = None, *, reload: bool = F
         for source in tqdm(todo, desc="ingest", unit="file", disable=None):
             if source in changed:
                 con.execute(
-                    f"delete from raw.{source.table.name} where _source_file = ?", [str(source.path)]
+                    f"delete from raw.{source.table.name} where _source_file = ?",
+                    [str(source.path)],
                 )
                 con.execute("delete from meta.loaded_files where path = ?", [str(source.path)])
                 counts["files_reloaded"] += 1

@@ -137,7 +137,9 @@ def _print_accounting(accounting: dict[str, dict[str, Any]]) -> None:
     for column in ("table", "raw", "clean", "merged", "deferred", "quarantined"):
         table.add_column(column, justify="left" if column == "table" else "right")
     for name, counts in accounting.items():
-        table.add_row(name, *(f"{counts[c]:,}" for c in ("raw", "clean", "merged", "deferred", "quarantined")))
+        table.add_row(
+            name, *(f"{counts[c]:,}" for c in ("raw", "clean", "merged", "deferred", "quarantined"))
+        )
     Console(stderr=True).print(table)
 
 

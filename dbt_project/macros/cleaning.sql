@@ -61,3 +61,21 @@
     {%- endif -%}
     (cast('{{ var("run_date") }}' as date) + interval 1 day)::timestamptz
 {%- endmacro %}
+
+{#- z-score over the whole column: (x - mean) / population std dev; 0 where there is no spread or
+    no value. The sums are exact (DECIMAL), so the result does not depend on the order in which
+    parallel threads add rows up: the same input always gives the same bits. -#}
+{% macro zscore(column) -%}
+    coalesce(
+        (
+            {{ column }} - cast(sum(cast({{ column }} as decimal(38, 6))) over () as double)
+                / count({{ column }}) over ()
+        ) / nullif(sqrt(greatest(
+            cast(sum(cast({{ column }} as decimal(38, 6)) * cast({{ column }} as decimal(38, 6))) over () as double)
+                / count({{ column }}) over ()
+            - pow(cast(sum(cast({{ column }} as decimal(38, 6))) over () as double) / count({{ column }}) over (), 2),
+            0
+        )), 0),
+        0
+    )
+{%- endmacro %}

@@ -50,7 +50,7 @@ imputed as (
 standardised as (
     select
         *,
-        coalesce((price - avg(price) over ()) / nullif(stddev_pop(price) over (), 0), 0) as price_z,
+        {{ zscore('price') }} as price_z,
         release_ts is null or release_ts < {{ run_end() }} as is_released,
     from imputed
 ),

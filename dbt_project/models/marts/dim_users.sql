@@ -24,7 +24,7 @@ imputed as (
 standardised as (
     select
         *,
-        coalesce((age - avg(age) over ()) / nullif(stddev_pop(age) over (), 0), 0) as age_z,
+        {{ zscore('age') }} as age_z,
     from imputed
 ),
 

@@ -1,0 +1,64 @@
+"""Shared fixtures: one small demo night per test session, built with the real stages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipeline.config import Settings
+from pipeline.demo_data import generate
+from pipeline.ingest import ingest
+from pipeline.run_date import resolve_run_date
+from pipeline.transform import transform
+
+DEMO_SCALE = 0.1  # ~200 users, ~8k events: every planted kind present, the night in seconds
+
+
+@dataclass
+class Night:
+    settings: Settings
+    manifest: dict[str, Any]
+    ingest_summary: dict[str, Any]
+    transform_summary: dict[str, Any]
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.settings.warehouse_path), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="session")
+def demo_night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
+    """demo-data -> ingest -> transform on a small demo shop, once for the whole session."""
+    home = tmp_path_factory.mktemp("night")
+    settings = Settings(home=home)
+    generate(settings.landing_dir, seed=7, scale=DEMO_SCALE)
+    manifest = json.loads((settings.landing_dir / "manifest.json").read_text())
+    run_date = resolve_run_date(settings)
+    night = Night(
+        settings=settings,
+        manifest=manifest,
+        ingest_summary=ingest(settings, run_date),
+        transform_summary=transform(settings, run_date),
+    )
+    yield night
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    """Settings for an empty pipeline home of the test's own."""
+    return Settings(home=tmp_path / "home")
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+
+runner = CliRunner()
+
+
+def recsys(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed console script, in its own process, as a user runs it."""
+    exe = Path(sys.executable).parent / "recsys"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.mark.parametrize("stage", ["demo-data", "ingest", "transform"])
+def test_every_stage_has_help(stage: str) -> None:
+    result = runner.invoke(app, [stage, "--help"])
+    assert result.exit_code == 0
+    assert "--home" in result.output
+
+
+def test_summary_is_the_last_stdout_line_and_progress_goes_to_stderr(tmp_path: Path) -> None:
+    result = recsys("demo-data", str(tmp_path / "landing"), "--scale", "0.05")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["stage"] == "demo-data"
+    assert summary["status"] == "ok"
+    assert summary["run_date"] == "2026-11-27"
+
+    ingested = recsys(
+        "ingest", "--home", str(tmp_path / "home"), "--landing", str(tmp_path / "landing")
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    summary = json.loads(ingested.stdout.strip().splitlines()[-1])
+    assert summary["run_date"] == "2026-11-27"  # from the landing manifest
+    assert summary["files_loaded"] > 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["transform", "--run-date", "2026-13-01"], "invalid run date '2026-13-01'"),
+        (
+            ["ingest", "--landing", "/no/such/folder"],
+            "landing folder /no/such/folder does not exist",
+        ),
+        (["transform", "--run-date", "2026-11-27"], "run `recsys ingest` first"),
+        (["transform"], "no run date: pass --run-date"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = recsys(*args, "--home", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"]
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_home_option_beats_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.cli import _settings
+
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path / "from-env"))
+    assert _settings(None).home == tmp_path / "from-env"
+    assert _settings(str(tmp_path / "from-flag")).home == tmp_path / "from-flag"

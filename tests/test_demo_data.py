@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.demo_data import SQL_USER_ID, generate
+from pipeline.errors import RecsysError
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
+    generate(tmp_path / "a", seed=3, scale=0.05)
+    generate(tmp_path / "b", seed=3, scale=0.05)
+    generate(tmp_path / "c", seed=4, scale=0.05)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_regenerating_into_the_same_folder_replaces_it(tmp_path: Path) -> None:
+    generate(tmp_path / "a", seed=3, scale=0.05)
+    first = digest(tmp_path / "a")
+    generate(tmp_path / "a", seed=3, scale=0.05)
+    assert digest(tmp_path / "a") == first
+
+
+def test_manifest_counts_every_planted_kind(tmp_path: Path) -> None:
+    summary = generate(tmp_path, seed=1, scale=0.05)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["run_date"] == summary["run_date"] == "2026-11-27"
+    kinds = {kind for table in manifest["planted"].values() for kind in table}
+    assert {
+        "exact_duplicate",
+        "conflicting_duplicate",
+        "null_user_id",
+        "unknown_item_id",
+        "invalid_rating",
+        "invalid_price",
+        "invalid_age",
+        "unparseable_event_ts",
+        "after_run_date",
+        "messy_text",
+        "sql_shaped_id",
+        "cold_items",
+        "malformed_row",
+    } <= kinds
+    assert all(count > 0 for table in manifest["planted"].values() for count in table.values())
+    assert SQL_USER_ID in (tmp_path / "users.csv").read_text()
+
+
+def test_refuses_to_write_into_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(RecsysError, match="not empty"):
+        generate(tmp_path, scale=0.05)

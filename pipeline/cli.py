@@ -88,6 +88,30 @@ def demo_data(
     _run(stage)
 
 
+import_app = typer.Typer(
+    help="Convert a public dataset into the landing contract.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+SRC = typer.Argument(..., help="The dataset's folder, as downloaded.")
+DEST = typer.Argument(..., help="Landing folder to write (created when missing).")
+
+
+@import_app.command("movielens")
+def import_movielens(src: Path = SRC, dest: Path = DEST) -> None:
+    """MovieLens 100K (u.data, u.item, u.user) or latest-small (ratings.csv, movies.csv, tags.csv)."""
+    from pipeline.importers.movielens import import_movielens as run_import
+
+    _run(lambda: run_import(src.expanduser().resolve(), dest.expanduser().resolve()))
+
+
+@import_app.command("lastfm")
+def import_lastfm(src: Path = SRC, dest: Path = DEST) -> None:
+    """HetRec 2011 Last.fm: plays as implicit events, artists' tags as text, the friend graph."""
+    from pipeline.importers.lastfm import import_lastfm as run_import
+
+    _run(lambda: run_import(src.expanduser().resolve(), dest.expanduser().resolve()))
+
+
 @app.command()
 def ingest(
     home: str | None = HOME,

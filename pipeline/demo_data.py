@@ -11,8 +11,6 @@ prove each one is found: merged, deferred, quarantined with a reason, or repaire
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -23,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import RecsysError
-from pipeline.run_date import MANIFEST
+from pipeline.landing import prepare_landing, write_csv, write_manifest
 
 DEFAULT_RUN_DATE = date(2026, 11, 27)
 
@@ -362,25 +360,11 @@ class DemoShop:
         return out
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([row.get(c, "") for c in columns])
-
-
 def generate(
     dest: Path, *, seed: int = 42, run_date: date = DEFAULT_RUN_DATE, scale: float = 1.0
 ) -> dict[str, Any]:
     """Write the demo shop into `dest` (a landing folder) and return the stage summary."""
-    if dest.exists() and not dest.is_dir():
-        raise RecsysError(f"{dest} exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not (dest / MANIFEST).is_file():
-        raise RecsysError(
-            f"{dest} is not empty and holds no demo {MANIFEST}: refusing to write there"
-        )
+    prepare_landing(dest)
     shop = DemoShop(run_date, seed, scale)
     users = shop.users()
     items = shop.items()
@@ -393,12 +377,12 @@ def generate(
 
     for old in sorted(dest.glob("interactions/**/*.csv")):
         old.unlink()  # a regenerated demo replaces its weekly drops
-    _write_csv(
+    write_csv(
         dest / "users.csv",
         users_out,
         ["user_id", "age", "gender", "occupation", "signup_ts", "profile_text"],
     )
-    _write_csv(
+    write_csv(
         dest / "items.csv",
         items_out,
         ["item_id", "title", "description", "category", "price", "release_ts"],
@@ -427,9 +411,7 @@ def generate(
         },
         "planted": shop.planted,
     }
-    (dest / MANIFEST).write_text(
-        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    write_manifest(dest, manifest)
     return {
         "stage": "demo-data",
         "run_date": run_date.isoformat(),
@@ -450,7 +432,7 @@ def _write_events(dest: Path, events: list[dict], shop: DemoShop) -> int:
             day = last
         drops.setdefault(min(last, day + timedelta(days=6 - day.weekday())), []).append(row)
     for day in sorted(drops):
-        _write_csv(
+        write_csv(
             dest / "interactions" / f"dt={day.isoformat()}" / "part-0.csv",
             drops[day],
             ["user_id", "item_id", "event_ts", "rating"],

@@ -23,9 +23,13 @@
     )
 {%- endmacro %}
 
-{#- Short categorical labels: trimmed, lower case; null-like tokens become null. -#}
+{#- Short categorical labels: trimmed, lower case; '', 'null', 'nan', 'n/a', '\N' become null.
+    Unlike for ids, 'none' stays: it is a real answer for a label such as occupation. -#}
 {% macro clean_label(column) -%}
-    {{ clean_id('lower(' ~ column ~ ')') }}
+    case
+        when lower(trim({{ column }})) in ('', 'null', 'nan', 'n/a', '\n') then null
+        else lower(trim({{ column }}))
+    end
 {%- endmacro %}
 
 {#- ISO-8601 text to TIMESTAMPTZ (UTC when no offset is given); unparseable or infinite -> null. -#}

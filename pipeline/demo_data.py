@@ -375,8 +375,6 @@ def generate(
     events_out = shop.mess_events(events, items)
     edges_out = shop.mess_edges(edges)
 
-    for old in sorted(dest.glob("interactions/**/*.csv")):
-        old.unlink()  # a regenerated demo replaces its weekly drops
     write_csv(
         dest / "users.csv",
         users_out,

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -86,16 +87,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def normalise_column(name: str) -> str:
+    """Lower case; anything but letters, digits and _ becomes _ (so no name can break SQL)."""
+    return re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
+
+
 def _check_header(names: list[str], source: LandingFile) -> list[str]:
-    header = [name.strip().lower() for name in names]
+    header = [normalise_column(name) for name in names]
     for position, name in enumerate(header, start=1):
         if not name:
-            raise RecsysError(f"{source.path}: column {position} of the header has no name")
+            raise RecsysError(
+                f"{source.path}: column {position} of the header has no usable name "
+                f"({names[position - 1]!r})"
+            )
         if name in LINEAGE_COLUMNS:
             raise RecsysError(f"{source.path}: column {name!r} is reserved for lineage")
     duplicated = sorted({n for n in header if header.count(n) > 1})
     if duplicated:
-        raise RecsysError(f"{source.path}: duplicated column(s) {', '.join(duplicated)}")
+        raise RecsysError(
+            f"{source.path}: duplicated column(s) {', '.join(duplicated)} "
+            "(names are compared in lower case with other characters as _)"
+        )
     for column in source.table.required:
         if column not in header:
             raise RecsysError(
@@ -109,7 +121,7 @@ def read_csv(source: LandingFile) -> pa.Table:
     """Read a CSV as text. A record with the wrong number of fields is kept with `_parse_error`."""
     try:
         with source.path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, strict=True)  # a stray quote is an error, never a merge
             first = next(reader, None)
             if first is None:
                 raise RecsysError(f"{source.path}: empty file, expected a header row")
@@ -146,18 +158,30 @@ def read_parquet(source: LandingFile, con: duckdb.DuckDBPyConnection) -> pa.Tabl
     """Read a Parquet file and turn every column into text, as raw keeps it."""
     try:
         table = pq.read_table(source.path)
-    except (pa.ArrowInvalid, OSError) as exc:
+        header = _check_header(table.column_names, source)
+        table = table.rename_columns(header)
+        con.register("_parquet_batch", table)
+        try:
+            selects = ", ".join(_as_text(c, table.schema.field(c).type) for c in header)
+            text = con.sql(f"select {selects} from _parquet_batch").to_arrow_table()
+        finally:
+            con.unregister("_parquet_batch")
+    except (pa.ArrowException, duckdb.Error, OSError) as exc:
         raise RecsysError(f"{source.path}: unreadable Parquet file: {exc}") from None
-    header = _check_header(table.column_names, source)
-    table = table.rename_columns(header)
-    selects = ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in header)
-    con.register("_parquet_batch", table)
-    try:
-        text = con.sql(f"select {selects} from _parquet_batch").to_arrow_table()
-    finally:
-        con.unregister("_parquet_batch")
     nulls = pa.nulls(text.num_rows, pa.string())
     return text.append_column("_parse_error", nulls)
+
+
+def _as_text(column: str, kind: pa.DataType) -> str:
+    """SQL turning one Parquet column into text as a CSV would hold it (1.0 as an id reads '1')."""
+    name = quote_ident(column)
+    if pa.types.is_floating(kind):
+        value = f"cast({name} as double)"
+        return (
+            f"case when isfinite({value}) and {value} = trunc({value}) and abs({value}) < 1e15 "
+            f"then cast(cast({value} as bigint) as varchar) else cast({value} as varchar) end as {name}"
+        )
+    return f"cast({name} as varchar) as {name}"
 
 
 def create_raw_table(con: duckdb.DuckDBPyConnection, table: LandingTable) -> None:
@@ -181,10 +205,14 @@ def _add_extra_columns(con: duckdb.DuckDBPyConnection, table: str, names: list[s
             con.execute(f"alter table raw.{table} add column {quote_ident(name)} varchar")
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, source: LandingFile, loaded_at: datetime) -> int:
+def _load_file(
+    con: duckdb.DuckDBPyConnection, source: LandingFile, landing: Path, loaded_at: datetime
+) -> int:
     batch = read_csv(source) if source.fmt == "csv" else read_parquet(source, con)
     rows = batch.num_rows
     batch = batch.append_column("_source_file", pa.array([str(source.path)] * rows, pa.string()))
+    relative = source.path.relative_to(landing).as_posix()
+    batch = batch.append_column("_landing_path", pa.array([relative] * rows, pa.string()))
     batch = batch.append_column("_row_number", pa.array(range(1, rows + 1), pa.int64()))
     batch = batch.append_column(
         "_loaded_at", pa.array([loaded_at] * rows, pa.timestamp("us", tz="UTC"))
@@ -241,7 +269,7 @@ def ingest(
                 counts["files_reloaded"] += 1
             else:
                 counts["files_loaded"] += 1
-            rows = _load_file(con, source, loaded_at)
+            rows = _load_file(con, source, landing, loaded_at)
             rows_loaded[source.table.name] += rows
             con.execute(
                 "insert into meta.loaded_files values (?, ?, ?, ?, ?)",

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.contract import LANDING_TABLES
 from pipeline.errors import RecsysError
 from pipeline.run_date import MANIFEST
 
 
 def prepare_landing(dest: Path) -> None:
-    """Refuse to write into a folder that holds something other than an earlier landing of ours."""
+    """Make `dest` ready for a new landing: refuse a folder that holds something other than an
+    earlier landing written by us (it has a manifest), and clear that earlier landing's tables so
+    two datasets never mix."""
     if dest.exists() and not dest.is_dir():
         raise RecsysError(f"{dest} exists and is not a folder")
     if dest.is_dir() and any(dest.iterdir()) and not (dest / MANIFEST).is_file():
         raise RecsysError(f"{dest} is not empty and holds no {MANIFEST}: refusing to write there")
     dest.mkdir(parents=True, exist_ok=True)
+    for entry in dest.iterdir():
+        table = entry.name if entry.is_dir() else entry.stem
+        if table in LANDING_TABLES:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def write_csv(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> int:

@@ -92,8 +92,8 @@ def row_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """Per landing table: raw rows and where each went, every term read from its own model."""
     accounting: dict[str, dict[str, Any]] = {}
     for table, clean_model in CLEAN_MODELS.items():
-        (raw,) = con.execute(f"select count(*) from raw.{table}").fetchone()  # type: ignore[misc]
-        (clean,) = con.execute(f"select count(*) from {clean_model}").fetchone()  # type: ignore[misc]
+        (raw,) = con.execute(f"select count(*) from raw.{table}").fetchall()[0]
+        (clean,) = con.execute(f"select count(*) from {clean_model}").fetchall()[0]
         counts = {}
         for name, model in (
             ("merged", "marts.merged_duplicates"),
@@ -101,7 +101,7 @@ def row_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
             ("quarantined", "quarantine.rejected_rows"),
         ):
             sql = f"select count(*) from {model} where source_table = ?"
-            counts[name] = con.execute(sql, [table]).fetchone()[0]  # type: ignore[index]
+            counts[name] = con.execute(sql, [table]).fetchall()[0][0]  # type: ignore[index]
         reasons = dict(
             con.execute(
                 "select reason, count(*) from quarantine.rejected_rows where source_table = ? "
@@ -109,7 +109,24 @@ def row_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
                 [table],
             ).fetchall()
         )
-        accounting[table] = {"raw": raw, "clean": clean, **counts, "quarantine_reasons": reasons}
+        # the newest ingest's share: months of clean history must not hide a broken new drop
+        latest_raw, latest_quarantined = con.execute(
+            f"""
+            with latest as (select max(_loaded_at) as at from raw.{table})
+            select
+                (select count(*) from raw.{table}, latest where _loaded_at = latest.at),
+                (select count(*) from quarantine.rejected_rows, latest
+                 where source_table = ? and loaded_at = latest.at)
+            """,
+            [table],
+        ).fetchall()[0]
+        accounting[table] = {
+            "raw": raw,
+            "clean": clean,
+            **counts,
+            "quarantine_reasons": reasons,
+            "latest_load": {"raw": latest_raw, "quarantined": latest_quarantined},
+        }
     return accounting
 
 
@@ -117,11 +134,18 @@ def check_circuit_breaker(accounting: dict[str, dict[str, Any]], threshold: floa
     """Stop the night when an upstream feed looks broken: too many of a table's rows quarantined."""
     tripped = []
     for table, counts in accounting.items():
+        reasons = ", ".join(f"{r}: {n}" for r, n in counts["quarantine_reasons"].items())
+        latest = counts.get("latest_load", {"raw": 0, "quarantined": 0})
         if counts["raw"] and counts["quarantined"] / counts["raw"] > threshold:
-            reasons = ", ".join(f"{r}: {n}" for r, n in counts["quarantine_reasons"].items())
             tripped.append(
                 f"{table}: {counts['quarantined']} of {counts['raw']} rows quarantined "
                 f"({counts['quarantined'] / counts['raw']:.1%}; {reasons})"
+            )
+        elif latest["raw"] and latest["quarantined"] / latest["raw"] > threshold:
+            tripped.append(
+                f"{table}: {latest['quarantined']} of the {latest['raw']} rows of the latest "
+                f"ingest quarantined ({latest['quarantined'] / latest['raw']:.1%}; all loads: "
+                f"{reasons})"
             )
     if tripped:
         raise RecsysError(
@@ -147,14 +171,27 @@ def transform(settings: Settings, run_date: date) -> dict[str, Any]:
     """Build staging, marts and quarantine for `run_date`; return the stage summary."""
     with connect(settings.warehouse_path, read_only=True) as con:
         missing = [t for t in LANDING_TABLES if not table_exists(con, "raw", t)]
-    if missing:
-        raise RecsysError(f"raw tables missing ({', '.join(missing)}): run `recsys ingest` first")
+        if missing:
+            raise RecsysError(
+                f"raw tables missing ({', '.join(missing)}): run `recsys ingest` first"
+            )
+        empty = [
+            name
+            for name, table in LANDING_TABLES.items()
+            if table.mandatory
+            and not con.execute(f"select count(*) from raw.{name}").fetchall()[0][0]
+        ]
+    if empty:
+        raise RecsysError(
+            f"no {', '.join(empty)} rows were ever loaded: a night needs users, items and "
+            "interactions (check the landing folder and run `recsys ingest`)"
+        )
 
     run_dbt(settings, ["build"], run_date)
 
     with connect(settings.warehouse_path, read_only=True) as con:
         accounting = row_accounting(con)
-        (requests,) = con.execute("select count(*) from marts.embedding_requests").fetchone()  # type: ignore[misc]
+        (requests,) = con.execute("select count(*) from marts.embedding_requests").fetchall()[0]
     _print_accounting(accounting)
     check_circuit_breaker(accounting, settings.quarantine_threshold)
     return {

@@ -27,6 +27,8 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     """Open the warehouse with UTC as the session time zone, and always close it."""
     if read_only and not path.exists():
         raise RecsysError(f"no warehouse at {path}: run `recsys ingest` first")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise RecsysError(f"the pipeline home {path.parent} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path), read_only=read_only)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -10,6 +11,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.errors import RecsysError
 from pipeline.ingest import discover, ingest
+from pipeline.transform import transform
 from tests.conftest import write_csv
 
 USERS = 'user_id,age,profile_text\nu1,30,hello\nu2,41,"multi\nline, with ""quotes"""\n'
@@ -111,16 +113,49 @@ def test_failed_ingest_loads_nothing_at_all(home: Settings) -> None:
     assert ingest(home)["rows_loaded"]["users"] == 2  # users.csv was not half-loaded before
 
 
-def test_hostile_names_and_values_are_data(home: Settings) -> None:
-    landing = home.landing_dir
+def test_hostile_names_and_values_are_data_through_transform(home: Settings) -> None:
+    landing = landing_with_basics(home)
     write_csv(
-        landing / "users.csv",
-        'user_id,"weird ""col""; drop table x"\n"\'; DROP TABLE users; --",1\n',
+        landing / "users" / "dt=2026-11-27" / "part-0.csv",
+        'user_id,"Weird ""col""; drop table x"\n"\'; DROP TABLE users; --",1\n',
+    )
+    write_csv(
+        landing / "interactions.csv",
+        'user_id,item_id,event_ts\n"\'; DROP TABLE users; --",i1,2026-11-26T10:00:00Z\n',
     )
     ingest(home)
-    assert raw_rows(home, 'select user_id, "weird ""col""; drop table x" from raw.users') == [
-        ("'; DROP TABLE users; --", "1")
+    assert raw_rows(
+        home,
+        "select user_id, weird_col_drop_table_x from raw.users where _row_number = 1 and _landing_path like 'users/%'",
+    ) == [("'; DROP TABLE users; --", "1")]
+    summary = transform(home, date(2026, 11, 27))
+    assert summary["tables"]["interactions"]["clean"] == 1
+    assert raw_rows(home, "select user_id from marts.fct_interactions") == [
+        ("'; DROP TABLE users; --",)
     ]
+
+
+def test_float_ids_in_parquet_read_like_csv_ids(home: Settings) -> None:
+    landing = landing_with_basics(home)
+    events = pa.table(
+        {
+            "user_id": pa.array([1.0], pa.float64()),
+            "item_id": pa.array([2.0], pa.float32()),
+            "event_ts": ["2026-11-26"],
+            "rating": [4.5],
+        }
+    )
+    pq.write_table(events, landing / "interactions.parquet")
+    ingest(home)
+    assert raw_rows(home, "select user_id, item_id, rating from raw.interactions") == [
+        ("1", "2", "4.5")
+    ]
+
+
+def test_unterminated_quote_is_an_error_not_a_merged_row(home: Settings) -> None:
+    write_csv(home.landing_dir / "items.csv", 'item_id,title\ni1,"broken\ni2,fine\ni3,fine\n')
+    with pytest.raises(RecsysError, match=r"items\.csv: unreadable CSV near line"):
+        ingest(home)
 
 
 def test_record_with_wrong_field_count_is_kept_with_parse_error(home: Settings) -> None:
@@ -137,7 +172,7 @@ def test_record_with_wrong_field_count_is_kept_with_parse_error(home: Settings) 
     [
         (b"", "empty file"),
         (b"item_id,title\ni1,caf\xe9\n", "not valid UTF-8"),
-        (b"item_id,,title\n", "column 2 of the header has no name"),
+        (b"item_id,,title\n", "column 2 of the header has no usable name"),
         (b"item_id,title,TITLE\n", "duplicated column"),
     ],
 )

@@ -4,11 +4,14 @@
       1. quarantined  when the row is unusable: its `key_problem` (null key, unparseable event time, ...)
       2. deferred     when `deferred_when` holds (an event after the run date): kept in raw for later runs
       3. quarantined  when a reference points at no clean row (`unknown_user_id`, ...): nothing is invented
-      4. merged       when it repeats an earlier row exactly (same `row_fingerprint`): the first copy,
-                      in (source_file, source_row) order, is kept
+      4. merged       when it repeats an earlier row exactly (same `row_fingerprint`: the same typed
+                      values): the first copy in input order is kept
       5. quarantined  when another version of the same key differs (`conflicting_duplicate`): the
-                      version loaded last wins, i.e. the greatest (source_file, source_row). Daily drop
-                      folders (`dt=YYYY-MM-DD`) sort by day, so the newest drop wins.
+                      version that occurs last in input order wins, so A, B, A keeps A.
+
+    Input order is (landing_path, source_file, source_row): the file's path inside its landing
+    folder, so daily drops (`users/dt=2026-11-27/...`) sort by day and after a single `users.csv`,
+    then its record number. It comes from the input alone: load time (`loaded_at`) never decides.
       6. clean        otherwise.
 -#}
 {% macro classify_rows(staged, key, deferred_when=none, references=[]) -%}
@@ -69,24 +72,29 @@ copies as (
         row_number() over exact_copies as copy_number,
         first_value(source_file) over exact_copies as kept_source_file,
         first_value(source_row) over exact_copies as kept_source_row,
+        -- where this version occurs last: the version that occurs last of all wins
+        max((landing_path, source_file, source_row)) over (
+            partition by {{ key | join(', ') }}, row_fingerprint
+        ) as last_occurrence,
     from referenced
     where reference_problem is null
     window exact_copies as (
-        partition by {{ key | join(', ') }}, row_fingerprint order by source_file, source_row
+        partition by {{ key | join(', ') }}, row_fingerprint
+        order by landing_path, source_file, source_row
     )
 ),
 
 merged as (
-    select * exclude (copy_number), 'merged' as outcome, 'exact_duplicate' as reason
+    select * exclude (copy_number, last_occurrence), 'merged' as outcome, 'exact_duplicate' as reason
     from copies
     where copy_number > 1
 ),
 
 versions as (
     select
-        * exclude (copy_number, kept_source_file, kept_source_row),
+        * exclude (copy_number, kept_source_file, kept_source_row, last_occurrence),
         row_number() over (
-            partition by {{ key | join(', ') }} order by source_file desc, source_row desc
+            partition by {{ key | join(', ') }} order by last_occurrence desc
         ) as version_rank,
     from copies
     where copy_number = 1

@@ -3,9 +3,14 @@
 {#- Ids are trimmed; blank and null-like tokens ('', 'null', 'none', 'nan', 'n/a', '\N') mean "no id". -#}
 {% macro clean_id(column) -%}
     case
-        when lower(trim({{ column }})) in ('', 'null', 'none', 'nan', 'n/a', '\n') then null
-        else trim({{ column }})
+        when lower({{ strip(column) }}) in ('', 'null', 'none', 'nan', 'n/a', '\n') then null
+        else {{ strip(column) }}
     end
+{%- endmacro %}
+
+{#- Leading and trailing whitespace of any kind (tabs, newlines, no-break spaces) removed. -#}
+{% macro strip(column) -%}
+    regexp_replace({{ column }}, '^\s+|\s+$', '', 'g')
 {%- endmacro %}
 
 {#- Free text: HTML tags removed, common entities unescaped, all whitespace (newlines, tabs)
@@ -53,9 +58,16 @@
     ({{ clean_id(raw_column) }} is not null and {{ parsed }} is null)
 {%- endmacro %}
 
-{#- Fingerprint of the contract columns as trimmed text: equal fingerprints are exact duplicates. -#}
-{% macro row_fingerprint(columns) -%}
-    md5(to_json([{% for c in columns %}trim({{ c }}){% if not loop.last %}, {% endif %}{% endfor %}]))
+{#- Fingerprint of a row's typed values: equal fingerprints are exact duplicates, so '4' and
+    '4.0', or '2026-01-01' and '2026-01-01T00:00:00Z', are the same value. -#}
+{% macro row_fingerprint(expressions) -%}
+    md5(to_json([{% for e in expressions %}cast({{ e }} as varchar){% if not loop.last %}, {% endif %}{% endfor %}]))
+{%- endmacro %}
+
+{#- A field's typed value, or its raw text when it did not parse (two different bad values are
+    not the same value). -#}
+{% macro typed_or_raw(parsed, raw_column) -%}
+    coalesce(cast({{ parsed }} as varchar), 'unparsed:' || trim({{ raw_column }}))
 {%- endmacro %}
 
 {#- The end of the run date (exclusive), in UTC: the cut-off for events. -#}
@@ -66,20 +78,24 @@
     (cast('{{ var("run_date") }}' as date) + interval 1 day)::timestamptz
 {%- endmacro %}
 
-{#- z-score over the whole column: (x - mean) / population std dev; 0 where there is no spread or
-    no value. The sums are exact (DECIMAL), so the result does not depend on the order in which
-    parallel threads add rows up: the same input always gives the same bits. -#}
-{% macro zscore(column) -%}
-    coalesce(
-        (
-            {{ column }} - cast(sum(cast({{ column }} as decimal(38, 6))) over () as double)
-                / count({{ column }}) over ()
-        ) / nullif(sqrt(greatest(
-            cast(sum(cast({{ column }} as decimal(38, 6)) * cast({{ column }} as decimal(38, 6))) over () as double)
-                / count({{ column }}) over ()
-            - pow(cast(sum(cast({{ column }} as decimal(38, 6))) over () as double) / count({{ column }}) over (), 2),
-            0
-        )), 0),
-        0
+{#- Mean and population standard deviation of a column, as a one-row query to cross join.
+    The values are summed in sorted order, so the same input gives the same bits whatever the
+    number of threads; doubles throughout, so large values cannot overflow. -#}
+{% macro column_stats(relation, column) -%}
+    select
+        mean as {{ column }}_mean,
+        sqrt(list_sum(list_transform(vals, lambda v: (v - mean) * (v - mean))) / len(vals))
+            as {{ column }}_std,
+    from (
+        select vals, list_sum(vals) / len(vals) as mean
+        from (
+            select list_sort(list(cast({{ column }} as double)) filter (where {{ column }} is not null)) as vals
+            from {{ relation }}
+        )
     )
+{%- endmacro %}
+
+{#- z-score against column_stats: (x - mean) / std; 0 where there is no spread or no value. -#}
+{% macro zscore(column) -%}
+    coalesce(({{ column }} - {{ column }}_mean) / nullif({{ column }}_std, 0), 0)
 {%- endmacro %}

@@ -43,20 +43,25 @@ def read_delimited(
 def read_csv_rows(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (record number, row) of a CSV with a header that must hold `columns`."""
     with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None) or []
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise RecsysError(f"{path}: missing column(s) {', '.join(missing)} in the header")
-        for record in reader:
-            if not record:
-                continue
-            if len(record) != len(header):
-                raise RecsysError(
-                    f"{path}:{reader.line_num}: malformed line, expected {len(header)} fields, "
-                    f"found {len(record)}"
-                )
-            yield reader.line_num, dict(zip(header, record, strict=True))
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, None) or []
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise RecsysError(f"{path}: missing column(s) {', '.join(missing)} in the header")
+            for record in reader:
+                if not record:
+                    continue
+                if len(record) != len(header):
+                    raise RecsysError(
+                        f"{path}:{reader.line_num}: malformed line, expected {len(header)} "
+                        f"fields, found {len(record)}"
+                    )
+                yield reader.line_num, dict(zip(header, record, strict=True))
+        except UnicodeDecodeError as exc:
+            raise RecsysError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+        except csv.Error as exc:
+            raise RecsysError(f"{path}:{reader.line_num}: unreadable CSV: {exc}") from None
 
 
 def unix_to_iso(value: str) -> str:
@@ -84,8 +89,6 @@ def write_landing(
 ) -> dict[str, Any]:
     """Write each table as `<name>.csv` plus a manifest; return the import stage's summary."""
     prepare_landing(dest)
-    for stale in ("users", "items", "interactions", "social_edges"):
-        (dest / f"{stale}.csv").unlink(missing_ok=True)
     rows = {
         name: write_csv(dest / f"{name}.csv", data, columns)
         for name, (data, columns) in tables.items()

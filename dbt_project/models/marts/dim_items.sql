@@ -47,12 +47,17 @@ imputed as (
     left join category_medians on clipped.category is not distinct from category_medians.category
 ),
 
+price_spread as (
+    {{ column_stats('imputed', 'price') }}
+),
+
 standardised as (
     select
-        *,
+        imputed.*,
         {{ zscore('price') }} as price_z,
         release_ts is null or release_ts < {{ run_end() }} as is_released,
     from imputed
+    cross join price_spread
 ),
 
 final as (

@@ -21,11 +21,16 @@ imputed as (
     cross join age_stats
 ),
 
+age_spread as (
+    {{ column_stats('imputed', 'age') }}
+),
+
 standardised as (
     select
-        *,
+        imputed.*,
         {{ zscore('age') }} as age_z,
     from imputed
+    cross join age_spread
 ),
 
 final as (

@@ -14,10 +14,17 @@ parsed as (
         {{ clean_id('price') }} is not null as price_given,
         {{ parse_ts('release_ts') }} as release_ts,
         {{ is_unparsed('release_ts', parse_ts('release_ts')) }} as release_ts_unparseable,
-        {{ row_fingerprint(['item_id', 'title', 'description', 'category', 'price', 'release_ts']) }}
-            as row_fingerprint,
+        {{ row_fingerprint([
+            clean_id('item_id'),
+            clean_text(clean_id('title')),
+            clean_text('description'),
+            clean_label('category'),
+            typed_or_raw(parse_number('price'), 'price'),
+            typed_or_raw(parse_ts('release_ts'), 'release_ts'),
+        ]) }} as row_fingerprint,
         to_json(source) as record,
         _source_file as source_file,
+        _landing_path as landing_path,
         _row_number as source_row,
         _loaded_at as loaded_at,
         _parse_error as parse_error,
@@ -43,6 +50,7 @@ final as (
         row_fingerprint,
         record,
         source_file,
+        landing_path,
         source_row,
         loaded_at,
     from parsed

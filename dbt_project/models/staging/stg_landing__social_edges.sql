@@ -10,8 +10,10 @@ parsed as (
         {{ clean_id('friend_id') }} as friend_id,
         {{ parse_ts('since_ts') }} as since_ts,
         {{ is_unparsed('since_ts', parse_ts('since_ts')) }} as since_ts_unparseable,
+        {{ typed_or_raw(parse_ts('since_ts'), 'since_ts') }} as since_ts_typed,
         to_json(source) as record,
         _source_file as source_file,
+        _landing_path as landing_path,
         _row_number as source_row,
         _loaded_at as loaded_at,
         _parse_error as parse_error,
@@ -34,10 +36,11 @@ final as (
             when user_id = friend_id then 'self_loop'
         end as key_problem,
         -- the canonical pair and its date: a reversed copy has the same fingerprint
-        md5(to_json([least(user_id, friend_id), greatest(user_id, friend_id), cast(since_ts as varchar)]))
+        {{ row_fingerprint(['least(user_id, friend_id)', 'greatest(user_id, friend_id)', 'since_ts_typed']) }}
             as row_fingerprint,
         record,
         source_file,
+        landing_path,
         source_row,
         loaded_at,
     from parsed

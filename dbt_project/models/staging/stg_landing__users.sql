@@ -13,10 +13,17 @@ parsed as (
         {{ parse_ts('signup_ts') }} as signup_ts,
         {{ clean_text('profile_text') }} as profile_text,
         {{ is_unparsed('signup_ts', parse_ts('signup_ts')) }} as signup_ts_unparseable,
-        {{ row_fingerprint(['user_id', 'age', 'gender', 'occupation', 'signup_ts', 'profile_text']) }}
-            as row_fingerprint,
+        {{ row_fingerprint([
+            clean_id('user_id'),
+            typed_or_raw(parse_number('age'), 'age'),
+            clean_label('gender'),
+            clean_label('occupation'),
+            typed_or_raw(parse_ts('signup_ts'), 'signup_ts'),
+            clean_text('profile_text'),
+        ]) }} as row_fingerprint,
         to_json(source) as record,
         _source_file as source_file,
+        _landing_path as landing_path,
         _row_number as source_row,
         _loaded_at as loaded_at,
         _parse_error as parse_error,
@@ -49,6 +56,7 @@ final as (
         row_fingerprint,
         record,
         source_file,
+        landing_path,
         source_row,
         loaded_at,
     from flagged

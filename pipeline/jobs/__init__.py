@@ -1,0 +1,1 @@
+"""Jobs launched by spark-submit. They read and write Parquet only, never the warehouse file."""

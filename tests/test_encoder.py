@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.encoder import EncoderSpec, TextEncoder, resolve_model_path, sanitise
+from pipeline.errors import RecsysError
+
+HOSTILE = [
+    "   ",
+    "x " * 50_000,  # far beyond the model's max length
+    "Perfect gift 🎁✨ — five stars ⭐⭐",
+    "日本語の説明 中文描述 한국어",
+    "<p>Great for <b>beginners</b> &amp; pros</p>",
+    "lone \ud800 surrogate and \x00 control",
+    "line one\nline two\r\n\ttab",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm() -> TextEncoder:
+    return TextEncoder(EncoderSpec(model_path=str(resolve_model_path("all-MiniLM-L6-v2"))))
+
+
+def test_vectors_equal_sentence_transformers_output(minilm: TextEncoder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["The Complete Sourdough Handbook", "jazz trumpet improvisation", "a", *HOSTILE[2:5]]
+    vectors, errors = minilm.encode(texts)
+    reference = SentenceTransformer(minilm.spec.model_path, device="cpu").encode(
+        texts, normalize_embeddings=True
+    )
+    assert errors == [None] * len(texts)
+    assert np.all((vectors * reference).sum(axis=1) > 0.999)
+
+
+def test_similar_texts_are_nearer_than_unrelated_ones(minilm: TextEncoder) -> None:
+    texts = [
+        "A beginner's guide to baking sourdough bread at home",
+        "How to bake a crusty sourdough loaf with wild yeast",
+        "Telescope for stargazing: see galaxies and nebulae",
+        "Backyard astronomy: observing planets through a telescope",
+    ]
+    v, _ = minilm.encode(texts)
+    sim = v @ v.T
+    assert sim[0, 1] > max(sim[0, 2], sim[0, 3]) + 0.2
+    assert sim[2, 3] > max(sim[2, 0], sim[2, 1]) + 0.2
+
+
+def test_hostile_texts_give_unit_vectors_not_crashes(minilm: TextEncoder) -> None:
+    vectors, errors = minilm.encode(HOSTILE)
+    assert errors == [None] * len(HOSTILE)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_order_and_batching_do_not_change_vectors(minilm: TextEncoder) -> None:
+    texts = [
+        "short",
+        "a much longer text about cycling, gravel roads and saddles",
+        "mid length text",
+    ]
+    together, _ = minilm.encode(texts)
+    alone = np.vstack([minilm.encode([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_sanitise_makes_any_string_valid_utf8_text() -> None:
+    cleaned = sanitise("a\ud800b\x00c \n d")
+    cleaned.encode("utf-8")  # would raise on a lone surrogate
+    assert cleaned == "a\ufffdb c d"
+
+
+def test_decoder_model_uses_last_token_pooling_with_left_padding(tiny_decoder: Path) -> None:
+    encoder = TextEncoder(EncoderSpec(model_path=str(tiny_decoder), instruction="the "))
+    assert encoder.pooling == "last_token"
+    assert encoder.tokenizer.padding_side == "left"
+    texts = ["sourdough bread", "the oven and the bread of jazz music", "stars"]
+    together, errors = encoder.encode(texts)
+    alone = np.vstack([encoder.encode([t])[0] for t in texts])
+    assert errors == [None] * 3
+    assert together.shape == (3, 32)
+    assert np.allclose(together, alone, atol=1e-5)  # padding never leaks into a row
+
+
+def test_model_id_names_model_revision_pooling_and_instruction(tiny_decoder: Path) -> None:
+    plain = EncoderSpec(model_path=str(resolve_model_path("all-MiniLM-L6-v2"))).model_id()
+    assert plain.startswith("sentence-transformers/all-MiniLM-L6-v2@")
+    assert plain.endswith(":mean")
+    with_instruction = EncoderSpec(
+        model_path=str(tiny_decoder), instruction="Represent: "
+    ).model_id()
+    assert ":last_token:instr-" in with_instruction
+
+
+def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RecsysError, match="never downloaded"):
+        resolve_model_path(str(tmp_path / "no-model"))

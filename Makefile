@@ -16,11 +16,13 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev]"
 	@touch $@
 
-# Demo shop -> landing -> raw -> staging/marts/quarantine, printing what each stage produced.
+# Demo shop -> landing -> raw -> staging/marts/quarantine -> text embeddings, printing what each
+# stage produced.
 run: setup
 	$(BIN)/recsys demo-data $(RECSYS_HOME)/landing
 	$(BIN)/recsys ingest
 	$(BIN)/recsys transform
+	$(BIN)/recsys embed
 
 test: setup
 	$(BIN)/pytest

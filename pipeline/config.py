@@ -54,7 +54,11 @@ class Settings(BaseSettings):
         default=None, ge=8, description="Token limit; default: the model's own."
     )
     embed_batch_size: int = Field(default=64, ge=1)
-    embed_device: Literal["auto", "cpu", "cuda"] = "auto"
+    embed_device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto (GPU when present), cpu, cuda or cuda:N.",
+    )
     embed_local_max_texts: int = Field(
         default=2000,
         ge=0,
@@ -71,6 +75,10 @@ class Settings(BaseSettings):
         description="torch threads per Python worker. One per core, one worker per core: "
         "measured faster here than fewer workers with more threads each.",
     )
+    spark_udf: Literal["arrow", "pandas"] = Field(
+        default="arrow",
+        description="mapInArrow or mapInPandas for the embedding job (bench/embed.py compares).",
+    )
     spark_partitions: int | None = Field(
         default=None, ge=1, description="Partitions of the texts; default: 2 x total cores."
     )
@@ -81,7 +89,9 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="spark.task.resource.gpu.amount when executors have GPUs."
     )
     spark_gpu_discovery_script: Path | None = Field(
-        default=None, description="spark.executor.resource.gpu.discoveryScript on GPU workers."
+        default=None,
+        description="spark.executor.resource.gpu.discoveryScript on GPU workers; default: "
+        "pipeline/jobs/gpu_discovery.sh (nvidia-smi, honours CUDA_VISIBLE_DEVICES).",
     )
     spark_driver_memory: str = "2g"
     spark_executor_memory: str = "4g"

@@ -27,7 +27,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -39,8 +38,13 @@ from pipeline.warehouse import connect, ensure_schemas, table_exists, transactio
 log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "spark", "local"]
+# More failures than this in one job mean a broken model or device (say, CUDA out of memory),
+# not bad texts: the job's output is then refused instead of recorded as permanent skips.
+MAX_FAILED_TEXTS = 10
+MAX_FAILED_SHARE = 0.01
 JOB_SCRIPT = PROJECT_ROOT / "pipeline" / "jobs" / "embed_texts.py"
 SPARK_LOG_CONFIG = JOB_SCRIPT.parent / "log4j2.properties"
+GPU_DISCOVERY_SCRIPT = JOB_SCRIPT.parent / "gpu_discovery.sh"
 
 EMBEDDINGS_DDL = """
 create table if not exists features.text_embeddings (
@@ -170,16 +174,26 @@ def run_embedding(
     }
 
 
+LOCAL_CHUNK = 8192  # texts per in-process chunk: bounded memory on a big --engine local run
+
+
 def _embed_locally(settings: Settings, requests: Path, output: Path, model_id: str) -> None:
     """The Spark job's own batch function, run in this process: the same vectors, no start-up."""
     from pipeline.jobs.embed_texts import OUTPUT_ARROW_SCHEMA, embed_batch
 
-    table = pq.read_table(requests)
+    source = pq.ParquetFile(requests)
     spec_json = json.dumps(asdict(encoder_spec(settings)))
-    with tqdm(total=table.num_rows, desc="embed (local)", unit="text", disable=None) as bar:
-        rows = embed_batch(spec_json, model_id, table.to_pydict(), progress=bar.update)
     output.mkdir(parents=True)
-    pq.write_table(pa.table(rows, schema=OUTPUT_ARROW_SCHEMA), output / "part-local.parquet")
+    with (
+        tqdm(
+            total=source.metadata.num_rows, desc="embed (local)", unit="text", disable=None
+        ) as bar,
+        pq.ParquetWriter(output / "part-local.parquet", OUTPUT_ARROW_SCHEMA) as writer,
+    ):
+        for batch in source.iter_batches(batch_size=LOCAL_CHUNK):
+            writer.write_batch(
+                embed_batch(spec_json, model_id, batch.to_pydict(), progress=bar.update)
+            )
 
 
 def spark_submit_command(
@@ -202,10 +216,8 @@ def spark_submit_command(
     if settings.spark_executor_gpus:
         conf["spark.executor.resource.gpu.amount"] = str(settings.spark_executor_gpus)
         conf["spark.task.resource.gpu.amount"] = str(settings.spark_task_gpus)
-        if settings.spark_gpu_discovery_script:
-            conf["spark.executor.resource.gpu.discoveryScript"] = str(
-                settings.spark_gpu_discovery_script
-            )
+        script = settings.spark_gpu_discovery_script or GPU_DISCOVERY_SCRIPT
+        conf["spark.executor.resource.gpu.discoveryScript"] = str(script)
     conf.update(settings.spark_conf)
     command = [str(_spark_submit()), "--master", settings.spark_master]
     for key, value in conf.items():
@@ -217,6 +229,7 @@ def spark_submit_command(
         "--spec", json.dumps(asdict(spec)),
         "--model-id", model_id,
     ]  # fmt: skip
+    command += ["--udf", settings.spark_udf]
     if settings.spark_partitions:
         command += ["--partitions", str(settings.spark_partitions)]
     return command
@@ -244,6 +257,8 @@ def _embed_with_spark(settings: Settings, requests: Path, output: Path, model_id
         "TOKENIZERS_PARALLELISM": "false",
         "OMP_NUM_THREADS": str(settings.spark_torch_threads),
     }
+    if settings.spark_master.startswith("local"):
+        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: no need to find a network
     log.info("spark-submit --master %s (%s)", settings.spark_master, JOB_SCRIPT.name)
     tail: deque[str] = deque(maxlen=30)
     with subprocess.Popen(
@@ -274,7 +289,7 @@ def load_vectors(settings: Settings, run_date: date, model_id: str) -> dict[str,
         if table is not None and table.num_rows:
             con.register("job_output", table)
             bad = con.execute(
-                "select count(*) from job_output where error is null and model_id <> ?", [model_id]
+                "select count(*) from job_output where model_id <> ?", [model_id]
             ).fetchall()[0][0]  # type: ignore[index]
             if bad:
                 raise RecsysError(
@@ -324,6 +339,9 @@ def load_vectors(settings: Settings, run_date: date, model_id: str) -> dict[str,
             {"model_id": model_id},
         )
         # a row goes when its text changed or vanished, or when its text was just re-embedded
+        (served,) = con.execute(
+            "select count(*) from wanted where content_hash in (select content_hash from new_vectors)"
+        ).fetchall()[0]
         removed = con.execute(
             """
             delete from features.text_embeddings e
@@ -359,6 +377,7 @@ def load_vectors(settings: Settings, run_date: date, model_id: str) -> dict[str,
         log.warning("%d items have no text vector (see features.embedding_skips)", items_without)
     return {
         "embedded": embedded,
+        "embedded_requests": served,
         "newly_skipped": new_skips,
         "vectors_written": added,
         "vectors_removed": removed,
@@ -381,7 +400,8 @@ def embed(
         "model_id": model_id,
         "engine": job["engine"],
         "requested": exported["requested"],
-        "embedded": loaded["embedded"],
+        "embedded": loaded["embedded"],  # distinct texts through the model
+        "embedded_requests": loaded["embedded_requests"],  # request rows they serve
         "reused": exported["reused"],
         "skipped": exported["skipped"] + loaded["newly_skipped"],
         "texts_per_s": job["texts_per_s"],

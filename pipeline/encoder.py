@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "gpt2"}
 MAX_CHARS_PER_TOKEN = 16
+DEFAULT_MAX_TOKENS = 512  # cap when the model's own limit is huge (LLMs: 32k+ positions)
+_MIB = 1 << 20
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # in a str, every surrogate code point is a lone one
 
@@ -66,8 +68,20 @@ class EncoderSpec:
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
 
     def resolved_pooling(self) -> str:
+        """The pooling asked for; on auto, what the model's sentence-transformers pooling config
+        says (1_Pooling/config.json), else last_token for decoders and mean for encoders."""
         if self.pooling != "auto":
             return self.pooling
+        st_pooling = Path(self.model_path) / "1_Pooling" / "config.json"
+        if st_pooling.is_file():
+            modes = json.loads(st_pooling.read_text())
+            for mode, name in (
+                ("pooling_mode_lasttoken", "last_token"),
+                ("pooling_mode_cls_token", "cls"),
+                ("pooling_mode_mean_tokens", "mean"),
+            ):
+                if modes.get(mode):
+                    return name
         config = json.loads((Path(self.model_path) / "config.json").read_text())
         causal = any("CausalLM" in a for a in config.get("architectures") or [])
         return "last_token" if causal or config.get("model_type") in DECODER_TYPES else "mean"
@@ -93,15 +107,22 @@ def _model_name(path: Path) -> str:
 
 
 def _revision(path: Path) -> str:
+    """A Hugging Face cache snapshot's commit, else a fingerprint of the folder: every file's name
+    and size, the JSON files whole, and the first and last MiB of the others (a fine-tune with an
+    unchanged config still changes its weights' bytes; hashing GBs whole would cost seconds)."""
     if path.parent.name == "snapshots":
         return path.name[:12]
     digest = hashlib.sha256()
-    for file in sorted(path.iterdir()):
-        if file.is_file():
-            digest.update(file.name.encode())
-            digest.update(str(file.stat().st_size).encode())
-            if file.suffix == ".json":
-                digest.update(file.read_bytes())
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path)}:{size}".encode())
+        with file.open("rb") as handle:
+            if file.suffix == ".json" or size <= 2 * _MIB:
+                digest.update(handle.read())
+            else:
+                digest.update(handle.read(_MIB))
+                handle.seek(-_MIB, os.SEEK_END)
+                digest.update(handle.read(_MIB))
     return digest.hexdigest()[:12]
 
 
@@ -187,8 +208,13 @@ class TextEncoder:
     def _encode_batch(self, features: dict[str, list[list[int]]]) -> np.ndarray:
         torch = self._torch
         batch = self.tokenizer.pad(features, padding=True, return_tensors="pt").to(self.device)
+        inputs = dict(batch)
+        if self.pooling == "last_token":
+            # left padding shifts real tokens right: give them positions 0.. as if unpadded, so a
+            # text's vector never depends on what else is in its batch
+            inputs["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            hidden = self.model(**batch).last_hidden_state.float()
+            hidden = self.model(**inputs).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         if self.pooling == "mean":
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -203,7 +229,8 @@ class TextEncoder:
 
 
 def _model_max_length(path: Path, tokenizer: Any, model: Any) -> int:
-    """sentence-transformers' max_seq_length when given, else the smaller of tokenizer and model."""
+    """sentence-transformers' max_seq_length when given, else the smallest of the tokenizer's and
+    the model's limits and DEFAULT_MAX_TOKENS (set RECSYS_EMBED_MAX_LENGTH for longer texts)."""
     st_config = path / "sentence_bert_config.json"
     if st_config.is_file():
         value = json.loads(st_config.read_text()).get("max_seq_length")
@@ -211,4 +238,4 @@ def _model_max_length(path: Path, tokenizer: Any, model: Any) -> int:
             return int(value)
     limits = [getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length]
     sane = [v for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
-    return min(sane) if sane else 512
+    return min([*sane, DEFAULT_MAX_TOKENS])

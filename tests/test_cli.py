@@ -19,7 +19,7 @@ def recsys(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, check=False)
 
 
-@pytest.mark.parametrize("stage", ["demo-data", "ingest", "transform"])
+@pytest.mark.parametrize("stage", ["demo-data", "ingest", "transform", "embed"])
 def test_every_stage_has_help(stage: str) -> None:
     result = runner.invoke(app, [stage, "--help"])
     assert result.exit_code == 0

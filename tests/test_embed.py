@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -39,55 +40,97 @@ def vectors(settings: Settings, model_id: str) -> dict[tuple[str, str], np.ndarr
     return {(e, i): np.asarray(v, dtype=np.float32) for e, i, v in rows}
 
 
-def test_spark_first_then_nothing_then_one_changed_text(
+@pytest.fixture(scope="module")
+def spark_night(
     demo_night: Night, night_copy: Settings
-) -> None:
-    day = run_date(demo_night)
-    first = embed(night_copy, day, engine="spark")
-    assert first["engine"] == "spark"
-    assert first["embedded"] > 100
-    assert first["items_without_vector"] == 0
-    (requests,) = demo_night.query("select count(*) from marts.embedding_requests")[0]
-    assert first["requested"] == first["vectors_written"] == requests
+) -> tuple[dict, dict[tuple[str, str], np.ndarray]]:
+    """The first night's embed, through Spark; its summary and the vectors it stored."""
+    summary = embed(night_copy, run_date(demo_night), engine="spark")
+    return summary, vectors(night_copy, summary["model_id"])
 
-    stored = vectors(night_copy, first["model_id"])
+
+def test_first_night_through_spark_embeds_every_text_once(
+    demo_night: Night, spark_night: tuple[dict, dict]
+) -> None:
+    summary, stored = spark_night
+    (requests, texts) = demo_night.query(
+        "select count(*), count(distinct content_hash) from marts.embedding_requests"
+    )[0]
+    assert summary["engine"] == "spark"
+    assert (summary["requested"], summary["embedded"]) == (requests, texts)
+    assert summary["embedded_requests"] == summary["vectors_written"] == requests
+    assert summary["items_without_vector"] == 0
     assert len(stored) == requests
     assert all(v.shape == (384,) and abs(np.linalg.norm(v) - 1) < 1e-5 for v in stored.values())
 
-    again = embed(night_copy, day)
-    assert (again["engine"], again["embedded"], again["reused"]) == ("none", 0, requests)
-    assert not (work_dir(night_copy, day) / "vectors").exists()  # no job ran, nothing was written
+
+def test_spark_loads_the_model_once_per_python_worker(
+    demo_night: Night, tmp_path: Path, capfd
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
+    settings = Settings(home=home, spark_partitions=6)  # more tasks than workers
+    embed(settings, run_date(demo_night), engine="spark")
+    loads = capfd.readouterr().err.count("[embed worker] model loaded")
+    assert 1 <= loads <= (os.cpu_count() or 1)
+
+
+def test_unchanged_night_starts_nothing_and_one_changed_text_embeds_one(
+    demo_night: Night, night_copy: Settings, spark_night: tuple[dict, dict], monkeypatch
+) -> None:
+    import pipeline.embed as stage
+
+    first, stored = spark_night
+    day = run_date(demo_night)
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("no embedding engine may start when nothing changed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stage, "_embed_with_spark", must_not_run)
+        patch.setattr(stage, "_embed_locally", must_not_run)
+        again = embed(night_copy, day)
+    assert (again["engine"], again["embedded"], again["reused"]) == ("none", 0, first["requested"])
+    assert again["vectors_written"] == again["vectors_removed"] == 0
 
     # a new drop changes one user's profile: only that text is embedded, in-process
+    assert ("user", "u00003") in stored
     write_csv(
         night_copy.landing_dir / "users" / "dt=2026-11-27" / "part-0.csv",
         "user_id,age,gender,occupation,profile_text\nu00003,33,f,artist,Now I only love chess endgames.\n",
     )
     ingest(night_copy)
     transform(night_copy.model_copy(update={"quarantine_threshold": 1.0}), day)
-    changed = embed(night_copy, day)
+    with monkeypatch.context() as patch:
+        patch.setattr(stage, "_embed_with_spark", must_not_run)
+        changed = embed(night_copy, day)
     assert (changed["engine"], changed["embedded"]) == ("local", 1)
     assert changed["vectors_removed"] == changed["vectors_written"] == 1
     after = vectors(night_copy, first["model_id"])
-    assert float(after[("user", "u00003")] @ stored.get(("user", "u00003"), np.zeros(384))) < 0.99
+    assert float(after[("user", "u00003")] @ stored[("user", "u00003")]) < 0.99
 
 
-def test_both_engines_equal_direct_transformers_output(
-    demo_night: Night, night_copy: Settings
+def test_both_engines_equal_sentence_transformers_output(
+    demo_night: Night, spark_night: tuple[dict, dict], tmp_path: Path
 ) -> None:
-    day = run_date(demo_night)
-    model_id = encoder_spec(night_copy).model_id()
-    from_spark = vectors(night_copy, model_id)
-    local = embed(night_copy, day, engine="local", force=True)
+    from sentence_transformers import SentenceTransformer
+
+    _, from_spark = spark_night
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
+    settings = Settings(home=home)
+    local = embed(settings, run_date(demo_night), engine="local")
     assert local["engine"] == "local"
-    from_local = vectors(night_copy, model_id)
+    from_local = vectors(settings, local["model_id"])
     assert from_local.keys() == from_spark.keys()
 
-    with connect(night_copy.warehouse_path, read_only=True) as con:
-        sample = con.execute(
-            "select entity, id, text from marts.embedding_requests order by entity, id limit 40"
-        ).fetchall()
-    direct, _ = TextEncoder(encoder_spec(night_copy)).encode([t for _, _, t in sample])
+    sample = demo_night.query(
+        "select entity, id, text from marts.embedding_requests order by entity, id limit 60"
+    )
+    model = SentenceTransformer(encoder_spec(settings).model_path, device="cpu")
+    direct = model.encode([t for _, _, t in sample], normalize_embeddings=True)
     for (entity, id_, _), reference in zip(sample, direct, strict=True):
         assert float(from_local[(entity, id_)] @ reference) > 0.999
         assert float(from_spark[(entity, id_)] @ reference) > 0.999
@@ -132,3 +175,43 @@ def test_gpu_settings_reach_spark_submit_only_when_asked(tmp_path: Path) -> None
     assert "spark.executor.resource.gpu.amount=1" in gpu
     assert "spark.task.resource.gpu.amount=0.5" in gpu
     assert f"spark.executor.resource.gpu.discoveryScript={tmp_path / 'getGpus.sh'}" in gpu
+
+
+def test_a_text_the_model_cannot_embed_is_skipped_once_with_its_reason(
+    demo_night: Night, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.embed import export_requests, load_vectors
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
+    settings = Settings(home=home)
+    day = run_date(demo_night)
+    first = export_requests(settings, day, "m1")
+    requests = pq.read_table(first["requests_path"]).slice(0, 1).to_pydict()
+    # the job's output for that text: no vector, and why (as the job writes it)
+    output = work_dir(settings, day) / "vectors"
+    output.mkdir(parents=True)
+    pq.write_table(
+        pa.table(
+            {
+                **requests,
+                "model_id": ["m1"],
+                "embedding": pa.array([None], pa.list_(pa.float32())),
+                "error": ["RuntimeError: boom"],
+            }
+        ).drop_columns(["text"]),
+        output / "part-0.parquet",
+    )
+    loaded = load_vectors(settings, day, "m1")
+    assert (loaded["embedded"], loaded["newly_skipped"]) == (0, 1)
+    again = export_requests(settings, day, "m1")
+    assert again["to_embed"] == first["to_embed"] - 1
+    assert again["skipped"] >= 1
+    with connect(settings.warehouse_path, read_only=True) as con:
+        assert con.execute("select reason from features.embedding_skips").fetchall() == [
+            ("RuntimeError: boom",)
+        ]

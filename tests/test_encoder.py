@@ -97,3 +97,33 @@ def test_model_id_names_model_revision_pooling_and_instruction(tiny_decoder: Pat
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RecsysError, match="never downloaded"):
         resolve_model_path(str(tmp_path / "no-model"))
+
+
+def test_decoder_vector_is_the_models_own_last_token_state(tiny_decoder: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    text = "the sourdough bread of the stars"
+    encoder = TextEncoder(EncoderSpec(model_path=str(tiny_decoder)))
+    ours, _ = encoder.encode([text, "jazz"])  # batched with a shorter text: left padding in play
+    tokenizer = AutoTokenizer.from_pretrained(tiny_decoder)
+    model = AutoModel.from_pretrained(tiny_decoder).eval()
+    with torch.inference_mode():
+        hidden = model(**tokenizer([text], return_tensors="pt")).last_hidden_state[0, -1]
+    direct = torch.nn.functional.normalize(hidden, dim=0).numpy()
+    assert float(ours[0] @ direct) > 0.999
+
+
+def test_auto_pooling_follows_the_sentence_transformers_config(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    assert EncoderSpec(model_path=str(tmp_path)).resolved_pooling() == "cls"
+    assert EncoderSpec(model_path=str(tmp_path), pooling="mean").resolved_pooling() == "mean"
+
+
+def test_spark_gpu_addresses_become_torch_devices() -> None:
+    from pipeline.jobs.embed_texts import cuda_device
+
+    assert cuda_device("1") == "cuda:1"
+    assert cuda_device("GPU-8f2c") == "cuda"

@@ -99,3 +99,14 @@
 {% macro zscore(column) -%}
     coalesce(({{ column }} - {{ column }}_mean) / nullif({{ column }}_std, 0), 0)
 {%- endmacro %}
+
+
+{#- The lineage ingest added to every raw row, renamed for staging, and the raw row as JSON. -#}
+{% macro lineage(source_alias) -%}
+    to_json({{ source_alias }}) as record,
+        _source_file as source_file,
+        _landing_path as landing_path,
+        _row_number as source_row,
+        _loaded_at as loaded_at,
+        _parse_error as parse_error,
+{%- endmacro %}

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 OUTPUT_SCHEMA = (
@@ -46,8 +47,8 @@ def _encoder(spec_json: str) -> Any:
     spec = EncoderSpec(**json.loads(spec_json))
     context = _task_context()
     gpus = context.resources().get("gpu") if context else None
-    if gpus and gpus.addresses:
-        spec = EncoderSpec(**{**spec.__dict__, "device": f"cuda:{gpus.addresses[0]}"})
+    if gpus and gpus.addresses and spec.device != "cpu":
+        spec = EncoderSpec(**{**spec.__dict__, "device": cuda_device(gpus.addresses[0])})
     key = json.dumps(spec.__dict__, sort_keys=True)
     if key not in _ENCODERS:
         started = time.perf_counter()
@@ -59,6 +60,12 @@ def _encoder(spec_json: str) -> Any:
             flush=True,
         )
     return _ENCODERS[key]
+
+
+def cuda_device(address: str) -> str:
+    """The torch device for a GPU address Spark assigned (from gpu_discovery.sh: an ordinal
+    among this process's visible devices); anything else falls back to the default GPU."""
+    return f"cuda:{int(address)}" if address.strip().isdigit() else "cuda"
 
 
 def _task_context() -> Any:
@@ -75,34 +82,37 @@ def embed_batch(
     model_id: str,
     columns: dict[str, list],
     progress: Callable[[int], None] | None = None,
-) -> dict[str, list]:
-    """Embed one batch of requests (column lists) into output columns."""
+) -> pa.RecordBatch:
+    """Embed one batch of requests (column lists) into an output record batch."""
     vectors, errors = _encoder(spec_json).encode(columns["text"], progress=progress)
-    return {
-        "entity": columns["entity"],
-        "id": columns["id"],
-        "content_hash": columns["content_hash"],
-        "model_id": [model_id] * len(errors),
-        "embedding": [None if e else v.tolist() for v, e in zip(vectors, errors, strict=True)],
-        "error": errors,
-    }
+    rows, dim = vectors.shape
+    offsets = pa.array(np.arange(0, (rows + 1) * dim, dim, dtype=np.int32))
+    failed = pa.array([e is not None for e in errors], pa.bool_())
+    embedding = pa.ListArray.from_arrays(offsets, pa.array(vectors.reshape(-1)), mask=failed)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(columns["entity"], pa.string()),
+            pa.array(columns["id"], pa.string()),
+            pa.array(columns["content_hash"], pa.string()),
+            pa.array([model_id] * rows, pa.string()),
+            embedding,
+            pa.array(errors, pa.string()),
+        ],
+        schema=OUTPUT_ARROW_SCHEMA,
+    )
 
 
 def embed_arrow(spec_json: str, model_id: str, batches: Iterator[Any]) -> Iterator[Any]:
     for batch in batches:
         if batch.num_rows:
-            out = embed_batch(spec_json, model_id, batch.to_pydict())
-            yield pa.RecordBatch.from_pydict(out, schema=OUTPUT_ARROW_SCHEMA)
+            yield embed_batch(spec_json, model_id, batch.to_pydict())
 
 
 def embed_pandas(spec_json: str, model_id: str, frames: Iterator[Any]) -> Iterator[Any]:
-    import pandas as pd
-
     for frame in frames:
         if len(frame):
-            yield pd.DataFrame(
-                embed_batch(spec_json, model_id, {c: frame[c].tolist() for c in frame})
-            )
+            columns = {c: frame[c].tolist() for c in frame}
+            yield embed_batch(spec_json, model_id, columns).to_pandas()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import SparkSession
 
+    # This file runs as __main__, whose functions Spark would pickle by value: every task would
+    # then get a fresh, empty model cache. Taken from the installed module instead, they pickle
+    # by reference, so each Python worker imports the module once and keeps its model.
+    from pipeline.jobs import embed_texts as job
+
     spark = SparkSession.builder.appName("recsys-embed-texts").getOrCreate()
     try:
         requests = spark.read.parquet(args.input).select("entity", "id", "content_hash", "text")
@@ -126,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         requests = requests.repartition(partitions)
         if args.udf == "arrow":
             vectors = requests.mapInArrow(
-                partial(embed_arrow, args.spec, args.model_id), OUTPUT_SCHEMA
+                partial(job.embed_arrow, args.spec, args.model_id), OUTPUT_SCHEMA
             )
         else:
             vectors = requests.mapInPandas(
-                partial(embed_pandas, args.spec, args.model_id), OUTPUT_SCHEMA
+                partial(job.embed_pandas, args.spec, args.model_id), OUTPUT_SCHEMA
             )
         vectors.write.mode("overwrite").parquet(args.output)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,9 @@ def slice_files(src: Path, dest: Path, lines: dict[str, int | None]) -> Path:
             )
         (dest / name).write_bytes(b"".join(kept))
     return dest
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV an importer wrote."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 
@@ -11,14 +10,9 @@ from pipeline.errors import RecsysError
 from pipeline.importers.lastfm import import_lastfm
 from pipeline.ingest import ingest
 from pipeline.transform import transform
-from tests.importers.conftest import dataset, slice_files
+from tests.importers.conftest import dataset, read_rows, slice_files
 
 ALL = None
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +35,7 @@ def lastfm_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def test_plays_are_implicit_events_with_play_count_and_a_tag_date(lastfm_slice) -> None:
     tmp, _ = lastfm_slice
-    events = rows(tmp / "landing" / "interactions.csv")
+    events = read_rows(tmp / "landing" / "interactions.csv")
     first = events[0]
     assert (first["user_id"], first["item_id"], first["rating"], first["play_count"]) == (
         "2",
@@ -57,7 +51,7 @@ def test_plays_are_implicit_events_with_play_count_and_a_tag_date(lastfm_slice) 
 
 def test_friends_are_undirected_pairs_written_once(lastfm_slice) -> None:
     tmp, summary = lastfm_slice
-    edges = rows(tmp / "landing" / "social_edges.csv")
+    edges = read_rows(tmp / "landing" / "social_edges.csv")
     pairs = {(e["user_id"], e["friend_id"]) for e in edges}
     assert ("2", "275") in pairs
     assert len(pairs) == len(edges) == summary["rows"]["social_edges"]
@@ -66,10 +60,10 @@ def test_friends_are_undirected_pairs_written_once(lastfm_slice) -> None:
 
 def test_artist_and_user_text_come_from_tags(lastfm_slice) -> None:
     tmp, _ = lastfm_slice
-    artists = {r["item_id"]: r for r in rows(tmp / "landing" / "items.csv")}
+    artists = {r["item_id"]: r for r in read_rows(tmp / "landing" / "items.csv")}
     assert artists["1"]["title"] == "MALICE MIZER"
     assert len(artists) == 17632
-    users = {r["user_id"]: r for r in rows(tmp / "landing" / "users.csv")}
+    users = {r["user_id"]: r for r in read_rows(tmp / "landing" / "users.csv")}
     assert users["2"]["profile_text"].startswith("Tags: ")
 
 

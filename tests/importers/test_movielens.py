@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import json
 from datetime import date
 from pathlib import Path
@@ -12,12 +11,7 @@ from pipeline.errors import RecsysError
 from pipeline.importers.movielens import import_movielens
 from pipeline.ingest import ingest
 from pipeline.transform import transform
-from tests.importers.conftest import dataset, slice_files
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+from tests.importers.conftest import dataset, read_rows, slice_files
 
 
 def test_100k_maps_movies_users_and_ratings(tmp_path: Path) -> None:
@@ -29,7 +23,7 @@ def test_100k_maps_movies_users_and_ratings(tmp_path: Path) -> None:
     summary = import_movielens(src, tmp_path / "landing")
     assert summary["rows"] == {"users": 3, "items": 5, "interactions": 10}
 
-    toy_story = rows(tmp_path / "landing" / "items.csv")[0]
+    toy_story = read_rows(tmp_path / "landing" / "items.csv")[0]
     assert toy_story == {
         "item_id": "1",
         "title": "Toy Story (1995)",
@@ -37,14 +31,14 @@ def test_100k_maps_movies_users_and_ratings(tmp_path: Path) -> None:
         "category": "Animation",
         "release_ts": "1995-01-01T00:00:00Z",
     }
-    user_1 = rows(tmp_path / "landing" / "users.csv")[0]
+    user_1 = read_rows(tmp_path / "landing" / "users.csv")[0]
     assert (user_1["age"], user_1["gender"], user_1["occupation"], user_1["zip_code"]) == (
         "24",
         "M",
         "technician",
         "85711",
     )
-    first = rows(tmp_path / "landing" / "interactions.csv")[0]
+    first = read_rows(tmp_path / "landing" / "interactions.csv")[0]
     assert first == {
         "user_id": "196",
         "item_id": "242",
@@ -63,12 +57,12 @@ def test_latest_small_puts_user_tags_in_item_and_user_text(tmp_path: Path) -> No
         {"movies.csv": 3, "ratings.csv": 5, "tags.csv": 4},
     )
     import_movielens(src, tmp_path / "landing")
-    items = {r["item_id"]: r for r in rows(tmp_path / "landing" / "items.csv")}
+    items = {r["item_id"]: r for r in read_rows(tmp_path / "landing" / "items.csv")}
     assert items["1"]["title"] == "Toy Story (1995)"
     assert items["1"]["description"].startswith(
         "Genres: Adventure, Animation, Children, Comedy, Fantasy."
     )
-    users = {r["user_id"]: r for r in rows(tmp_path / "landing" / "users.csv")}
+    users = {r["user_id"]: r for r in read_rows(tmp_path / "landing" / "users.csv")}
     assert users["2"]["profile_text"] == "Tags: Highly quotable, funny, will ferrell."
     assert users["1"]["profile_text"] == ""  # rated, never tagged
 

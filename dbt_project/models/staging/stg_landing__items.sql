@@ -22,12 +22,7 @@ parsed as (
             typed_or_raw(parse_number('price'), 'price'),
             typed_or_raw(parse_ts('release_ts'), 'release_ts'),
         ]) }} as row_fingerprint,
-        to_json(source) as record,
-        _source_file as source_file,
-        _landing_path as landing_path,
-        _row_number as source_row,
-        _loaded_at as loaded_at,
-        _parse_error as parse_error,
+        {{ lineage('source') }}
     from source
 ),
 

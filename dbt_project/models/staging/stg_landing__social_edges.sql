@@ -11,12 +11,7 @@ parsed as (
         {{ parse_ts('since_ts') }} as since_ts,
         {{ is_unparsed('since_ts', parse_ts('since_ts')) }} as since_ts_unparseable,
         {{ typed_or_raw(parse_ts('since_ts'), 'since_ts') }} as since_ts_typed,
-        to_json(source) as record,
-        _source_file as source_file,
-        _landing_path as landing_path,
-        _row_number as source_row,
-        _loaded_at as loaded_at,
-        _parse_error as parse_error,
+        {{ lineage('source') }}
     from source
 ),
 

@@ -21,12 +21,7 @@ parsed as (
             typed_or_raw(parse_ts('signup_ts'), 'signup_ts'),
             clean_text('profile_text'),
         ]) }} as row_fingerprint,
-        to_json(source) as record,
-        _source_file as source_file,
-        _landing_path as landing_path,
-        _row_number as source_row,
-        _loaded_at as loaded_at,
-        _parse_error as parse_error,
+        {{ lineage('source') }}
         age as age_raw,
     from source
 ),

@@ -121,11 +121,17 @@ def export_requests(
         ).fetchall()[0]
         todo = con.sql(
             """
-            select arg_min(entity, entity || id) as entity, arg_min(id, entity || id) as id,
-                   content_hash, any_value(text) as text
-            from request_status
-            where not has_vector and not was_skipped
-            group by content_hash
+            select first_request.entity, first_request.id, content_hash, text
+            from (
+                -- one row per distinct text, named after its first request
+                select
+                    min({'entity': entity, 'id': id}) as first_request,
+                    content_hash,
+                    any_value(text) as text,
+                from request_status
+                where not has_vector and not was_skipped
+                group by content_hash
+            )
             order by content_hash
             """
         ).to_arrow_table()

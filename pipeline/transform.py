@@ -1,8 +1,10 @@
-"""Transform: `dbt build` (raw -> staging -> marts, quarantine) for a run date, then the breaker.
+"""Transform: `dbt build` (raw -> staging -> quarantine, then marts) for a run date.
 
-dbt runs in its own process because dbt-duckdb keeps the warehouse file locked in-process. After a
-green build the row accounting is read back (raw = clean + merged + deferred + quarantined) and the
-circuit breaker stops the night when a table's quarantined share passes the threshold.
+dbt runs in its own process because dbt-duckdb keeps the warehouse file locked in-process. The
+first build judges every raw row (staging, classification, quarantine.rejected_rows); the circuit
+breaker then stops the night when a table's quarantined share passes the threshold, before the
+marts are touched; the second build makes the marts. The row accounting (raw = clean + merged +
+deferred + quarantined) is read back from the models at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pipeline.contract import LANDING_TABLES
 from pipeline.errors import RecsysError
 from pipeline.warehouse import connect, table_exists
 
+JUDGING_MODELS = ["path:models/staging", "path:models/intermediate", "path:models/quarantine"]
 CLEAN_MODELS = {
     "users": "marts.dim_users",
     "items": "marts.dim_items",
@@ -88,20 +91,11 @@ def _dbt_failures(settings: Settings) -> str:
     return "; ".join(failed) if failed else f"see the dbt log in {settings.dbt_log_dir}"
 
 
-def row_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
-    """Per landing table: raw rows and where each went, every term read from its own model."""
+def quarantine_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Per landing table: raw rows, quarantined rows and why, overall and in the latest ingest."""
     accounting: dict[str, dict[str, Any]] = {}
-    for table, clean_model in CLEAN_MODELS.items():
+    for table in CLEAN_MODELS:
         (raw,) = con.execute(f"select count(*) from raw.{table}").fetchall()[0]
-        (clean,) = con.execute(f"select count(*) from {clean_model}").fetchall()[0]
-        counts = {}
-        for name, model in (
-            ("merged", "marts.merged_duplicates"),
-            ("deferred", "marts.deferred_rows"),
-            ("quarantined", "quarantine.rejected_rows"),
-        ):
-            sql = f"select count(*) from {model} where source_table = ?"
-            counts[name] = con.execute(sql, [table]).fetchall()[0][0]  # type: ignore[index]
         reasons = dict(
             con.execute(
                 "select reason, count(*) from quarantine.rejected_rows where source_table = ? "
@@ -122,10 +116,30 @@ def row_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
         ).fetchall()[0]
         accounting[table] = {
             "raw": raw,
-            "clean": clean,
-            **counts,
+            "quarantined": sum(reasons.values()),
             "quarantine_reasons": reasons,
             "latest_load": {"raw": latest_raw, "quarantined": latest_quarantined},
+        }
+    return accounting
+
+
+def row_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Per landing table: raw rows and where each went, every term read from its own model."""
+    accounting = quarantine_accounting(con)
+    for table, clean_model in CLEAN_MODELS.items():
+        (clean,) = con.execute(f"select count(*) from {clean_model}").fetchall()[0]
+        (merged,) = con.execute(
+            "select count(*) from marts.merged_duplicates where source_table = ?", [table]
+        ).fetchall()[0]
+        (deferred,) = con.execute(
+            "select count(*) from marts.deferred_rows where source_table = ?", [table]
+        ).fetchall()[0]
+        accounting[table] = {
+            "raw": accounting[table]["raw"],
+            "clean": clean,
+            "merged": merged,
+            "deferred": deferred,
+            **{k: v for k, v in accounting[table].items() if k != "raw"},
         }
     return accounting
 
@@ -187,13 +201,21 @@ def transform(settings: Settings, run_date: date) -> dict[str, Any]:
             "interactions (check the landing folder and run `recsys ingest`)"
         )
 
-    run_dbt(settings, ["build"], run_date)
+    # Two builds: first what judges the rows (staging, classification, quarantine), then the
+    # circuit breaker, then the marts. A tripped breaker leaves the last good marts in place.
+    run_dbt(
+        settings,
+        ["build", "--select", *JUDGING_MODELS, "--indirect-selection", "cautious"],
+        run_date,
+    )
+    with connect(settings.warehouse_path, read_only=True) as con:
+        check_circuit_breaker(quarantine_accounting(con), settings.quarantine_threshold)
+    run_dbt(settings, ["build", "--exclude", *JUDGING_MODELS], run_date)
 
     with connect(settings.warehouse_path, read_only=True) as con:
         accounting = row_accounting(con)
         (requests,) = con.execute("select count(*) from marts.embedding_requests").fetchall()[0]
     _print_accounting(accounting)
-    check_circuit_breaker(accounting, settings.quarantine_threshold)
     return {
         "stage": "transform",
         "run_date": run_date.isoformat(),

@@ -61,7 +61,7 @@ def discover(landing: Path) -> Discovery:
     for entry in sorted(landing.iterdir()):
         if entry.name.startswith((".", "_")):
             continue
-        table = LANDING_TABLES.get(entry.name if entry.is_dir() else entry.stem)
+        table = LANDING_TABLES.get((entry.name if entry.is_dir() else entry.stem).lower())
         if entry.is_file() and table and entry.suffix.lower() in DATA_SUFFIXES:
             found.files.append(LandingFile(table, entry, DATA_SUFFIXES[entry.suffix.lower()]))
         elif entry.is_dir() and table:

@@ -190,3 +190,9 @@ def test_landing_folder_must_exist_and_hold_tables(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(RecsysError, match="holds no table files"):
         discover(tmp_path)
+
+
+def test_table_names_are_matched_in_any_case(tmp_path: Path) -> None:
+    write_csv(tmp_path / "Users.CSV", "user_id\nu1\n")
+    found = discover(tmp_path)
+    assert [(f.table.name, f.fmt) for f in found.files] == [("users", "csv")]

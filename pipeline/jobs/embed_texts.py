@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+INPUT_SCHEMA = "entity string, id string, content_hash string, text string"
 OUTPUT_SCHEMA = (
     "entity string, id string, content_hash string, model_id string, "
     "embedding array<float>, error string"
@@ -115,6 +116,20 @@ def embed_pandas(spec_json: str, model_id: str, frames: Iterator[Any]) -> Iterat
             yield embed_batch(spec_json, model_id, columns).to_pandas()
 
 
+MIN_TEXTS_PER_PARTITION = 500  # below this a task's model load costs more than it shares
+
+
+def plan_partitions(path: str, wanted: int) -> int:
+    """`wanted` partitions, fewer when there are too few texts to keep each task busy."""
+    try:
+        import pyarrow.parquet as pq
+
+        rows = pq.read_metadata(path).num_rows
+    except (OSError, ValueError):  # not a local file (object storage): trust the setting
+        return wanted
+    return max(1, min(wanted, -(-rows // MIN_TEXTS_PER_PARTITION)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True)
@@ -136,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = SparkSession.builder.appName("recsys-embed-texts").getOrCreate()
     try:
-        requests = spark.read.parquet(args.input).select("entity", "id", "content_hash", "text")
-        partitions = args.partitions or 2 * spark.sparkContext.defaultParallelism
-        requests = requests.repartition(partitions)
+        # a known schema: no Spark job just to read the file's footer
+        requests = spark.read.schema(INPUT_SCHEMA).parquet(args.input)
+        partitions = plan_partitions(
+            args.input, args.partitions or 2 * spark.sparkContext.defaultParallelism
+        )
+        if partitions > 1:  # a small night stays in one task: one worker, one model load
+            requests = requests.repartition(partitions)
         if args.udf == "arrow":
             vectors = requests.mapInArrow(
                 partial(job.embed_arrow, args.spec, args.model_id), OUTPUT_SCHEMA

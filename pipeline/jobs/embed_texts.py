@@ -153,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # a known schema: no Spark job just to read the file's footer
         requests = spark.read.schema(INPUT_SCHEMA).parquet(args.input)
-        partitions = plan_partitions(
-            args.input, args.partitions or 2 * spark.sparkContext.defaultParallelism
+        # an explicit --partitions (RECSYS_SPARK_PARTITIONS) is taken as it is
+        partitions = args.partitions or plan_partitions(
+            args.input, 2 * spark.sparkContext.defaultParallelism
         )
         if partitions > 1:  # a small night stays in one task: one worker, one model load
             requests = requests.repartition(partitions)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +21,9 @@ from pydantic import ValidationError
 from pipeline.config import Settings
 from pipeline.errors import RecsysError
 from pipeline.run_date import parse_run_date, resolve_run_date
+
+if TYPE_CHECKING:
+    from pipeline.embed import Engine
 
 app = typer.Typer(
     name="recsys",
@@ -37,6 +40,14 @@ RUN_DATE = typer.Option(
     help="Day to process, YYYY-MM-DD (default: the landing manifest's run_date).",
 )
 LANDING = typer.Option(None, "--landing", help="Landing folder (default: $RECSYS_HOME/landing).")
+ENGINE = typer.Option(
+    "auto",
+    "--engine",
+    help="auto: in-process below RECSYS_EMBED_LOCAL_MAX_TEXTS texts, else Spark; or spark|local.",
+)
+FORCE_REEMBED = typer.Option(
+    False, "--force-reembed", help="Embed every text again, ignoring stored vectors."
+)
 
 
 def _settings(home: str | None, landing: str | None = None) -> Settings:
@@ -152,26 +163,43 @@ def transform(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
 def embed(
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,
-    engine: str = typer.Option(
-        "auto",
-        "--engine",
-        help="auto: in-process below RECSYS_EMBED_LOCAL_MAX_TEXTS texts, else Spark; or spark|local.",
-    ),
-    force_reembed: bool = typer.Option(
-        False, "--force-reembed", help="Embed every text again, ignoring stored vectors."
-    ),
+    engine: str = ENGINE,
+    force_reembed: bool = FORCE_REEMBED,
 ) -> None:
     """Embed new or changed texts (marts.embedding_requests) into features.text_embeddings."""
     from pipeline.embed import embed as run_embed
 
     def stage() -> dict[str, Any]:
-        if engine not in ("auto", "spark", "local"):
-            raise RecsysError(f"--engine must be auto, spark or local, not {engine!r}")
         settings = _settings(home)
         day = resolve_run_date(settings, _date(run_date))
-        return run_embed(settings, day, engine=engine, force=force_reembed)  # type: ignore[arg-type]
+        return run_embed(settings, day, engine=_engine(engine), force=force_reembed)
 
     _run(stage)
+
+
+@app.command("run")
+def run_all(
+    home: str | None = HOME,
+    run_date: str | None = RUN_DATE,
+    landing: str | None = LANDING,
+    engine: str = ENGINE,
+    force_reembed: bool = FORCE_REEMBED,
+) -> None:
+    """The whole night without Airflow, stage after stage: ingest, transform, embed."""
+    from pipeline.night import run_night
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home, landing)
+        day = resolve_run_date(settings, _date(run_date))
+        return run_night(settings, day, engine=_engine(engine), force_reembed=force_reembed)
+
+    _run(stage)
+
+
+def _engine(name: str) -> Engine:
+    if name not in ("auto", "spark", "local"):
+        raise RecsysError(f"--engine must be auto, spark or local, not {name!r}")
+    return name  # type: ignore[return-value]
 
 
 def main() -> None:

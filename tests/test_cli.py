@@ -19,7 +19,7 @@ def recsys(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, check=False)
 
 
-@pytest.mark.parametrize("stage", ["demo-data", "ingest", "transform", "embed"])
+@pytest.mark.parametrize("stage", ["demo-data", "ingest", "transform", "embed", "run"])
 def test_every_stage_has_help(stage: str) -> None:
     result = runner.invoke(app, [stage, "--help"])
     assert result.exit_code == 0
@@ -71,3 +71,21 @@ def test_home_option_beats_environment(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("RECSYS_HOME", str(tmp_path / "from-env"))
     assert _settings(None).home == tmp_path / "from-env"
     assert _settings(str(tmp_path / "from-flag")).home == tmp_path / "from-flag"
+
+
+def test_run_does_the_night_in_order_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    assert recsys("demo-data", str(landing), "--scale", "0.05").returncode == 0
+    first = recsys("run", "--home", str(home), "--landing", str(landing))
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert (summary["stage"], summary["run_date"]) == ("run", "2026-11-27")
+    assert list(summary["stages"]) == ["ingest", "transform", "embed"]
+    assert summary["stages"]["embed"]["embedded"] > 0
+
+    again = json.loads(
+        recsys("run", "--home", str(home), "--landing", str(landing)).stdout.splitlines()[-1]
+    )
+    assert again["stages"]["ingest"]["files_loaded"] == 0
+    assert again["stages"]["transform"]["tables"] == summary["stages"]["transform"]["tables"]
+    assert (again["stages"]["embed"]["engine"], again["stages"]["embed"]["embedded"]) == ("none", 0)

@@ -177,6 +177,19 @@ def embed(
     _run(stage)
 
 
+@app.command()
+def train(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
+    """Fit the multi-task model, judge it and the baselines on the holdout, log and register it in
+    MLflow; the `champion` alias moves only to a model at least as good as the champion."""
+    from pipeline.train import train as run_train
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home)
+        return run_train(settings, resolve_run_date(settings, _date(run_date)))
+
+    _run(stage)
+
+
 @app.command("run")
 def run_all(
     home: str | None = HOME,
@@ -185,7 +198,7 @@ def run_all(
     engine: str = ENGINE,
     force_reembed: bool = FORCE_REEMBED,
 ) -> None:
-    """The whole night without Airflow, stage after stage: ingest, transform, embed."""
+    """The whole night without Airflow, stage after stage: ingest, transform, embed, train."""
     from pipeline.night import run_night
 
     def stage() -> dict[str, Any]:

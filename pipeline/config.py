@@ -100,6 +100,66 @@ class Settings(BaseSettings):
         description='Extra Spark settings as JSON, e.g. RECSYS_SPARK_CONF=\'{"spark.x": "y"}\'.',
     )
 
+    # --- training and the model (see pipeline/fit.py, pipeline/model.py) --------------------
+    holdout_days: int = Field(
+        default=7,
+        ge=1,
+        description="Events in the last N days up to the end of the run date "
+        "are the holdout the model and the baselines are judged on.",
+    )
+    social_holdout: float = Field(
+        default=0.1, gt=0, lt=1, description="Seeded random share of friend pairs held out."
+    )
+    train_seed: int = 42
+    train_device: str = Field(
+        default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present."
+    )
+    train_max_epochs: int = Field(default=30, ge=1)
+    train_patience: int = Field(
+        default=5, ge=1, description="Stop after this many epochs without a better validation NDCG."
+    )
+    train_batch_size: int = Field(default=1024, ge=8)
+    train_negatives: int = Field(default=256, ge=1, description="Sampled negatives per batch.")
+    train_lr: float = Field(default=3e-3, gt=0)
+    train_recency_half_life_days: float = Field(
+        default=0.0,
+        ge=0,
+        description="Weigh interaction events by 0.5 ** (age / half-life); 0 = all alike "
+        "(measured on the demo: 30 days lowered NDCG@10).",
+    )
+    train_refit: bool = Field(
+        default=True,
+        description="After evaluation, refit on every event up to the run date for serving, "
+        "for the number of epochs early stopping chose.",
+    )
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"interaction": 1.0, "rating": 1.0, "social": 0.5},
+        description="Per-task loss weights (0 switches a task off).",
+    )
+    model_options: dict[str, float] = Field(
+        default_factory=dict,
+        description='ModelConfig overrides as JSON, e.g. {"dim": 32, "item_id_dropout": 0.5}.',
+    )
+    # --- MLflow and the champion gate ------------------------------------------------------
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="Default: sqlite:///$RECSYS_HOME/mlflow.db."
+    )
+    mlflow_artifact_root: str | None = Field(
+        default=None,
+        description="Artifact location of a new experiment; default $RECSYS_HOME/mlartifacts.",
+    )
+    mlflow_experiment: str = "recsys-nightly"
+    registered_model: str = "recsys_mtl"
+    gate_metric: str = Field(
+        default="ndcg_at_10", description="Primary metric: the champion gate compares it."
+    )
+    gate_tolerance: float = Field(
+        default=0.0, ge=0, description="A candidate may be this much worse than the champion."
+    )
+    gate_min_eval_users: int = Field(
+        default=50, ge=0, description="Below this many evaluable users the holdout cannot judge."
+    )
+
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB has one writer).")
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
 

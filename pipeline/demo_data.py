@@ -3,7 +3,8 @@
 Taste lives in the *text*: every item belongs to one hobby theme that only its title and
 description reveal (its `category` is a product type, unrelated to taste), and most users say in
 their profile which themes they love. Events follow those themes, so a model that reads text beats
-one that does not. Items released on the run date have no events yet (cold start).
+one that does not. New releases draw a burst of attention after their release, then settle. Items
+released on the run date have no events yet (cold start).
 
 Every planted defect is counted in `manifest.json` under `planted`, by table and kind, so tests can
 prove each one is found: merged, deferred, quarantined with a reason, or repaired in place.
@@ -72,6 +73,8 @@ class DemoSize:
     cold_items: int
     future_items: int
     history_days: int = 180
+    launch_share: float = 0.5  # share of an item's events in its launch burst
+    launch_days: float = 10.0  # mean days after release of a launch-burst event
 
 
 def _iso(ts: datetime) -> str:
@@ -195,8 +198,7 @@ class DemoShop:
             count = int(min(n_items // 2, max(3, rng.lognormal(np.log(size.events_per_user), 0.6))))
             chosen = rng.choice(n_items, size=count, replace=False, p=weights / weights.sum())
             for i in chosen:
-                lo = max(start, release[i])
-                ts = int(rng.uniform(lo, end - 1))
+                ts = self.event_time(release[i], start, end)
                 if (u, int(i), ts) in seen:
                     continue
                 seen.add((u, int(i), ts))
@@ -213,6 +215,15 @@ class DemoShop:
                     }
                 )
         return rows
+
+    def event_time(self, release: float, start: float, end: float) -> int:
+        """New releases draw attention: part of an item's events come in a burst after its
+        release (exponential, mean `launch_days`), the rest spread evenly over its life."""
+        rng, size = self.rng, self.size
+        burst = release + rng.exponential(size.launch_days * 86_400.0)
+        if rng.random() < size.launch_share and start <= burst < end - 1:
+            return int(burst)
+        return int(rng.uniform(max(start, release), end - 1))
 
     def edges(self, users: list[dict]) -> list[tuple[str, str, datetime]]:
         """Friends mostly share a theme; a third are random acquaintances."""

@@ -1,6 +1,6 @@
 """One whole night without Airflow: the stages in order, each with the same function the DAG calls.
 
-Stages that exist so far: ingest -> transform -> embed. A failing stage stops the night (its error
+Stages that exist so far: ingest -> transform -> embed -> train. A failing stage stops the night (its error
 propagates); the summary holds each stage's own summary.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.embed import Engine, embed
 from pipeline.ingest import ingest
+from pipeline.train import train
 from pipeline.transform import transform
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,13 @@ def run_night(
     force_reembed: bool = False,
     reload: bool = False,
 ) -> dict[str, Any]:
-    """ingest -> transform -> embed for `run_date`; return a summary of every stage."""
+    """ingest -> transform -> embed -> train for `run_date`; return a summary of every stage."""
     stages: dict[str, dict[str, Any]] = {}
     for name, stage in (
         ("ingest", lambda: ingest(settings, run_date, reload=reload)),
         ("transform", lambda: transform(settings, run_date)),
         ("embed", lambda: embed(settings, run_date, engine=engine, force=force_reembed)),
+        ("train", lambda: train(settings, run_date)),
     ):
         log.info("night %s: %s", run_date, name)
         stages[name] = stage()

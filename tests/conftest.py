@@ -114,3 +114,29 @@ def tiny_decoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def embedded_night(demo_night: Night, tmp_path_factory: pytest.TempPathFactory) -> Night:
+    """The demo night after `embed` (in-process), in a home of its own: train and later stages
+    start from here. Tests that train copy it first (`night_home`), so MLflow starts empty."""
+    import shutil
+
+    from pipeline.embed import embed
+
+    home = tmp_path_factory.mktemp("embedded")
+    shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
+    settings = Settings(home=home, landing=demo_night.settings.landing_dir)
+    embed(settings, resolve_run_date(settings), engine="local")
+    return Night(
+        settings, demo_night.manifest, demo_night.ingest_summary, demo_night.transform_summary
+    )
+
+
+def night_home(night: Night, dest: Path, **overrides: Any) -> Settings:
+    """A fresh home holding a copy of `night`'s warehouse (and its landing), for one test."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(night.settings.warehouse_path, dest / "warehouse.duckdb")
+    return Settings(home=dest, landing=night.settings.landing_dir, **overrides)

@@ -1,0 +1,90 @@
+"""Top-k over users x items in chunks: memory bounded by the chunk, ties broken by item index.
+
+Used by evaluation (the model and every baseline) and by the nightly recommendations alike, so the
+lists that were measured are the lists that are served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+ScoreFn = Callable[[np.ndarray], np.ndarray]  # user rows -> float32 scores [len(rows), items]
+
+
+def seen_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A boolean users x items matrix of the pairs given (duplicates collapse)."""
+    data = np.ones(len(users), dtype=bool)
+    matrix = sp.csr_matrix((data, (users, items)), shape=shape, dtype=bool)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k highest scores best first; equal scores go to the lower column index.
+
+    Returns (columns [n, k], scores [n, k]). Entries of -inf are never better than a real score;
+    callers drop them when a row has fewer than k candidates.
+    """
+    n, width = scores.shape
+    k = min(k, width)
+    if k == 0 or n == 0:
+        return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=scores.dtype)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    above = scores > kth
+    ties = scores == kth
+    # Exactly k per row: everything above the k-th value, then the first ties by column.
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (ties & (np.cumsum(ties, axis=1) <= room))
+    columns = np.nonzero(chosen)[1].reshape(n, k)
+    values = np.take_along_axis(scores, columns, axis=1)
+    order = np.lexsort((columns, -values), axis=1)
+    return np.take_along_axis(columns, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+def chunked_top_k(
+    score_fn: ScoreFn,
+    user_rows: np.ndarray,
+    k: int,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    allowed: np.ndarray | None = None,
+    chunk_size: int = 1024,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (user rows, item columns [n, k], scores [n, k]) chunk by chunk.
+
+    `exclude` (users x items) removes pairs such as already-seen items; `allowed` (bool per item)
+    limits the catalogue (released items). Removed pairs score -inf.
+    """
+    for start in range(0, len(user_rows), chunk_size):
+        rows = user_rows[start : start + chunk_size]
+        scores = np.asarray(score_fn(rows), dtype=np.float32).copy()
+        if allowed is not None:
+            scores[:, ~allowed] = -np.inf
+        if exclude is not None:
+            block = exclude[rows].tocoo()
+            scores[block.row, block.col] = -np.inf
+        columns, values = top_k(scores, k)
+        yield rows, columns, values
+
+
+def ranked_lists(
+    score_fn: ScoreFn,
+    user_rows: np.ndarray,
+    k: int,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    allowed: np.ndarray | None = None,
+    chunk_size: int = 1024,
+) -> dict[int, list[int]]:
+    """user row -> its top-k item columns best first, candidates scored -inf left out."""
+    lists: dict[int, list[int]] = {}
+    for rows, columns, values in chunked_top_k(
+        score_fn, user_rows, k, exclude=exclude, allowed=allowed, chunk_size=chunk_size
+    ):
+        finite = np.isfinite(values)
+        for r, user in enumerate(rows.tolist()):
+            lists[user] = columns[r][finite[r]].tolist()
+    return lists

@@ -1,0 +1,231 @@
+"""`recsys train`: export the night's data (warehouse task), then fit, judge, log and gate (no
+warehouse: this part may run on a GPU worker).
+
+1. temporal split; a validation slice of the training pairs picks the number of epochs;
+2. the model and every baseline are scored on the holdout;
+3. the model is refit on every event up to the run date for serving (`train_refit`);
+4. one MLflow run holds params, per-epoch losses, metrics, baselines, a metrics-vs-baselines table,
+   plots and the served model, registered as `recsys_mtl`; the gate sets `champion` or `challenger`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import torch
+
+from pipeline.bundle import Bundle
+from pipeline.config import Settings
+from pipeline.features import Snapshot, export_snapshot, snapshot_dir
+from pipeline.fit import Fitted, TrainConfig, Trainer
+from pipeline.holdout import Exam, evaluate, temporal_split, validation_slice
+from pipeline.plots import loss_curves, metrics_vs_baselines
+from pipeline.registry import (
+    apply_decision,
+    champion_version,
+    decide,
+    log_served_model,
+    scratch_dir,
+    tracking_uri,
+    use_tracking,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_METRICS = (
+    "rating_rmse",
+    "rating_mae",
+    "interaction_auc",
+    "recall_at_10",
+    "ndcg_at_10",
+    "map_at_10",
+    "hit_rate_at_10",
+    "coverage_at_10",
+    "cold_recall_at_10",
+    "social_recall_at_10",
+)
+
+
+def device_for(settings: Settings) -> str:
+    if settings.train_device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return settings.train_device
+
+
+def train_config(settings: Settings, *, progress: bool = True) -> TrainConfig:
+    return TrainConfig(
+        max_epochs=settings.train_max_epochs,
+        patience=settings.train_patience,
+        batch_size=settings.train_batch_size,
+        negatives=settings.train_negatives,
+        lr=settings.train_lr,
+        recency_half_life_days=settings.train_recency_half_life_days,
+        loss_weights=dict(settings.loss_weights),
+        seed=settings.train_seed,
+        device=device_for(settings),
+        progress=progress,
+        model=dict(settings.model_options),
+    )
+
+
+def export_training_data(settings: Settings, run_date: date) -> dict[str, Any]:
+    """The warehouse half of training: marts and text vectors -> Parquet."""
+    folder = export_snapshot(settings, run_date)
+    return {
+        "stage": "export",
+        "run_date": run_date.isoformat(),
+        "status": "ok",
+        "folder": str(folder),
+    }
+
+
+def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
+    """One row per metric: the model's value and each baseline's, side by side."""
+    names = sorted(
+        {k.split("_", 2)[2] for k in metrics if k.startswith("baseline_")} | set(MODEL_METRICS)
+    )
+    rankers = sorted({k.split("_")[1] for k in metrics if k.startswith("baseline_")})
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"metric": name, "model": metrics.get(name)}
+        for ranker in rankers:
+            row[ranker] = metrics.get(f"baseline_{ranker}_{name}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def train_model(settings: Settings, run_date: date, folder: Path | None = None) -> dict[str, Any]:
+    """Fit, judge, log and gate from the exported Parquet snapshot (never opens the warehouse)."""
+    started = time.perf_counter()
+    snapshot = Snapshot.load(folder or snapshot_dir(settings, run_date))
+    if snapshot.run_date != run_date:
+        raise ValueError(f"the snapshot is of {snapshot.run_date}, not {run_date}")
+    cfg = train_config(settings)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    split = temporal_split(
+        snapshot, settings.holdout_days, social_holdout=settings.social_holdout, seed=cfg.seed
+    )
+    fit_events, val_events = validation_slice(split.train, settings.holdout_days)
+    trainer = Trainer(snapshot, cfg)
+    log.info("train %s: %s on %s", run_date, split.summary(), cfg.device)
+    evaluated = trainer.fit(fit_events, split.friends_train, validation=val_events, label="train")
+    exam = Exam.build(snapshot, split, settings.holdout_days, cfg.seed)
+    metrics = evaluate(evaluated, snapshot, split, exam, seed=cfg.seed)
+    served: Fitted = evaluated
+    if settings.train_refit:
+        served = trainer.fit(
+            snapshot.events, snapshot.friends, epochs=evaluated.epochs, label="refit"
+        )
+    summary = log_night(settings, run_date, snapshot, split, exam, cfg, evaluated, served, metrics)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    return summary
+
+
+def log_night(
+    settings: Settings,
+    run_date: date,
+    snapshot: Snapshot,
+    split: Any,
+    exam: Exam,
+    cfg: TrainConfig,
+    evaluated: Fitted,
+    served: Fitted,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    client = use_tracking(settings)
+    champion = champion_version(client, settings.registered_model)
+    champion_metric = None
+    if champion is not None:
+        logged = client.get_run(champion.run_id).data.metrics
+        champion_metric = logged.get(settings.gate_metric, math.nan)
+    decision = decide(settings, metrics, exam.evaluable_users, champion_metric)
+    finite = {k: v for k, v in metrics.items() if not math.isnan(v)}
+    with mlflow.start_run(run_name=f"night {run_date}") as run:
+        mlflow.set_tags({"run_date": run_date.isoformat(), "stage": "train"})
+        params = {
+            **{k: v for k, v in asdict(cfg).items() if k not in ("model", "loss_weights")},
+            **{f"loss_weight_{k}": v for k, v in cfg.loss_weights.items()},
+            **{f"model_{k}": v for k, v in evaluated.model.cfg.to_dict().items()},
+            "run_date": run_date.isoformat(),
+            "holdout_days": settings.holdout_days,
+            "embedding_model": snapshot.embedding_model,
+            "architecture": "shared_bottom",
+            "epochs_chosen": evaluated.epochs,
+            "refit": settings.train_refit,
+            "gate_metric": settings.gate_metric,
+            "gate_tolerance": settings.gate_tolerance,
+            **{f"data_{k}": v for k, v in {**snapshot.summary(), **split.summary()}.items()},
+            "evaluable_users": exam.evaluable_users,
+            "cold_evaluable_users": len(exam.cold_truth),
+        }
+        mlflow.log_params(params)
+        for prefix, fitted in (
+            ("", evaluated),
+            ("refit_", served if served is not evaluated else None),
+        ):
+            for row in fitted.history if fitted else []:
+                step = int(row["epoch"])
+                mlflow.log_metrics(
+                    {f"{prefix}{k}": v for k, v in row.items() if k != "epoch"}, step=step
+                )
+        mlflow.log_metrics(finite)
+        mlflow.log_metric("evaluable_users", exam.evaluable_users)
+        table = comparison_table(metrics)
+        mlflow.log_table(table, artifact_file="metrics_vs_baselines.json")
+        mlflow.log_text(table.to_markdown(index=False, floatfmt=".4f"), "metrics_vs_baselines.md")
+        mlflow.log_figure(loss_curves(evaluated.history, "evaluation fit"), "plots/loss_curves.png")
+        if served is not evaluated:
+            mlflow.log_figure(loss_curves(served.history, "serving refit"), "plots/refit_loss.png")
+        mlflow.log_figure(metrics_vs_baselines(metrics), "plots/metrics_vs_baselines.png")
+        with scratch_dir() as tmp:
+            bundle = Bundle(model=served.model, space=served.space, trained_on=run_date)
+            bundle_dir = bundle.save(Path(tmp) / "bundle", snapshot)
+            first = snapshot.events.iloc[: min(5, len(snapshot.events))]
+            example = pd.DataFrame(
+                {
+                    "user_id": snapshot.users["user_id"].iloc[first["user"]].astype(str).tolist(),
+                    "item_id": snapshot.items["item_id"].iloc[first["item"]].astype(str).tolist(),
+                }
+            )
+            info = log_served_model(bundle_dir, settings, example)
+        model_version = str(info.registered_model_version)
+        apply_decision(client, settings, model_version, decision, run.info.run_id)
+        mlflow.set_tag("model_version", model_version)
+    log.info(
+        "train %s: version %s -> %s (%s); %s %.4f vs popularity %.4f",
+        run_date,
+        model_version,
+        decision.alias,
+        decision.reason,
+        settings.gate_metric,
+        metrics.get(settings.gate_metric, math.nan),
+        metrics.get(f"baseline_popularity_{settings.gate_metric}", math.nan),
+    )
+    return {
+        "stage": "train",
+        "run_date": run_date.isoformat(),
+        "status": "ok",
+        "model_version": model_version,
+        "alias": decision.alias,
+        "reason": decision.reason,
+        "champion_metric": decision.champion_metric,
+        "mlflow_run_id": run.info.run_id,
+        "tracking_uri": tracking_uri(settings),
+        "evaluable_users": exam.evaluable_users,
+        "epochs": evaluated.epochs,
+        "metrics": {k: round(v, 5) for k, v in finite.items()},
+    }
+
+
+def train(settings: Settings, run_date: date) -> dict[str, Any]:
+    """The whole stage in one process: export, then fit, judge, log and gate."""
+    folder = export_snapshot(settings, run_date)
+    return train_model(settings, run_date, folder)

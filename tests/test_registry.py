@@ -1,0 +1,43 @@
+"""The champion gate as a pure function; the MLflow side is proven in test_train."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.registry import decide
+
+GOOD = {"ndcg_at_10": 0.20, "baseline_popularity_ndcg_at_10": 0.10}
+WORSE_THAN_POPULARITY = {"ndcg_at_10": 0.05, "baseline_popularity_ndcg_at_10": 0.10}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "users", "champion", "alias", "reason"),
+    [
+        (GOOD, 500, None, "champion", "first_model_beats_popularity"),
+        (WORSE_THAN_POPULARITY, 500, None, "challenger", "does_not_beat_popularity"),
+        (GOOD, 500, 0.20, "champion", "at_least_as_good_as_champion"),
+        (GOOD, 500, 0.25, "challenger", "below_champion"),
+        (WORSE_THAN_POPULARITY, 500, 0.01, "challenger", "does_not_beat_popularity"),
+        (WORSE_THAN_POPULARITY, 10, None, "champion", "insufficient_holdout"),
+        (GOOD, 10, 0.01, "challenger", "insufficient_holdout"),
+        (GOOD, 500, math.nan, "champion", "champion_has_no_primary_metric"),
+    ],
+)
+def test_gate(metrics: dict, users: int, champion: float | None, alias: str, reason: str) -> None:
+    decision = decide(Settings(), metrics, users, champion)
+    assert (decision.alias, decision.reason) == (alias, reason)
+
+
+def test_tolerance_lets_a_slightly_worse_candidate_through() -> None:
+    settings = Settings(gate_tolerance=0.06)
+    assert decide(settings, GOOD, 500, 0.25).alias == "champion"
+
+
+def test_lower_is_better_metrics_compare_the_other_way() -> None:
+    settings = Settings(gate_metric="rating_rmse")
+    metrics = {"rating_rmse": 0.9, "baseline_bias_rating_rmse": 1.0}
+    assert decide(settings, metrics, 500, 0.95).alias == "champion"
+    assert decide(settings, metrics, 500, 0.85).reason == "below_champion"

@@ -1,0 +1,119 @@
+"""`recsys train` on the small demo night: MLflow run, registry, champion gate, served model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import RecsysError
+from pipeline.registry import load_champion, use_tracking
+from pipeline.run_date import resolve_run_date
+from pipeline.train import MODEL_METRICS, train
+from tests.conftest import Night, night_home
+
+# A deliberately crippled candidate: one-dimensional vectors, almost no learning.
+CRIPPLED = {
+    "model_options": {"dim": 1},
+    "train_lr": 1e-7,
+    "train_max_epochs": 1,
+    "train_refit": False,
+}
+
+
+@pytest.fixture(scope="module")
+def gate_story(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Four nights of training on one registry: crippled, good, crippled, good again."""
+    home = tmp_path_factory.mktemp("gate")
+    good = night_home(embedded_night, home)
+    crippled = good.model_copy(update=CRIPPLED)
+    day = resolve_run_date(good)
+    story: dict = {"settings": good}
+    story["crippled_first"] = train(crippled, day)
+    with pytest.raises(RecsysError, match="no `champion` version"):
+        load_champion(good)
+    story["good"] = train(good, day)
+    story["crippled_later"] = train(crippled, day)
+    story["good_again"] = train(good, day)
+    return story
+
+
+def test_a_crippled_first_model_is_not_champion_and_recommend_cannot_load_one(
+    gate_story: dict,
+) -> None:
+    first = gate_story["crippled_first"]
+    assert (first["model_version"], first["alias"]) == ("1", "challenger")
+    assert first["reason"] == "does_not_beat_popularity"
+
+
+def test_a_good_model_becomes_champion(gate_story: dict) -> None:
+    good = gate_story["good"]
+    assert (good["model_version"], good["alias"], good["reason"]) == (
+        "2",
+        "champion",
+        "first_model_beats_popularity",
+    )
+    metrics = good["metrics"]
+    assert metrics["recall_at_10"] > metrics["baseline_popularity_recall_at_10"]
+    assert metrics["ndcg_at_10"] > metrics["baseline_popularity_ndcg_at_10"]
+
+
+def test_a_crippled_candidate_never_displaces_the_champion_and_the_reason_is_recorded(
+    gate_story: dict,
+) -> None:
+    later = gate_story["crippled_later"]
+    assert (later["alias"], later["reason"]) == ("challenger", "does_not_beat_popularity")
+    client = use_tracking(gate_story["settings"])
+    version = client.get_model_version("recsys_mtl", later["model_version"])
+    assert version.tags["gate_reason"] == "does_not_beat_popularity"
+    assert (
+        client.get_run(later["mlflow_run_id"]).data.tags["gate_reason"]
+        == "does_not_beat_popularity"
+    )
+
+
+def test_an_equal_candidate_is_promoted_and_training_is_deterministic(gate_story: dict) -> None:
+    again, good = gate_story["good_again"], gate_story["good"]
+    assert (again["alias"], again["reason"]) == ("champion", "at_least_as_good_as_champion")
+    assert again["champion_metric"] == pytest.approx(good["metrics"]["ndcg_at_10"], abs=1e-5)
+    assert again["metrics"] == good["metrics"]  # same data, same seed: the same model
+    client = use_tracking(gate_story["settings"])
+    assert str(client.get_model_version_by_alias("recsys_mtl", "champion").version) == "4"
+
+
+def test_champion_run_logs_every_metric_baselines_plots_and_the_model(gate_story: dict) -> None:
+    settings, good = gate_story["settings"], gate_story["good"]
+    client: MlflowClient = use_tracking(settings)
+    run = client.get_run(good["mlflow_run_id"])
+    logged = set(run.data.metrics)
+    assert set(MODEL_METRICS) <= logged
+    for name in ("popularity", "content", "random_new"):
+        assert f"baseline_{name}_recall_at_10" in logged
+    assert {"baseline_bias_rating_rmse", "baseline_popularity_social_recall_at_10"} <= logged
+    assert client.get_metric_history(run.info.run_id, "loss_interaction")
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/loss_curves.png", "plots/metrics_vs_baselines.png"} <= artifacts
+    table = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"metrics_vs_baselines.json", "metrics_vs_baselines.md"} <= table
+    assert client.get_model_version("recsys_mtl", good["model_version"]).run_id == run.info.run_id
+
+
+def test_the_served_model_loads_by_alias_and_scores_pairs(gate_story: dict) -> None:
+    settings = gate_story["settings"]
+    use_tracking(settings)
+    model = mlflow.pyfunc.load_model("models:/recsys_mtl@champion")
+    assert model.metadata.signature is not None
+    bundle, version = load_champion(settings)
+    assert str(version.version) == "4"
+    night = Path(settings.home)
+    assert night.exists()
+    out = model.predict(
+        pd.DataFrame({"user_id": ["u00001", "nobody"], "item_id": ["i00001", "i00002"]})
+    )
+    assert list(out.columns) == ["score", "rating"]
+    assert 0 < out["score"][0] < 1 and 0.5 <= out["rating"][0] <= 5
+    assert out.iloc[1].isna().all()  # an unknown user gets no score, not a made-up one
+    assert bundle.trained_on.isoformat() == gate_story["good"]["run_date"]

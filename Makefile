@@ -23,6 +23,9 @@ run: setup
 	$(BIN)/recsys ingest
 	$(BIN)/recsys transform
 	$(BIN)/recsys embed
+	$(BIN)/recsys train
+	$(BIN)/recsys recommend
+	$(BIN)/recsys publish
 
 test: setup
 	$(BIN)/pytest

@@ -190,6 +190,37 @@ def train(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     _run(stage)
 
 
+@app.command()
+def recommend(
+    home: str | None = HOME,
+    run_date: str | None = RUN_DATE,
+    top_n: int | None = typer.Option(
+        None, "--top-n", min=1, help="Recommendations per active user (default RECSYS_TOP_N, 10)."
+    ),
+) -> None:
+    """Score every active user with models:/recsys_mtl@champion into marts.recommendations and
+    marts.similar_users (a rerun of a date replaces that date's rows)."""
+    from pipeline.recommend import recommend as run_recommend
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home)
+        return run_recommend(settings, resolve_run_date(settings, _date(run_date)), top_n)
+
+    _run(stage)
+
+
+@app.command()
+def publish(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
+    """Build the analytics models, then swap in $RECSYS_HOME/published/analytics.duckdb."""
+    from pipeline.publish import publish as run_publish
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home)
+        return run_publish(settings, resolve_run_date(settings, _date(run_date)))
+
+    _run(stage)
+
+
 @app.command("run")
 def run_all(
     home: str | None = HOME,
@@ -197,14 +228,25 @@ def run_all(
     landing: str | None = LANDING,
     engine: str = ENGINE,
     force_reembed: bool = FORCE_REEMBED,
+    top_n: int | None = typer.Option(None, "--top-n", min=1, help="Recommendations per user."),
+    retrain: bool = typer.Option(
+        True, "--retrain/--no-retrain", help="Train tonight, or recommend with the champion as is."
+    ),
 ) -> None:
-    """The whole night without Airflow, stage after stage: ingest, transform, embed, train."""
+    """The whole night without Airflow: ingest, transform, embed, train, recommend, publish."""
     from pipeline.night import run_night
 
     def stage() -> dict[str, Any]:
         settings = _settings(home, landing)
         day = resolve_run_date(settings, _date(run_date))
-        return run_night(settings, day, engine=_engine(engine), force_reembed=force_reembed)
+        return run_night(
+            settings,
+            day,
+            engine=_engine(engine),
+            force_reembed=force_reembed,
+            top_n=top_n,
+            retrain=retrain,
+        )
 
     _run(stage)
 

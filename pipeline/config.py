@@ -160,6 +160,20 @@ class Settings(BaseSettings):
         default=50, ge=0, description="Below this many evaluable users the holdout cannot judge."
     )
 
+    # --- recommendations ---------------------------------------------------------------------
+    top_n: int = Field(default=10, ge=1, le=1000, description="Recommendations per active user.")
+    recommend_rerank_by_rating: bool = Field(
+        default=False,
+        description="Re-rank the top 5 x top_n candidates by expected rating x interaction "
+        "probability (the rating head) instead of the interaction score alone.",
+    )
+    recommend_retention_days: int = Field(
+        default=30, ge=1, description="Recommendations older than this many days are deleted."
+    )
+    recommend_chunk_users: int = Field(
+        default=2048, ge=1, description="Users scored per matrix product (bounds memory)."
+    )
+
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB has one writer).")
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
 
@@ -176,6 +190,11 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+    @property
+    def published_path(self) -> Path:
+        """The analysts' read-only copy, swapped in whole by `recsys publish`."""
+        return self.home / "published" / "analytics.duckdb"
 
     @property
     def dbt_target_dir(self) -> Path:

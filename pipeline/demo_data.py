@@ -248,9 +248,11 @@ class DemoShop:
     def mess_users(self, users: list[dict]) -> list[dict]:
         pool = list(range(len(users)))
         pool.remove(7)  # the SQL-shaped id stays clean
-        for i in self.pick(pool, self.n(20)):
+        # Kinds of mess in turn (users from the first, items from the third), so even a tiny
+        # demo holds HTML, emoji, CJK and newlines.
+        for k, i in enumerate(self.pick(pool, self.n(20))):
             users[i]["profile_text"] = (
-                f"{MESSY_TEXTS[i % len(MESSY_TEXTS)]} {users[i]['profile_text']}"
+                f"{MESSY_TEXTS[k % len(MESSY_TEXTS)]} {users[i]['profile_text']}"
             )
         self.plant("users", "messy_text", self.n(20))
         for k, i in enumerate(self.pick(pool, self.n(10))):
@@ -272,9 +274,9 @@ class DemoShop:
     def mess_items(self, items: list[dict]) -> list[dict]:
         pool = list(range(self.size.items))  # cold and future items stay clean
         pool.remove(11)
-        for i in self.pick(pool, self.n(30)):
+        for k, i in enumerate(self.pick(pool, self.n(30))):
             items[i]["description"] = (
-                f"{MESSY_TEXTS[i % len(MESSY_TEXTS)]} {items[i]['description']}"
+                f"{MESSY_TEXTS[(k + 2) % len(MESSY_TEXTS)]} {items[i]['description']}"
             )
         self.plant("items", "messy_text", self.n(30))
         for k, i in enumerate(self.pick(pool, self.n(8))):

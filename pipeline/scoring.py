@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # user rows -> float32 scores [len(rows), items]
 
@@ -26,16 +27,31 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the k highest scores best first; equal scores go to the lower column index.
 
     Returns (columns [n, k], scores [n, k]). Entries of -inf are never better than a real score;
-    callers drop them when a row has fewer than k candidates.
+    callers drop them when a row has fewer than k candidates. torch's multi-threaded top-k does
+    the work; the few rows with a tie across the k-th place are redone exactly.
     """
     n, width = scores.shape
     k = min(k, width)
     if k == 0 or n == 0:
         return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=scores.dtype)
+    matrix = torch.from_numpy(np.ascontiguousarray(scores))
+    values_t, columns_t = torch.topk(matrix, k, dim=1)
+    ambiguous = ((matrix >= values_t[:, -1:]).sum(dim=1) > k).numpy()
+    values, columns = values_t.numpy(), columns_t.numpy().astype(np.int64)
+    order = np.lexsort((columns, -values), axis=1)
+    columns = np.take_along_axis(columns, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    if ambiguous.any():
+        columns[ambiguous], values[ambiguous] = _top_k_exact(scores[ambiguous], k)
+    return columns, values
+
+
+def _top_k_exact(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same result without torch: every column above the k-th value, then ties by column."""
+    n = len(scores)
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
     above = scores > kth
     ties = scores == kth
-    # Exactly k per row: everything above the k-th value, then the first ties by column.
     room = k - above.sum(axis=1, keepdims=True)
     chosen = above | (ties & (np.cumsum(ties, axis=1) <= room))
     columns = np.nonzero(chosen)[1].reshape(n, k)

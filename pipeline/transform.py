@@ -28,6 +28,7 @@ from pipeline.errors import RecsysError
 from pipeline.warehouse import connect, table_exists
 
 JUDGING_MODELS = ["path:models/staging", "path:models/intermediate", "path:models/quarantine"]
+ANALYTICS_MODELS = ["path:models/analytics"]  # built by `recsys publish`, after `recommend`
 CLEAN_MODELS = {
     "users": "marts.dim_users",
     "items": "marts.dim_items",
@@ -210,7 +211,7 @@ def transform(settings: Settings, run_date: date) -> dict[str, Any]:
     )
     with connect(settings.warehouse_path, read_only=True) as con:
         check_circuit_breaker(quarantine_accounting(con), settings.quarantine_threshold)
-    run_dbt(settings, ["build", "--exclude", *JUDGING_MODELS], run_date)
+    run_dbt(settings, ["build", "--exclude", *JUDGING_MODELS, *ANALYTICS_MODELS], run_date)
 
     with connect(settings.warehouse_path, read_only=True) as con:
         accounting = row_accounting(con)

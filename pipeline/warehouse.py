@@ -6,6 +6,7 @@ right after it; callers never hold one across a step that another process (dbt) 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,3 +67,50 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         [schema, table],
     ).fetchall()  # fetchall: a half-read result would block the connection's next query
     return bool(row and row[0][0])
+
+
+def publish_copy(source: Path, dest: Path, schemas: dict[str, str]) -> dict[str, int]:
+    """Copy every table of the warehouse schemas in `schemas` (source -> target schema) into a
+    new file, then swap it in.
+
+    The copy is built in a temporary file beside `dest` and renamed over it (atomic on POSIX):
+    a reader never sees half a night, and a reader holding the old file open keeps reading the
+    old one undisturbed (its inode lives on until it closes).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".publishing-{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    copied: dict[str, int] = {}
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            con.execute(f"attach {quote_literal(str(source))} as wh (read_only)")
+            tables = con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                "where database_name = 'wh' and list_contains($schemas, schema_name) "
+                "order by 1, 2",
+                {"schemas": list(schemas)},
+            ).fetchall()
+            for schema, table in tables:
+                target = f"{quote_ident(schemas[schema])}.{quote_ident(table)}"
+                con.execute(f"create schema if not exists {quote_ident(schemas[schema])}")
+                con.execute(
+                    f"create table {target} as "
+                    f"select * from wh.{quote_ident(schema)}.{quote_ident(table)}"
+                )
+                (rows,) = con.execute(f"select count(*) from {target}").fetchall()[0]
+                copied[f"{schemas[schema]}.{table}"] = rows
+            con.execute("detach wh")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    return copied
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -140,3 +140,14 @@ def night_home(night: Night, dest: Path, **overrides: Any) -> Settings:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(night.settings.warehouse_path, dest / "warehouse.duckdb")
     return Settings(home=dest, landing=night.settings.landing_dir, **overrides)
+
+
+@pytest.fixture(scope="session")
+def trained_night(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) -> Night:
+    """The embedded demo night after `train`: a `recsys_mtl@champion` in its own MLflow."""
+    from pipeline.train import train
+
+    settings = night_home(embedded_night, tmp_path_factory.mktemp("trained"))
+    summary = train(settings, resolve_run_date(settings))
+    assert summary["alias"] == "champion", summary
+    return Night(settings, embedded_night.manifest, embedded_night.ingest_summary, summary)

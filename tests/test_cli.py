@@ -19,7 +19,9 @@ def recsys(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, check=False)
 
 
-@pytest.mark.parametrize("stage", ["demo-data", "ingest", "transform", "embed", "run"])
+@pytest.mark.parametrize(
+    "stage", ["demo-data", "ingest", "transform", "embed", "train", "recommend", "publish", "run"]
+)
 def test_every_stage_has_help(stage: str) -> None:
     result = runner.invoke(app, [stage, "--help"])
     assert result.exit_code == 0
@@ -80,8 +82,19 @@ def test_run_does_the_night_in_order_and_a_rerun_changes_nothing(tmp_path: Path)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert (summary["stage"], summary["run_date"]) == ("run", "2026-11-27")
-    assert list(summary["stages"]) == ["ingest", "transform", "embed"]
+    assert list(summary["stages"]) == [
+        "ingest",
+        "transform",
+        "embed",
+        "train",
+        "recommend",
+        "publish",
+    ]
     assert summary["stages"]["embed"]["embedded"] > 0
+    assert (summary["stages"]["train"]["model_version"], summary["stages"]["train"]["alias"]) == (
+        "1",
+        "champion",
+    )
 
     again = json.loads(
         recsys("run", "--home", str(home), "--landing", str(landing)).stdout.splitlines()[-1]
@@ -89,3 +102,8 @@ def test_run_does_the_night_in_order_and_a_rerun_changes_nothing(tmp_path: Path)
     assert again["stages"]["ingest"]["files_loaded"] == 0
     assert again["stages"]["transform"]["tables"] == summary["stages"]["transform"]["tables"]
     assert (again["stages"]["embed"]["engine"], again["stages"]["embed"]["embedded"]) == ("none", 0)
+    # Same data, same seed: the same metrics, so the new version may take over (or, on a holdout
+    # too small to judge, the champion stays).
+    retrained = again["stages"]["train"]
+    assert retrained["model_version"] == "2"
+    assert retrained["metrics"] == summary["stages"]["train"]["metrics"]

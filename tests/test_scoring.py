@@ -48,3 +48,17 @@ def test_a_user_with_fewer_candidates_than_k_gets_only_real_items() -> None:
     scores = np.zeros((1, 4), dtype=np.float32)
     seen = seen_matrix(np.array([0, 0]), np.array([0, 1]), (1, 4))
     assert ranked_lists(lambda rows: scores[rows], np.arange(1), 10, exclude=seen) == {0: [2, 3]}
+
+
+def test_fast_and_exact_top_k_agree_with_and_without_ties() -> None:
+    from pipeline.scoring import _top_k_exact
+
+    rng = np.random.default_rng(2)
+    for scores in (
+        rng.random((40, 300)).astype(np.float32),
+        rng.integers(0, 5, size=(40, 300)).astype(np.float32),
+        np.where(rng.random((40, 300)) < 0.97, -np.inf, 1.0).astype(np.float32),
+    ):
+        fast, exact = top_k(scores, 10), _top_k_exact(scores, 10)
+        assert np.array_equal(fast[0], exact[0])
+        assert np.array_equal(fast[1], exact[1])

@@ -1,0 +1,190 @@
+"""`recsys recommend` and `recsys publish` on the small trained demo night."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.config import Settings
+from pipeline.errors import RecsysError
+from pipeline.publish import publish
+from pipeline.recommend import recommend
+from pipeline.run_date import resolve_run_date
+from tests.conftest import Night
+
+TOP_N = 10
+
+
+def copy_home(night: Night, dest: Path) -> Settings:
+    """A private copy of the trained home (warehouse, MLflow and its artifacts)."""
+    shutil.copytree(night.settings.home, dest)
+    return Settings(home=dest, landing=night.settings.landing_dir)
+
+
+def rows(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def served(trained_night: Night, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
+    settings = copy_home(trained_night, tmp_path_factory.mktemp("served") / "home")
+    return settings, recommend(settings, resolve_run_date(settings), TOP_N)
+
+
+def test_every_active_user_gets_exactly_top_n_new_released_items(served: tuple) -> None:
+    settings, summary = served
+    (active,) = rows(settings, "select count(distinct user_id) from marts.fct_interactions")[0]
+    assert summary["active_users"] == active
+    per_user = rows(
+        settings,
+        "select user_id, count(*), list(rank order by rank) from marts.recommendations "
+        "group by user_id",
+    )
+    assert len(per_user) == active
+    assert {(n, tuple(r)) for _, n, r in per_user} == {(TOP_N, tuple(range(1, TOP_N + 1)))}
+    (seen,) = rows(
+        settings,
+        "select count(*) from marts.recommendations r join marts.fct_interactions f "
+        "using (user_id, item_id)",
+    )[0]
+    assert seen == 0
+    (not_recommendable,) = rows(
+        settings,
+        "select count(*) from marts.recommendations r left join marts.dim_items i using (item_id) "
+        "where i.item_id is null or not i.is_released",
+    )[0]
+    assert not_recommendable == 0
+    (duplicates,) = rows(
+        settings,
+        "select count(*) from (select user_id, item_id from marts.recommendations "
+        "group by all having count(*) > 1)",
+    )[0]
+    assert duplicates == 0
+
+
+def test_cold_items_are_recommended_and_explanations_come_from_history(served: tuple) -> None:
+    settings, summary = served
+    (cold,) = rows(
+        settings,
+        "select count(distinct item_id) from marts.recommendations "
+        "where item_id not in (select item_id from marts.fct_interactions)",
+    )[0]
+    assert cold > 0 and summary["cold_item_share"] > 0
+    (unexplained,) = rows(
+        settings,
+        "select count(*) from marts.recommendations r where not exists (select 1 from "
+        "marts.fct_interactions f where f.user_id = r.user_id and f.item_id = r.because_item_id)",
+    )[0]
+    assert unexplained == 0
+    (versions,) = rows(settings, "select list(distinct model_version) from marts.recommendations")[
+        0
+    ]
+    assert versions == [summary["model_version"]]
+
+
+def test_similar_users_never_list_the_user_themself(served: tuple) -> None:
+    settings, _ = served
+    (selfish, total) = rows(
+        settings,
+        "select count(*) filter (where user_id = similar_user_id), count(*) from marts.similar_users",
+    )[0]
+    assert selfish == 0 and total > 0
+
+
+def test_a_rerun_replaces_the_date_and_two_dates_coexist(served: tuple) -> None:
+    settings, _ = served
+    day = resolve_run_date(settings)
+    query = "select * from marts.recommendations where run_date = ? order by user_id, rank"
+    before = rows(settings, query, [day])
+    recommend(settings, day, TOP_N)
+    assert rows(settings, query, [day]) == before
+    recommend(settings, day + timedelta(days=1), TOP_N)
+    dates = rows(
+        settings, "select run_date, count(*) from marts.recommendations group by 1 order by 1"
+    )
+    assert [(d, n) for d, n in dates] == [
+        (day, len(before)),
+        (day + timedelta(days=1), len(before)),
+    ]
+    # Retention: 30 days after the second night, the first one is gone.
+    recommend(settings, day + timedelta(days=31), TOP_N)
+    kept = [
+        d
+        for (d,) in rows(settings, "select distinct run_date from marts.recommendations order by 1")
+    ]
+    assert kept == [day + timedelta(days=1), day + timedelta(days=31)]
+
+
+def test_a_failure_after_a_partial_write_leaves_the_previous_night(
+    trained_night: Night, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = copy_home(trained_night, tmp_path / "home")
+    day = resolve_run_date(settings)
+    recommend(settings, day, TOP_N)
+    query = "select * from marts.recommendations order by run_date, user_id, rank"
+    before = rows(settings, query), rows(settings, "select * from marts.similar_users order by all")
+
+    def crash(*args: object) -> None:
+        raise RuntimeError("injected: the disk filled up after the recommendations were written")
+
+    monkeypatch.setattr("pipeline.recommend.insert_similar_users", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        recommend(settings, day, 5)  # a different top_n: the rows would differ
+    after = rows(settings, query), rows(settings, "select * from marts.similar_users order by all")
+    assert after == before
+
+
+def test_without_a_champion_recommend_says_what_to_do(
+    embedded_night: Night, tmp_path: Path
+) -> None:
+    from tests.conftest import night_home
+
+    settings = night_home(embedded_night, tmp_path / "home")
+    with pytest.raises(RecsysError, match=r"no `champion` version.*run `recsys train`"):
+        recommend(settings, resolve_run_date(settings))
+
+
+def test_publish_swaps_in_a_copy_while_a_reader_holds_the_old_one(served: tuple) -> None:
+    settings, _ = served
+    day = resolve_run_date(settings)
+    first = publish(settings, day)
+    assert first["tables"]["main.recommendations_latest"] > 0
+    reader = duckdb.connect(str(settings.published_path), read_only=True)
+    try:
+        old = reader.execute("select count(*) from analytics.recommendations_latest").fetchall()
+        # The nightly writer goes on: a new night is scored and published under the reader.
+        recommend(settings, day + timedelta(days=40), 3)
+        publish(settings, day + timedelta(days=40))
+        assert reader.execute("select count(*) from recommendations_latest").fetchall() == old
+    finally:
+        reader.close()
+    fresh = duckdb.connect(str(settings.published_path), read_only=True)
+    try:
+        (ranks,) = fresh.execute("select max(rank) from recommendations_latest").fetchall()[0]
+        assert ranks == 3  # the new night, top 3
+        stats = fresh.execute(
+            "select run_date, users_served, catalogue_coverage, cold_item_share, "
+            "mean_intra_list_diversity, model_version from recommendation_daily_stats order by 1"
+        ).fetchall()
+        assert len(stats) >= 2
+        assert all(0 < s[2] <= 1 and 0 <= s[3] <= 1 and s[4] is not None for s in stats)
+        titled = fresh.execute(
+            "select count(*) from recommendations_latest where item_title is null "
+            "or because_item_title is null"
+        ).fetchall()[0][0]
+        assert titled == 0
+        (similar_self,) = fresh.execute(
+            "select count(*) from similar_users_latest where user_id = similar_user_id"
+        ).fetchall()[0]
+        assert similar_self == 0
+    finally:
+        fresh.close()
+    assert not list(settings.published_path.parent.glob(".publishing-*"))

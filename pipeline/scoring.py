@@ -35,9 +35,11 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k == 0 or n == 0:
         return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=scores.dtype)
     matrix = torch.from_numpy(np.ascontiguousarray(scores))
-    values_t, columns_t = torch.topk(matrix, k, dim=1)
-    ambiguous = ((matrix >= values_t[:, -1:]).sum(dim=1) > k).numpy()
-    values, columns = values_t.numpy(), columns_t.numpy().astype(np.int64)
+    # One more than asked: a row is ambiguous exactly when its (k+1)-th value ties the k-th.
+    deeper = min(k + 1, width)
+    values_t, columns_t = torch.topk(matrix, deeper, dim=1)
+    ambiguous = (values_t[:, k - 1] == values_t[:, deeper - 1]).numpy() & (deeper > k)
+    values, columns = values_t[:, :k].numpy(), columns_t[:, :k].numpy().astype(np.int64)
     order = np.lexsort((columns, -values), axis=1)
     columns = np.take_along_axis(columns, order, axis=1)
     values = np.take_along_axis(values, order, axis=1)
@@ -76,7 +78,9 @@ def chunked_top_k(
     """
     for start in range(0, len(user_rows), chunk_size):
         rows = user_rows[start : start + chunk_size]
-        scores = np.asarray(score_fn(rows), dtype=np.float32).copy()
+        scores = np.asarray(score_fn(rows), dtype=np.float32)
+        if not scores.flags.writeable or not scores.flags.owndata:
+            scores = scores.copy()  # a broadcast or a view of the caller's data: never write into it
         if allowed is not None:
             scores[:, ~allowed] = -np.inf
         if exclude is not None:

@@ -80,7 +80,8 @@ def chunked_top_k(
         rows = user_rows[start : start + chunk_size]
         scores = np.asarray(score_fn(rows), dtype=np.float32)
         if not scores.flags.writeable or not scores.flags.owndata:
-            scores = scores.copy()  # a broadcast or a view of the caller's data: never write into it
+            # A broadcast or a view of the caller's data: never write into it.
+            scores = scores.copy()
         if allowed is not None:
             scores[:, ~allowed] = -np.inf
         if exclude is not None:

@@ -188,3 +188,23 @@ def test_publish_swaps_in_a_copy_while_a_reader_holds_the_old_one(served: tuple)
     finally:
         fresh.close()
     assert not list(settings.published_path.parent.glob(".publishing-*"))
+
+
+def test_dbt_docs_generate_documents_the_analyst_models(served: tuple) -> None:
+    import json
+
+    from pipeline.transform import run_dbt
+
+    settings, _ = served
+    day = resolve_run_date(settings)
+    publish(settings, day)
+    run_dbt(settings, ["docs", "generate"], day)
+    catalog = json.loads((settings.dbt_target_dir / "catalog.json").read_text())
+    manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
+    for model in ("recommendations_latest", "recommendation_daily_stats", "similar_users_latest"):
+        assert f"model.recsys.{model}" in catalog["nodes"]
+        assert manifest["nodes"][f"model.recsys.{model}"]["description"]
+    assert {
+        "exposure.recsys.morning_recommendations_review",
+        "exposure.recsys.people_like_you",
+    } <= set(manifest["exposures"])

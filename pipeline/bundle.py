@@ -35,6 +35,11 @@ class Bundle:
     def vectors(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """User and item vector tables for `snapshot` (any night), scored at its serving time."""
         device = next(self.model.parameters()).device
+        if snapshot.embedding_model != self.space.embedding_model:
+            raise RecsysError(
+                f"the model was trained on text vectors of {self.space.embedding_model}, tonight's "
+                f"are of {snapshot.embedding_model}: retrain (`recsys train`) before recommending"
+            )
         if snapshot.text_dim != self.model.cfg.text_dim:
             raise RecsysError(
                 f"the model reads {self.model.cfg.text_dim}-dimensional text vectors, tonight's are "

@@ -195,7 +195,11 @@ def recommend(
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,
     top_n: int | None = typer.Option(
-        None, "--top-n", min=1, help="Recommendations per active user (default RECSYS_TOP_N, 10)."
+        None,
+        "--top-n",
+        min=1,
+        max=1000,
+        help="Recommendations per active user (default RECSYS_TOP_N, 10).",
     ),
 ) -> None:
     """Score every active user with models:/recsys_mtl@champion into marts.recommendations and
@@ -228,7 +232,9 @@ def run_all(
     landing: str | None = LANDING,
     engine: str = ENGINE,
     force_reembed: bool = FORCE_REEMBED,
-    top_n: int | None = typer.Option(None, "--top-n", min=1, help="Recommendations per user."),
+    top_n: int | None = typer.Option(
+        None, "--top-n", min=1, max=1000, help="Recommendations per user."
+    ),
     retrain: bool = typer.Option(
         True, "--retrain/--no-retrain", help="Train tonight, or recommend with the champion as is."
     ),

@@ -38,7 +38,10 @@ order by u.user_id
 """
 ITEMS_SQL = """
 select i.item_id, i.title, i.category, i.price_z, i.price_imputed, i.price_clipped,
-    epoch(i.release_ts) as release_s, i.is_released, e.embedding as text_vector
+    epoch(i.release_ts) as release_s,
+    -- released as of this export's run date (a backfill of an older date sees that day's catalogue)
+    i.release_ts is null or i.release_ts < $run_end as is_released,
+    e.embedding as text_vector
 from marts.dim_items i
 left join features.text_embeddings e
     on e.entity = 'item' and e.id = i.item_id and e.model_id = $model_id
@@ -47,6 +50,7 @@ order by i.item_id
 EVENTS_SQL = """
 select user_id, item_id, epoch(event_ts) as event_s, rating
 from marts.fct_interactions
+where event_ts < $run_end
 order by event_ts, user_id, item_id, source_file, source_row
 """
 FRIENDS_SQL = """
@@ -68,6 +72,7 @@ def export_snapshot(settings: Settings, run_date: date, folder: Path | None = No
     folder = folder or snapshot_dir(settings, run_date)
     folder.mkdir(parents=True, exist_ok=True)
     model_id = encoder_spec(settings).model_id()
+    end = datetime.fromtimestamp(run_end(run_date), UTC)
     with connect(settings.warehouse_path, read_only=True) as con:
         for table in ("dim_users", "dim_items", "fct_interactions"):
             if not table_exists(con, "marts", table):
@@ -76,8 +81,10 @@ def export_snapshot(settings: Settings, run_date: date, folder: Path | None = No
             raise RecsysError("features.text_embeddings is missing: run `recsys embed` first")
         tables = {
             "users": con.sql(USERS_SQL, params={"model_id": model_id}).to_arrow_table(),
-            "items": con.sql(ITEMS_SQL, params={"model_id": model_id}).to_arrow_table(),
-            "events": con.sql(EVENTS_SQL).to_arrow_table(),
+            "items": con.sql(
+                ITEMS_SQL, params={"model_id": model_id, "run_end": end}
+            ).to_arrow_table(),
+            "events": con.sql(EVENTS_SQL, params={"run_end": end}).to_arrow_table(),
         }
         if table_exists(con, "marts", "fct_social_edges"):
             tables["friends"] = con.sql(FRIENDS_SQL).to_arrow_table()

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from scipy.special import expit
 from tqdm import tqdm
 
 from pipeline.bundle import Bundle
@@ -71,14 +72,17 @@ def because_items(
     recommended: np.ndarray,
     history: Any,
     item_text: np.ndarray,
+    has_text: np.ndarray,
 ) -> np.ndarray:
     """For each user's recommended items, the user's past item nearest in text space (ties:
-    the lower item row, i.e. the smaller item id)."""
+    the lower item row, i.e. the smaller item id). Past items without text only explain when
+    no past item has text."""
     out = np.empty_like(recommended)
     for r, user in enumerate(users.tolist()):
-        past = history.indices[history.indptr[user] : history.indptr[user + 1]]
-        past = np.sort(past)
+        past = np.sort(history.indices[history.indptr[user] : history.indptr[user + 1]])
         similarity = item_text[recommended[r]] @ item_text[past].T  # [k, history]
+        if has_text[past].any():
+            similarity[:, ~has_text[past]] = -np.inf
         out[r] = past[np.argmax(similarity, axis=1)]
     return out
 
@@ -99,25 +103,33 @@ def score(
     seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), (n_users, n_items))
     active = np.flatnonzero(np.diff(seen.indptr) > 0)
     released = snapshot.items["is_released"].fillna(False).to_numpy(bool)
-    available = released.sum() - seen[active].sum(axis=1).A.ravel() if len(active) else []
-    if len(active) and int(np.min(available)) < top_n:
+    has_text = snapshot.items["has_text"].to_numpy(bool)
+    # Released items each active user has not seen yet (an event may predate a release date).
+    available = released.sum() - (seen[active] @ released.astype(np.int64)) if len(active) else []
+    if top_n > released.sum():
         raise RecsysError(
-            f"a user has seen all but {int(np.min(available))} of the {int(released.sum())} "
-            f"released items: cannot recommend {top_n}; lower top_n"
+            f"only {int(released.sum())} items are released: cannot recommend {top_n}; lower top_n"
         )
+    # A user who has seen nearly everything gets fewer rows (ranks still 1..m), not a failed night.
+    short = int(np.sum(np.asarray(available) < top_n)) if len(active) else 0
+    if short:
+        log.warning("%d active users have fewer than %d unseen released items", short, top_n)
     # Re-ranking by the rating head looks deeper than top_n, then orders by rating x probability.
     depth = top_n * 5 if rerank_by_rating else top_n
-    rec_users, rec_items, rec_scores, rec_because = [], [], [], []
+    rec_users, rec_ranks, rec_items, rec_scores, rec_because = [], [], [], [], []
     bar = tqdm(total=len(active), desc="recommend", unit="user", disable=not progress, leave=False)
     for rows, columns, values in chunked_top_k(
         lambda r: u[r] @ v.T, active, depth, exclude=seen, allowed=released, chunk_size=chunk_size
     ):
         if rerank_by_rating:
             columns, values = _rerank(bundle, u, v, rows, columns, values, top_n)
-        rec_users.append(np.repeat(rows, top_n))
-        rec_items.append(columns.ravel())
-        rec_scores.append(values.ravel())
-        rec_because.append(because_items(rows, columns, seen, snapshot.item_text).ravel())
+        real = np.isfinite(values).ravel()  # excluded candidates (-inf) only ever trail a row
+        rec_users.append(np.repeat(rows, top_n)[real])
+        rec_ranks.append(np.tile(np.arange(1, top_n + 1), len(rows))[real])
+        rec_items.append(columns.ravel()[real])
+        rec_scores.append(values.ravel()[real])
+        because = because_items(rows, columns, seen, snapshot.item_text, has_text)
+        rec_because.append(because.ravel()[real])
         bar.update(len(rows))
     bar.close()
     users_col = np.concatenate(rec_users) if rec_users else np.zeros(0, np.int64)
@@ -127,7 +139,7 @@ def score(
     recommendations = pa.table(
         {
             "user_id": pa.array(user_ids[users_col], pa.string()),
-            "rank": pa.array(np.tile(np.arange(1, top_n + 1), len(active)), pa.int32()),
+            "rank": pa.array(np.concatenate(rec_ranks) if rec_ranks else [], pa.int32()),
             "item_id": pa.array(item_ids[items_col], pa.string()),
             "score": pa.array(np.concatenate(rec_scores) if rec_scores else [], pa.float64()),
             "because_item_id": pa.array(
@@ -140,6 +152,7 @@ def score(
     counts = {
         "active_users": len(active),
         "recommendations": recommendations.num_rows,
+        "users_with_fewer_than_top_n": short,
         "distinct_items": len(np.unique(items_col)),
         "cold_item_share": round(float(cold[items_col].mean()) if len(items_col) else 0.0, 4),
         "similar_users": similar.num_rows,
@@ -161,7 +174,8 @@ def _rerank(
         uu = torch.as_tensor(np.repeat(u[rows, :-1], columns.shape[1], axis=0))
         vv = torch.as_tensor(v[columns.ravel(), :-1])
         rating = bundle.model.rating(uu, vv).numpy().reshape(columns.shape)
-    combined = rating / (1.0 + np.exp(-values))
+    # Excluded candidates (-inf) stay last; expit never overflows.
+    combined = np.where(np.isfinite(values), rating * expit(values), -np.inf)
     order = np.lexsort((columns, -combined), axis=1)[:, :top_n]
     return np.take_along_axis(columns, order, 1), np.take_along_axis(combined, order, 1)
 

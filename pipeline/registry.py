@@ -180,7 +180,9 @@ def load_champion(settings: Settings) -> tuple[Any, Any]:
             f"{tracking_uri(settings)}: run `recsys train` (a model that does not beat the "
             "baselines never becomes champion)"
         )
-    loaded = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}@{CHAMPION}")
+    # By the version the alias pointed to when read: a concurrent train moving the alias cannot
+    # make the label and the weights disagree.
+    loaded = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{found.version}")
     return loaded.unwrap_python_model().bundle, found
 
 

@@ -12,7 +12,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-ScoreFn = Callable[[np.ndarray], np.ndarray]  # user rows -> float32 scores [len(rows), items]
+# user rows -> float32 scores [len(rows), items]. A fresh array it owns is written into (masked);
+# a view or a read-only array (np.broadcast_to) is copied first.
+ScoreFn = Callable[[np.ndarray], np.ndarray]
 
 
 def seen_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:

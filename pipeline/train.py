@@ -24,6 +24,7 @@ import torch
 
 from pipeline.bundle import Bundle
 from pipeline.config import Settings
+from pipeline.errors import RecsysError
 from pipeline.features import Snapshot, export_snapshot, snapshot_dir
 from pipeline.fit import Fitted, TrainConfig, Trainer
 from pipeline.holdout import Exam, evaluate, temporal_split, validation_slice
@@ -105,9 +106,13 @@ def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
 def train_model(settings: Settings, run_date: date, folder: Path | None = None) -> dict[str, Any]:
     """Fit, judge, log and gate from the exported Parquet snapshot (never opens the warehouse)."""
     started = time.perf_counter()
-    snapshot = Snapshot.load(folder or snapshot_dir(settings, run_date))
+    folder = folder or snapshot_dir(settings, run_date)
+    snapshot = Snapshot.load(folder)
     if snapshot.run_date != run_date:
-        raise ValueError(f"the snapshot is of {snapshot.run_date}, not {run_date}")
+        raise RecsysError(
+            f"the training export in {folder} is of {snapshot.run_date}, not {run_date}: "
+            "export the night first"
+        )
     cfg = train_config(settings)
     torch.use_deterministic_algorithms(True, warn_only=True)
     split = temporal_split(

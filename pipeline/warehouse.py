@@ -106,6 +106,11 @@ def publish_copy(source: Path, dest: Path, schemas: dict[str, str]) -> dict[str,
         finally:
             con.close()
         os.replace(tmp, dest)
+        folder = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself survives a crash
+        finally:
+            os.close(folder)
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)

@@ -208,3 +208,29 @@ def test_dbt_docs_generate_documents_the_analyst_models(served: tuple) -> None:
         "exposure.recsys.morning_recommendations_review",
         "exposure.recsys.people_like_you",
     } <= set(manifest["exposures"])
+
+
+def test_an_older_run_date_sees_only_its_own_events_and_catalogue(
+    served: tuple, tmp_path: Path
+) -> None:
+    from pipeline.features import Snapshot, export_snapshot
+
+    settings, _ = served
+    day = resolve_run_date(settings) - timedelta(days=3)
+    snapshot = Snapshot.load(export_snapshot(settings, day, tmp_path / "older"))
+    assert snapshot.events["event_s"].max() < snapshot.run_end
+    later = snapshot.items["release_s"] >= snapshot.run_end
+    assert later.any() and not snapshot.items.loc[later, "is_released"].any()
+
+
+def test_a_champion_refuses_vectors_of_another_embedding_model(served: tuple) -> None:
+    from pipeline.features import Snapshot
+    from pipeline.recommend import score_dir
+    from pipeline.registry import load_champion
+
+    settings, _ = served
+    bundle, _ = load_champion(settings)
+    snapshot = Snapshot.load(score_dir(settings, resolve_run_date(settings)) / "input")
+    snapshot.embedding_model = "some-other-model@abc:mean"
+    with pytest.raises(RecsysError, match="retrain"):
+        bundle.vectors(snapshot, snapshot.events)

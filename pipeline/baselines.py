@@ -51,11 +51,6 @@ def popularity(items: np.ndarray, n_items: int) -> np.ndarray:
     return np.bincount(items, minlength=n_items).astype(np.float32)
 
 
-def content_profiles(history_vectors: np.ndarray) -> np.ndarray:
-    """A user's profile is the normalised mean text vector of their history (see feature_space)."""
-    return history_vectors.astype(np.float32)
-
-
 def random_scores(n_users: int, candidates: np.ndarray, seed: int) -> np.ndarray:
     """Seeded random scores over the candidate items, -inf elsewhere: [n_users, items]."""
     rng = np.random.default_rng(seed)

@@ -34,7 +34,6 @@ from pipeline.model import SECONDS_PER_DAY
 from pipeline.scoring import ScoreFn, ranked_lists, seen_matrix
 
 K = 10
-RANKING = ("recall_at_10", "ndcg_at_10", "map_at_10", "hit_rate_at_10", "coverage_at_10")
 
 
 @dataclass
@@ -152,7 +151,7 @@ class Exam:
 
     def ranking(self, score_fn: ScoreFn) -> dict[str, float]:
         preds = ranked_lists(score_fn, self.users, K, exclude=self.seen, allowed=self.released)
-        metrics = {
+        return {
             "recall_at_10": recall_at_k(self.truth, preds, k=K),
             "ndcg_at_10": ndcg_at_k(self.truth, preds, k=K),
             "map_at_10": map_at_k(self.truth, preds, k=K),
@@ -160,7 +159,6 @@ class Exam:
             "coverage_at_10": coverage_at_k(preds, int(self.released.sum()), k=K),
             "cold_recall_at_10": recall_at_k(self.cold_truth, preds, k=K),
         }
-        return metrics
 
     def interaction_auc(self, pair_score: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> float:
         users, pos, neg = self.auc_pairs
@@ -220,7 +218,7 @@ def baseline_metrics(
 
     candidates = exam.cold & exam.released
     noise = baselines.random_scores(len(snapshot.users), candidates, seed)
-    put("random_new", {k: v for k, v in exam.ranking(lambda rows: noise[rows]).items()})
+    put("random_new", exam.ranking(lambda rows: noise[rows]))
 
     rated = train[train["rating"].notna()]
     if len(exam.rated) and len(rated):

@@ -13,7 +13,7 @@ entity the model never saw (id 0, "unknown") is scored from its text and feature
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -59,7 +59,6 @@ class Features:
     cats: torch.Tensor  # [n, c] long, 0 = unknown value
     numeric: torch.Tensor  # [n, f] float
     release_s: torch.Tensor | None = None  # items: [n] float64, NaN = no release date
-    extra: dict = field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> Features:
         return Features(

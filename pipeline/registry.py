@@ -12,7 +12,6 @@ Gate (the only way the `champion` alias moves):
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -184,7 +183,3 @@ def load_champion(settings: Settings) -> tuple[Any, Any]:
     # make the label and the weights disagree.
     loaded = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{found.version}")
     return loaded.unwrap_python_model().bundle, found
-
-
-def scratch_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="recsys-model-")

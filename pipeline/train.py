@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import time
 from dataclasses import asdict
 from datetime import date
@@ -34,7 +35,6 @@ from pipeline.registry import (
     champion_version,
     decide,
     log_served_model,
-    scratch_dir,
     tracking_uri,
     use_tracking,
 )
@@ -190,7 +190,7 @@ def log_night(
         if served is not evaluated:
             mlflow.log_figure(loss_curves(served.history, "serving refit"), "plots/refit_loss.png")
         mlflow.log_figure(metrics_vs_baselines(metrics), "plots/metrics_vs_baselines.png")
-        with scratch_dir() as tmp:
+        with tempfile.TemporaryDirectory(prefix="recsys-model-") as tmp:
             bundle = Bundle(model=served.model, space=served.space, trained_on=run_date)
             bundle_dir = bundle.save(Path(tmp) / "bundle", snapshot)
             first = snapshot.events.iloc[: min(5, len(snapshot.events))]

@@ -174,6 +174,42 @@ class Settings(BaseSettings):
         default=2048, ge=1, description="Users scored per matrix product (bounds memory)."
     )
 
+    # --- Airflow (dags/recsys_nightly.py) ------------------------------------------------------
+    airflow_schedule: str = Field(
+        default="0 2 * * *",
+        description="Cron of the nightly run, as a data-interval timetable (UTC): the run for "
+        "day D starts at this time on D+1, after D has ended; its run date is D.",
+    )
+    airflow_start_date: date = Field(
+        default=date(2026, 1, 1), description="First day the schedule covers (catchup is off)."
+    )
+    airflow_retries: int = Field(default=2, ge=0, description="Retries of a failed task.")
+    airflow_retry_delay_s: float = Field(
+        default=300.0, ge=0, description="First retry delay; doubles on each further retry."
+    )
+    airflow_max_retry_delay_s: float = Field(default=3600.0, ge=0)
+    airflow_task_timeout_minutes: float = Field(
+        default=60.0, gt=0, description="execution_timeout of warehouse tasks."
+    )
+    airflow_gpu_task_timeout_minutes: float = Field(
+        default=240.0,
+        gt=0,
+        description="execution_timeout of the embedding, training, scoring tasks.",
+    )
+    airflow_warehouse_pool: str = Field(
+        default="warehouse",
+        description="Pool (one slot) of every task that opens the DuckDB file; created by the "
+        "project's Airflow plugin when the scheduler starts, or by `recsys airflow-setup`.",
+    )
+    airflow_gpu_queue: str = Field(
+        default="gpu", description="Celery queue of the tasks that may use a GPU."
+    )
+    spark_conn_id: str = Field(
+        default="spark_default",
+        description="Airflow connection of the Spark master; when it does not exist, "
+        "RECSYS_SPARK_MASTER is used.",
+    )
+
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB has one writer).")
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
 

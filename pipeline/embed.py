@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -154,9 +155,17 @@ def choose_engine(settings: Settings, engine: Engine, texts: int) -> str:
 
 
 def run_embedding(
-    settings: Settings, run_date: date, model_id: str, *, engine: Engine = "auto"
+    settings: Settings,
+    run_date: date,
+    model_id: str,
+    *,
+    engine: Engine = "auto",
+    submit: Callable[[SparkJob], None] | None = None,
 ) -> dict[str, Any]:
-    """Embed the exported texts with the chosen engine; never opens the warehouse."""
+    """Step 2: embed the exported texts with the chosen engine; never opens the warehouse.
+
+    `submit` runs a Spark job (default: spark-submit in a subprocess; the DAG passes Airflow's
+    SparkSubmitHook)."""
     folder = work_dir(settings, run_date)
     requests = folder / "requests.parquet"
     output = folder / "vectors"
@@ -169,7 +178,9 @@ def run_embedding(
     if chosen == "local":
         _embed_locally(settings, requests, output, model_id)
     else:
-        _embed_with_spark(settings, requests, output, model_id)
+        job = spark_job(settings, requests, output, model_id)
+        log.info("spark-submit --master %s (%s)", job.master, JOB_SCRIPT.name)
+        (submit or submit_spark_job)(job)
     seconds = time.perf_counter() - started
     log.info("embedded %d texts with %s in %.1fs", texts, chosen, seconds)
     return {
@@ -202,10 +213,26 @@ def _embed_locally(settings: Settings, requests: Path, output: Path, model_id: s
             )
 
 
-def spark_submit_command(
-    settings: Settings, requests: Path, output: Path, model_id: str
-) -> list[str]:
-    """spark-submit with the master and resources from Settings (GPU ones only when asked)."""
+@dataclass(frozen=True)
+class SparkJob:
+    """One run of the embedding job: what `spark-submit` gets from the CLI, and what Airflow's
+    SparkSubmitOperator gets in the DAG (which may take the master from a connection instead)."""
+
+    master: str
+    application: str
+    conf: dict[str, str]
+    application_args: list[str]
+    env: dict[str, str]  # added to the submitting process's environment
+
+    def command(self, spark_submit: str = "spark-submit") -> list[str]:
+        command = [spark_submit, "--master", self.master]
+        for key, value in self.conf.items():
+            command += ["--conf", f"{key}={value}"]
+        return [*command, self.application, *self.application_args]
+
+
+def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -> SparkJob:
+    """The job with the master and resources from Settings (GPU ones only when asked)."""
     spec = encoder_spec(settings, threads=settings.spark_torch_threads)
     conf = {
         "spark.driver.memory": settings.spark_driver_memory,
@@ -225,20 +252,40 @@ def spark_submit_command(
         script = settings.spark_gpu_discovery_script or GPU_DISCOVERY_SCRIPT
         conf["spark.executor.resource.gpu.discoveryScript"] = str(script)
     conf.update(settings.spark_conf)
-    command = [str(_spark_submit()), "--master", settings.spark_master]
-    for key, value in conf.items():
-        command += ["--conf", f"{key}={value}"]
-    command += [
-        str(JOB_SCRIPT),
+    args = [
         "--input", str(requests),
         "--output", str(output),
         "--spec", json.dumps(asdict(spec)),
         "--model-id", model_id,
+        "--udf", settings.spark_udf,
     ]  # fmt: skip
-    command += ["--udf", settings.spark_udf]
     if settings.spark_partitions:
-        command += ["--partitions", str(settings.spark_partitions)]
-    return command
+        args += ["--partitions", str(settings.spark_partitions)]
+    env = {
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
+        # spark-submit lives beside this Python: found even when the venv is not on PATH
+        "PATH": os.pathsep.join(
+            filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])
+        ),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(settings.spark_torch_threads),
+    }
+    if settings.spark_master.startswith("local"):
+        env["SPARK_LOCAL_IP"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")  # no network needed
+    return SparkJob(settings.spark_master, str(JOB_SCRIPT), conf, args, env)
+
+
+def spark_submit_command(
+    settings: Settings, requests: Path, output: Path, model_id: str
+) -> list[str]:
+    """spark-submit with the master and resources from Settings (GPU ones only when asked)."""
+    return spark_job(settings, requests, output, model_id).command(str(_spark_submit()))
 
 
 def _spark_submit() -> Path:
@@ -249,26 +296,15 @@ def _spark_submit() -> Path:
     return Path(found)
 
 
-def _embed_with_spark(settings: Settings, requests: Path, output: Path, model_id: str) -> None:
-    command = spark_submit_command(settings, requests, output, model_id)
-    env = {
-        **os.environ,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
-        ),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "OMP_NUM_THREADS": str(settings.spark_torch_threads),
-    }
-    if settings.spark_master.startswith("local"):
-        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: no need to find a network
-    log.info("spark-submit --master %s (%s)", settings.spark_master, JOB_SCRIPT.name)
+def submit_spark_job(job: SparkJob) -> None:
+    """spark-submit in a subprocess, its output streamed to stderr; a failure names its cause."""
     tail: deque[str] = deque(maxlen=30)
     with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        job.command(str(_spark_submit())),
+        env={**os.environ, **job.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as process:
         assert process.stdout is not None
         for line in process.stdout:
@@ -391,13 +427,17 @@ def load_vectors(settings: Settings, run_date: date, model_id: str) -> dict[str,
     }
 
 
-def embed(
-    settings: Settings, run_date: date, *, engine: Engine = "auto", force: bool = False
-) -> dict[str, Any]:
-    """export -> embed (Spark or in-process) -> load; return the stage summary."""
+def embed_export(settings: Settings, run_date: date, *, force: bool = False) -> dict[str, Any]:
+    """Step 1 (warehouse task): the texts without a vector -> Parquet; names the model."""
     model_id = encoder_spec(settings).model_id()
-    exported = export_requests(settings, run_date, model_id, force=force)
-    job = run_embedding(settings, run_date, model_id, engine=engine)
+    return {"model_id": model_id, **export_requests(settings, run_date, model_id, force=force)}
+
+
+def embed_load(
+    settings: Settings, run_date: date, exported: dict[str, Any], job: dict[str, Any]
+) -> dict[str, Any]:
+    """Step 3 (warehouse task): load the job's vectors; the stage summary of all three steps."""
+    model_id = exported["model_id"]
     loaded = load_vectors(settings, run_date, model_id)
     return {
         "stage": "embed",
@@ -416,3 +456,12 @@ def embed(
         "vectors_removed": loaded["vectors_removed"],
         "items_without_vector": loaded["items_without_vector"],
     }
+
+
+def embed(
+    settings: Settings, run_date: date, *, engine: Engine = "auto", force: bool = False
+) -> dict[str, Any]:
+    """export -> embed (Spark or in-process) -> load; return the stage summary."""
+    exported = embed_export(settings, run_date, force=force)
+    job = run_embedding(settings, run_date, exported["model_id"], engine=engine)
+    return embed_load(settings, run_date, exported, job)

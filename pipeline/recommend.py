@@ -283,21 +283,27 @@ def insert_similar_users(con: Any, run_date: date) -> None:
     )
 
 
+def score_with_champion(
+    settings: Settings, run_date: date, top_n: int | None = None
+) -> dict[str, Any]:
+    """Step 2 with the model: load `@champion`, score the exported night; counts and version."""
+    top_n = top_n or settings.top_n
+    bundle, version = load_champion(settings)
+    counts = score_night(settings, run_date, top_n, bundle)
+    return {"model_version": str(version.version), "top_n": top_n, **counts}
+
+
 def recommend(settings: Settings, run_date: date, top_n: int | None = None) -> dict[str, Any]:
     """The whole stage in one process: export, score with the champion, write."""
     started = time.perf_counter()
-    top_n = top_n or settings.top_n
-    bundle, version = load_champion(settings)
     export_scoring_data(settings, run_date)
-    counts = score_night(settings, run_date, top_n, bundle)
-    written = write_night(settings, run_date, str(version.version))
+    scored = score_with_champion(settings, run_date, top_n)
+    written = write_night(settings, run_date, scored["model_version"])
     return {
         "stage": "recommend",
         "run_date": run_date.isoformat(),
         "status": "ok",
-        "model_version": str(version.version),
-        "top_n": top_n,
-        **counts,
+        **scored,
         **written,
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -1,0 +1,176 @@
+"""recsys_nightly: the whole night as an Airflow DAG, wiring only; each task calls the same stage
+function as the `recsys` CLI and returns its small summary.
+
+ingest -> transform -> embed_export -> embed_texts (Spark) -> embed_load -> retrain? ->
+train_export -> train_model -> recommend_export -> recommend_score -> recommend_write -> publish
+
+Tasks that open the DuckDB file run in the one-slot `warehouse` pool; the embedding job, training
+and scoring read and write Parquet only and run on the `gpu` queue. The run for day D starts
+after D has ended (a data-interval timetable); its run date is D, or the `run_date` param.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Param, chain, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from pipeline.config import Settings
+from pipeline.orchestration.callbacks import on_task_failure
+from pipeline.orchestration.context import from_context
+from pipeline.orchestration.spark import EmbedTextsOperator
+
+settings = Settings()
+WAREHOUSE = {
+    "pool": settings.airflow_warehouse_pool,
+    "execution_timeout": timedelta(minutes=settings.airflow_task_timeout_minutes),
+}
+GPU = {
+    "queue": settings.airflow_gpu_queue,
+    "execution_timeout": timedelta(minutes=settings.airflow_gpu_task_timeout_minutes),
+}
+RECOMMENDATIONS = Asset(
+    name="marts.recommendations",
+    uri=f"file://{settings.warehouse_path}#marts.recommendations",
+    group="recsys",
+)
+
+
+def night() -> Any:
+    return from_context(get_current_context())
+
+
+with DAG(
+    dag_id="recsys_nightly",
+    description="Landing files -> clean marts -> text embeddings -> multi-task model -> top-N",
+    schedule=CronDataIntervalTimetable(settings.airflow_schedule, timezone="UTC"),
+    start_date=datetime.combine(settings.airflow_start_date, datetime.min.time(), UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["recsys"],
+    default_args={
+        "retries": settings.airflow_retries,
+        "retry_delay": timedelta(seconds=settings.airflow_retry_delay_s),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(seconds=settings.airflow_max_retry_delay_s),
+        "on_failure_callback": on_task_failure,
+    },
+    params={
+        "run_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Run date",
+            description="Day to process (YYYY-MM-DD); empty: the run's logical date.",
+        ),
+        "landing": Param(
+            None,
+            type=["null", "string"],
+            title="Landing folder",
+            description="Folder of landing files; empty: $RECSYS_HOME/landing.",
+        ),
+        "top_n": Param(
+            settings.top_n,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            title="Top N",
+            description="Recommendations per active user.",
+        ),
+        "force_reembed": Param(
+            False, type="boolean", description="Embed every text again, ignoring stored vectors."
+        ),
+        "retrain": Param(
+            True, type="boolean", description="Train tonight; off: recommend with the champion."
+        ),
+    },
+    doc_md=__doc__,
+) as dag:
+
+    @task(**WAREHOUSE)
+    def ingest() -> dict[str, Any]:
+        from pipeline.ingest import ingest
+
+        n = night()
+        return ingest(n.settings, n.run_date)
+
+    @task(**WAREHOUSE)
+    def transform() -> dict[str, Any]:
+        from pipeline.transform import transform
+
+        n = night()
+        return transform(n.settings, n.run_date)
+
+    @task(**WAREHOUSE)
+    def embed_export() -> dict[str, Any]:
+        from pipeline.embed import embed_export
+
+        n = night()
+        return embed_export(n.settings, n.run_date, force=n.force_reembed)
+
+    embed_texts = EmbedTextsOperator(task_id="embed_texts", conn_id=settings.spark_conn_id, **GPU)
+
+    @task(**WAREHOUSE)
+    def embed_load(exported: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        from pipeline.embed import embed_load
+
+        n = night()
+        return embed_load(n.settings, n.run_date, exported, job)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def retrain() -> bool:
+        return night().retrain
+
+    @task(**WAREHOUSE)
+    def train_export() -> dict[str, Any]:
+        from pipeline.train import export_training_data
+
+        n = night()
+        return export_training_data(n.settings, n.run_date)
+
+    @task(**GPU)
+    def train_model() -> dict[str, Any]:
+        from pipeline.train import train_model
+
+        n = night()
+        return train_model(n.settings, n.run_date)
+
+    @task(trigger_rule="none_failed", **WAREHOUSE)
+    def recommend_export() -> dict[str, Any]:
+        from pipeline.recommend import export_scoring_data
+
+        n = night()
+        return {"folder": str(export_scoring_data(n.settings, n.run_date))}
+
+    @task(**GPU)
+    def recommend_score() -> dict[str, Any]:
+        from pipeline.recommend import score_with_champion
+
+        n = night()
+        return score_with_champion(n.settings, n.run_date, n.top_n)
+
+    @task(outlets=[RECOMMENDATIONS], **WAREHOUSE)
+    def recommend_write(scored: dict[str, Any]) -> dict[str, Any]:
+        from pipeline.recommend import write_night
+
+        n = night()
+        return {**scored, **write_night(n.settings, n.run_date, scored["model_version"])}
+
+    @task(**WAREHOUSE)
+    def publish() -> dict[str, Any]:
+        from pipeline.publish import publish
+
+        n = night()
+        return publish(n.settings, n.run_date)
+
+    exported = embed_export()
+    loaded = embed_load(exported, embed_texts.output)
+    chain(ingest(), transform(), exported, embed_texts)
+    scoring = recommend_export()
+    chain(loaded, retrain(), train_export(), train_model(), scoring)
+    loaded >> scoring  # also when training is skipped
+    scored = recommend_score()
+    scoring >> scored
+    recommend_write(scored) >> publish()

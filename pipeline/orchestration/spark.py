@@ -1,0 +1,83 @@
+"""The embedding job as an Airflow task: Airflow's SparkSubmitOperator, told what to run by the
+same `pipeline.embed` functions as the CLI.
+
+The master comes from the Airflow connection (`spark_default`) when it exists, else from
+`RECSYS_SPARK_MASTER`; so one machine needs no connection, and a cluster is one connection (or
+one environment variable) away. A small increment is embedded in-process and an empty one
+starts nothing, exactly as `recsys embed --engine auto` does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from airflow.exceptions import AirflowNotFoundException
+from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+from pipeline.embed import SparkJob, encoder_spec, run_embedding
+from pipeline.orchestration.context import from_context
+
+log = logging.getLogger(__name__)
+
+
+def connection_exists(conn_id: str) -> bool:
+    try:
+        SparkSubmitHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
+
+
+FALLBACK_CONN_ID = "recsys_spark_master"
+
+
+class EmbedTextsOperator(SparkSubmitOperator):
+    """Step 2 of `embed`: vectors for the exported texts; returns the job's summary."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "recsys-embed-texts")
+        super().__init__(application="", **kwargs)
+
+    def execute(self, context: Any) -> dict[str, Any]:  # type: ignore[override]
+        night = from_context(context)
+        model_id = encoder_spec(night.settings).model_id()
+
+        def submit(job: SparkJob) -> None:
+            self.application = job.application
+            self.application_args = job.application_args
+            self.conf = job.conf
+            self.env_vars = job.env
+            self._hook = None  # the hook is built for this job
+            with master_connection(self._conn_id, job.master) as conn_id:
+                self._conn_id = conn_id
+                super(EmbedTextsOperator, self).execute(context)
+
+        return run_embedding(night.settings, night.run_date, model_id, submit=submit)
+
+
+@contextmanager
+def master_connection(conn_id: str, fallback_master: str) -> Iterator[str]:
+    """`conn_id` when Airflow has it; else a connection to `fallback_master`, defined for this
+    task process only (an AIRFLOW_CONN_* variable), so the hook resolves it as any other."""
+    if connection_exists(conn_id):
+        yield conn_id
+        return
+    log.info(
+        "no Airflow connection %r: Spark master %s (RECSYS_SPARK_MASTER)", conn_id, fallback_master
+    )
+    key = f"AIRFLOW_CONN_{FALLBACK_CONN_ID.upper()}"
+    before = os.environ.get(key)
+    os.environ[key] = json.dumps({"conn_type": "spark", "host": fallback_master})
+    try:
+        yield FALLBACK_CONN_ID
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before

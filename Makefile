@@ -5,7 +5,7 @@ PYTHON      ?= python3
 RECSYS_HOME ?= var
 export RECSYS_HOME
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run night airflow mlflow test lint format clean
 
 # Creates .venv when missing and installs the package with every pin from requirements.lock.
 setup: $(VENV)/.installed
@@ -16,16 +16,42 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev]"
 	@touch $@
 
-# Demo shop -> landing -> raw -> staging/marts/quarantine -> text embeddings, printing what each
-# stage produced.
+# The demo night through Airflow: a local Airflow home under $(RECSYS_HOME)/airflow (SQLite, no
+# examples, parallelism 4), a demo shop in $(RECSYS_HOME)/landing, one run of the DAG for the
+# demo's run date (`airflow dags test`), then where the results are and what they look like.
 run: setup
+	@echo "== Airflow home $(RECSYS_HOME)/airflow: db migrate"
+	@$(BIN)/recsys airflow db migrate > /dev/null
+	@echo "== demo shop -> $(RECSYS_HOME)/landing"
 	$(BIN)/recsys demo-data $(RECSYS_HOME)/landing
-	$(BIN)/recsys ingest
-	$(BIN)/recsys transform
-	$(BIN)/recsys embed
-	$(BIN)/recsys train
-	$(BIN)/recsys recommend
-	$(BIN)/recsys publish
+	@echo "== the night: airflow dags test recsys_nightly (log: $(RECSYS_HOME)/airflow/dags-test.log)"
+	@$(BIN)/recsys airflow dags test recsys_nightly $$($(BIN)/recsys run-date) \
+		> $(RECSYS_HOME)/airflow/dags-test.log 2>&1 \
+		|| { tail -n 40 $(RECSYS_HOME)/airflow/dags-test.log; exit 1; }
+	@grep -q "DagRun Finished: .*state=success" $(RECSYS_HOME)/airflow/dags-test.log \
+		|| { tail -n 40 $(RECSYS_HOME)/airflow/dags-test.log; echo "the night failed"; exit 1; }
+	@echo "== the night succeeded"
+	@$(BIN)/recsys report
+
+# The same night without Airflow: every stage in order in one process.
+night: setup
+	$(BIN)/recsys demo-data $(RECSYS_HOME)/landing
+	$(BIN)/recsys run
+	$(BIN)/recsys report
+
+# Airflow's UI on http://127.0.0.1:8080 with this DAG (api-server, scheduler, dag-processor,
+# triggerer); Ctrl-C stops all of them. The login is printed at start-up.
+airflow: setup
+	@$(BIN)/recsys airflow db migrate > /dev/null
+	@$(BIN)/recsys airflow-setup > /dev/null
+	@echo "Airflow UI: http://127.0.0.1:8080  user: admin  password: printed below" \
+		"(also in $(RECSYS_HOME)/airflow/simple_auth_manager_passwords.json.generated)"
+	exec $(BIN)/recsys airflow standalone
+
+# MLflow's UI on http://127.0.0.1:5000 over this installation's runs and registry.
+mlflow: setup
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--workers 1 --backend-store-uri sqlite:///$(abspath $(RECSYS_HOME))/mlflow.db
 
 test: setup
 	$(BIN)/pytest

@@ -23,10 +23,7 @@ from pipeline.orchestration.context import from_context
 from pipeline.orchestration.spark import EmbedTextsOperator
 
 settings = Settings()
-WAREHOUSE = {
-    "pool": settings.airflow_warehouse_pool,
-    "execution_timeout": timedelta(minutes=settings.airflow_task_timeout_minutes),
-}
+WAREHOUSE = {"pool": settings.airflow_warehouse_pool}
 GPU = {
     "queue": settings.airflow_gpu_queue,
     "execution_timeout": timedelta(minutes=settings.airflow_gpu_task_timeout_minutes),
@@ -55,6 +52,7 @@ with DAG(
         "retry_delay": timedelta(seconds=settings.airflow_retry_delay_s),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(seconds=settings.airflow_max_retry_delay_s),
+        "execution_timeout": timedelta(minutes=settings.airflow_task_timeout_minutes),
         "on_failure_callback": on_task_failure,
     },
     params={

@@ -257,6 +257,66 @@ def run_all(
     _run(stage)
 
 
+@app.command("report")
+def report_cmd(home: str | None = HOME) -> None:
+    """Where the night's results are, sample recommendations with their reasons, and the
+    champion's metrics beside the baselines."""
+    from pipeline.report import report
+
+    def stage() -> dict[str, Any]:
+        text, summary = report(_settings(home))
+        typer.echo(text)
+        return summary
+
+    _run(stage)
+
+
+@app.command("run-date")
+def run_date_cmd(
+    home: str | None = HOME, run_date: str | None = RUN_DATE, landing: str | None = LANDING
+) -> None:
+    """Print the run date a stage would use (--run-date, RECSYS_RUN_DATE, the manifest's)."""
+    try:
+        settings = _settings(home, landing)
+        typer.echo(resolve_run_date(settings, _date(run_date)).isoformat())
+    except RecsysError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("airflow-setup")
+def airflow_setup(home: str | None = HOME) -> None:
+    """Create the DAG's Airflow pools (the plugin also does it when the scheduler starts)."""
+
+    def stage() -> dict[str, Any]:
+        from pipeline.orchestration.home import airflow_env
+
+        settings = _settings(home)
+        os.environ.update(airflow_env(settings))  # before Airflow reads its configuration
+        from pipeline.orchestration.pools import ensure_pools
+
+        return {"stage": "airflow-setup", "status": "ok", "pools_created": ensure_pools(settings)}
+
+    _run(stage)
+
+
+@app.command(
+    "airflow",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def airflow_cmd(ctx: typer.Context, home: str | None = HOME) -> None:
+    """Airflow's own CLI on the local installation under $RECSYS_HOME/airflow (SQLite, this
+    DAG, no examples, parallelism 4), e.g. `recsys airflow dags test recsys_nightly 2026-11-27`."""
+    from pipeline.orchestration.home import airflow_env, airflow_executable
+
+    settings = _settings(home)
+    env = {**airflow_env(settings), "RECSYS_HOME": str(settings.home)}  # tasks see this home
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    # exec: Airflow gets the terminal's signals itself, so Ctrl-C stops it and its workers
+    os.execve(airflow_executable(), ["airflow", *ctx.args], env)
+
+
 def _engine(name: str) -> Engine:
     if name not in ("auto", "spark", "local"):
         raise RecsysError(f"--engine must be auto, spark or local, not {name!r}")

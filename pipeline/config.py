@@ -181,7 +181,8 @@ class Settings(BaseSettings):
         "day D starts at this time on D+1, after D has ended; its run date is D.",
     )
     airflow_start_date: date = Field(
-        default=date(2026, 1, 1), description="First day the schedule covers (catchup is off)."
+        default=date(2026, 1, 1),
+        description="First day the schedule covers (catchup is off; backfills may go earlier).",
     )
     airflow_retries: int = Field(default=2, ge=0, description="Retries of a failed task.")
     airflow_retry_delay_s: float = Field(

@@ -89,16 +89,25 @@ def export_training_data(settings: Settings, run_date: date) -> dict[str, Any]:
 
 
 def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
-    """One row per metric: the model's value and each baseline's, side by side."""
-    names = sorted(
-        {k.split("_", 2)[2] for k in metrics if k.startswith("baseline_")} | set(MODEL_METRICS)
-    )
-    rankers = sorted({k.split("_")[1] for k in metrics if k.startswith("baseline_")})
+    """One row per metric: the model's value and each baseline's, side by side.
+
+    Baseline keys are `baseline_<ranker>_<metric>`; a ranker's name may hold underscores
+    (`random_new`), so the metric is matched from the end."""
+    by_ranker: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        if not key.startswith("baseline_"):
+            continue
+        rest = key.removeprefix("baseline_")
+        # the longest match: `..._cold_recall_at_10` is cold recall, not recall
+        metric = max((m for m in MODEL_METRICS if rest.endswith(f"_{m}")), key=len, default=None)
+        if metric is not None:
+            by_ranker.setdefault(rest[: -len(metric) - 1], {})[metric] = value
+    names = [m for m in MODEL_METRICS if m in metrics or any(m in b for b in by_ranker.values())]
     rows = []
     for name in names:
         row: dict[str, Any] = {"metric": name, "model": metrics.get(name)}
-        for ranker in rankers:
-            row[ranker] = metrics.get(f"baseline_{ranker}_{name}")
+        for ranker in sorted(by_ranker):
+            row[ranker] = by_ranker[ranker].get(name)
         rows.append(row)
     return pd.DataFrame(rows)
 

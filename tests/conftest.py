@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +17,21 @@ import pytest
 from pipeline.config import Settings
 from pipeline.demo_data import generate
 from pipeline.ingest import ingest
+from pipeline.orchestration.home import airflow_env
 from pipeline.run_date import resolve_run_date
 from pipeline.transform import transform
+
+# Airflow reads its configuration once, when first imported: point it at a home of this test
+# session's own before any test imports it (never the developer's ~/airflow).
+AIRFLOW_ROOT = Path(tempfile.mkdtemp(prefix="recsys-test-airflow-"))
+for _key, _value in airflow_env(Settings(home=AIRFLOW_ROOT), base={}).items():
+    if _key.startswith("AIRFLOW"):
+        os.environ[_key] = _value
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(AIRFLOW_ROOT, ignore_errors=True)
+
 
 DEMO_SCALE = 0.1  # ~200 users, ~8k events: every planted kind present, the night in seconds
 

@@ -1,0 +1,49 @@
+"""The local Airflow installation under `$RECSYS_HOME/airflow`: one machine, SQLite, this DAG.
+
+`recsys airflow ARGS` runs Airflow's own CLI with this environment (`make run`, `make airflow`
+and the tests use it), so nobody hand-edits an airflow.cfg. A variable already set in the
+environment wins: point AIRFLOW_HOME or any AIRFLOW__* elsewhere and it is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pipeline.config import PROJECT_ROOT, Settings
+
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+API_HOST, API_PORT = "127.0.0.1", 8080
+
+
+def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """`base` (default: this process's environment) plus the local Airflow settings it lacks."""
+    env = dict(os.environ if base is None else base)
+    home = settings.home / "airflow"
+    defaults = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # every forked LocalExecutor worker costs ~170 MB; 4 is plenty for one night's DAG
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__API__HOST": API_HOST,
+        "AIRFLOW__API__PORT": str(API_PORT),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__BASE_URL": f"http://{API_HOST}:{API_PORT}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{API_HOST}:{API_PORT}/execution/",
+        "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    # `airflow standalone` starts `airflow` from PATH: this environment's own
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
+    return env
+
+
+def airflow_executable() -> str:
+    return str(Path(sys.executable).parent / "airflow")

@@ -155,6 +155,9 @@ def test_the_dag_is_listed_with_its_params_and_triggered_with_params(
     params = details["params"]
     assert set(params) == {"run_date", "landing", "top_n", "force_reembed", "retrain"}
     assert params["top_n"]["schema"]["maximum"] == 1000
+    # nobody made the pool: the project's plugin did when the scheduler started
+    pool = live.api("GET", "/pools/warehouse").json()
+    assert pool["slots"] == 1, pool
 
     refused = live.api(
         "POST",

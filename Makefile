@@ -25,7 +25,8 @@ run: setup
 	@echo "== demo shop -> $(RECSYS_HOME)/landing"
 	$(BIN)/recsys demo-data $(RECSYS_HOME)/landing
 	@echo "== the night: airflow dags test recsys_nightly (log: $(RECSYS_HOME)/airflow/dags-test.log)"
-	@$(BIN)/recsys airflow dags test recsys_nightly $$($(BIN)/recsys run-date) \
+	@day=$$($(BIN)/recsys run-date) || exit 1; \
+		$(BIN)/recsys airflow dags test recsys_nightly $$day \
 		> $(RECSYS_HOME)/airflow/dags-test.log 2>&1 \
 		|| { tail -n 40 $(RECSYS_HOME)/airflow/dags-test.log; exit 1; }
 	@grep -q "DagRun Finished: .*state=success" $(RECSYS_HOME)/airflow/dags-test.log \
@@ -51,7 +52,8 @@ airflow: setup
 # MLflow's UI on http://127.0.0.1:5000 over this installation's runs and registry.
 mlflow: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
-		--workers 1 --backend-store-uri sqlite:///$(abspath $(RECSYS_HOME))/mlflow.db
+		--workers 1 --backend-store-uri \
+		"$${RECSYS_MLFLOW_TRACKING_URI:-sqlite:///$(abspath $(RECSYS_HOME))/mlflow.db}"
 
 test: setup
 	$(BIN)/pytest

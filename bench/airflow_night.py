@@ -39,19 +39,17 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> float:
     return seconds
 
 
-def task_seconds(airflow_home: Path) -> list[dict[str, float]]:
-    """Per run (oldest first): task_id -> duration in seconds, from the metadata DB."""
+def task_seconds(airflow_home: Path) -> dict[str, float]:
+    """task_id -> duration in seconds of the latest run, from the metadata DB (a rerun of the
+    same date replaces the run, so read it before the next one)."""
     con = sqlite3.connect(airflow_home / "airflow.db")
-    runs = [r[0] for r in con.execute("select run_id from dag_run order by id")]
-    out = []
-    for run_id in runs:
-        rows = con.execute(
-            "select task_id, duration from task_instance where run_id = ? order by start_date",
-            [run_id],
-        ).fetchall()
-        out.append({task: float(duration or 0.0) for task, duration in rows})
+    (run_id,) = con.execute("select run_id from dag_run order by id desc limit 1").fetchone()
+    rows = con.execute(
+        "select task_id, duration from task_instance where run_id = ? order by start_date",
+        [run_id],
+    ).fetchall()
     con.close()
-    return out
+    return {task: float(duration or 0.0) for task, duration in rows}
 
 
 def one_repeat(scale: float, work: Path) -> dict[str, object]:
@@ -69,16 +67,18 @@ def one_repeat(scale: float, work: Path) -> dict[str, object]:
     timed([*recsys_airflow, "db", "migrate"], env, work / "migrate.log")
     test = [*recsys_airflow, "dags", "test", "recsys_nightly", day, "-c"]
     conf = json.dumps({"landing": str(landing)})
+    airflow_home = work / "home-airflow" / "airflow"
     n1 = timed([*test, conf], env, work / "night1.log")
+    tasks1 = task_seconds(airflow_home)
     n2 = timed([*test, conf], env, work / "night2.log")
+    tasks2 = task_seconds(airflow_home)
     plain_env = {**os.environ, "RECSYS_HOME": str(work / "home-plain")}
     baseline = timed(
         [str(BIN / "recsys"), "run", "--landing", str(landing), "--run-date", day],
         plain_env,
         work / "plain.log",
     )
-    tasks = task_seconds(work / "home-airflow" / "airflow")
-    return {"night1": n1, "night2": n2, "baseline": baseline, "tasks": tasks}
+    return {"night1": n1, "night2": n2, "baseline": baseline, "tasks": [tasks1, tasks2]}
 
 
 def main() -> None:

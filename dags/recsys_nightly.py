@@ -14,8 +14,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Param, chain, get_current_context, task
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import (
+    DAG,
+    Asset,
+    CronDataIntervalTimetable,
+    Param,
+    chain,
+    get_current_context,
+    task,
+)
 
 from pipeline.config import Settings
 from pipeline.orchestration.callbacks import on_task_failure
@@ -28,9 +35,11 @@ GPU = {
     "queue": settings.airflow_gpu_queue,
     "execution_timeout": timedelta(minutes=settings.airflow_gpu_task_timeout_minutes),
 }
+# Updated once the night's rows are written and the published copy holds them: a consumer
+# reads the read-only copy at once, never waiting on the nightly writer's lock.
 RECOMMENDATIONS = Asset(
     name="marts.recommendations",
-    uri=f"file://{settings.warehouse_path}#marts.recommendations",
+    uri=f"duckdb://{settings.warehouse_path}/marts/recommendations",
     group="recsys",
 )
 
@@ -149,14 +158,14 @@ with DAG(
         n = night()
         return score_with_champion(n.settings, n.run_date, n.top_n)
 
-    @task(outlets=[RECOMMENDATIONS], **WAREHOUSE)
+    @task(**WAREHOUSE)
     def recommend_write(scored: dict[str, Any]) -> dict[str, Any]:
         from pipeline.recommend import write_night
 
         n = night()
         return {**scored, **write_night(n.settings, n.run_date, scored["model_version"])}
 
-    @task(**WAREHOUSE)
+    @task(outlets=[RECOMMENDATIONS], **WAREHOUSE)
     def publish() -> dict[str, Any]:
         from pipeline.publish import publish
 

@@ -16,6 +16,8 @@ class PoolListener:
     @hookimpl
     def on_starting(self, component: Any) -> None:
         # Task processes start too (no database there in Airflow 3): only jobs have one.
+        if type(component).__name__ == "TaskRunnerMarker":
+            return
         from airflow.jobs.job import Job
 
         if not isinstance(component, Job):

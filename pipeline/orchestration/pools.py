@@ -27,14 +27,19 @@ def ensure_pools(settings: Settings | None = None) -> list[str]:
     """Create the missing pools in Airflow's metadata database; return the names created."""
     from airflow.models.pool import Pool
     from airflow.utils.session import create_session
+    from sqlalchemy.exc import IntegrityError
 
     created = []
-    with create_session() as session:
-        for name, (slots, description) in pool_specs(settings or Settings()).items():
-            if Pool.get_pool(name, session=session) is None:
+    for name, (slots, description) in pool_specs(settings or Settings()).items():
+        try:
+            with create_session() as session:
+                if Pool.get_pool(name, session=session) is not None:
+                    continue
                 Pool.create_or_update_pool(
                     name, slots, description, include_deferred=False, session=session
                 )
-                created.append(name)
-                log.info("created Airflow pool %r with %d slot(s)", name, slots)
+        except IntegrityError:  # another Airflow process created it a moment earlier
+            continue
+        created.append(name)
+        log.info("created Airflow pool %r with %d slot(s)", name, slots)
     return created

@@ -34,6 +34,14 @@ def connection_exists(conn_id: str) -> bool:
     return True
 
 
+def connection_master(conn_id: str) -> str | None:
+    """The master Airflow's hook resolves from `conn_id`, or None when there is no such
+    connection."""
+    if not connection_exists(conn_id):
+        return None
+    return SparkSubmitHook(conn_id=conn_id)._connection["master"]
+
+
 FALLBACK_CONN_ID = "recsys_spark_master"
 
 
@@ -42,11 +50,20 @@ class EmbedTextsOperator(SparkSubmitOperator):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "recsys-embed-texts")
+        # run_embedding clears the output before each submission: a retry must submit again,
+        # never resume an earlier submission whose output is gone
+        kwargs.setdefault("durable", False)
         super().__init__(application="", **kwargs)
 
     def execute(self, context: Any) -> dict[str, Any]:  # type: ignore[override]
         night = from_context(context)
-        model_id = encoder_spec(night.settings).model_id()
+        conn_id = self._conn_id
+        # the job (its environment included) is built for the master it will really run on
+        master = connection_master(conn_id)
+        settings = night.settings
+        if master:
+            settings = settings.model_copy(update={"spark_master": master})
+        model_id = encoder_spec(settings).model_id()
 
         def submit(job: SparkJob) -> None:
             self.application = job.application
@@ -54,11 +71,14 @@ class EmbedTextsOperator(SparkSubmitOperator):
             self.conf = job.conf
             self.env_vars = job.env
             self._hook = None  # the hook is built for this job
-            with master_connection(self._conn_id, job.master) as conn_id:
-                self._conn_id = conn_id
-                super(EmbedTextsOperator, self).execute(context)
+            with master_connection(conn_id, job.master) as used:
+                self._conn_id = used
+                try:
+                    super(EmbedTextsOperator, self).execute(context)
+                finally:
+                    self._conn_id = conn_id
 
-        return run_embedding(night.settings, night.run_date, model_id, submit=submit)
+        return run_embedding(settings, night.run_date, model_id, submit=submit)
 
 
 @contextmanager

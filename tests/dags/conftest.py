@@ -65,7 +65,7 @@ def airflow_db() -> None:
     migrate(dict(os.environ))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dag_module(airflow_db: None, airflow_night_env: dict[str, str]) -> Any:
     """The DAG as the tasks see it: parsed under the night's environment."""
     from airflow.dag_processing.dagbag import DagBag
@@ -77,7 +77,9 @@ def dag_module(airflow_db: None, airflow_night_env: dict[str, str]) -> Any:
     return bag.dags["recsys_nightly"]
 
 
-@pytest.fixture(scope="session")
+# package scope: the environment is restored when the tests leave tests/dags, so no setting of
+# this night leaks into another package's tests
+@pytest.fixture(scope="package")
 def airflow_night_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """RECSYS_* of the session's Airflow night, set in this process (dag.test runs tasks here)."""
     home = tmp_path_factory.mktemp("airflow-night")
@@ -92,7 +94,7 @@ def airflow_night_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
             os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_night(
     dag_module: Any, airflow_night_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> AirflowNight:

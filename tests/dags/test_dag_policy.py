@@ -74,18 +74,37 @@ def test_warehouse_tasks_share_one_pool_and_gpu_tasks_never_use_it(dag: Any) -> 
     assert set(tasks) == WAREHOUSE_TASKS | GPU_TASKS | {"retrain"}
     assert {t for t in tasks if tasks[t].pool == "warehouse"} == WAREHOUSE_TASKS
     assert {t for t in tasks if tasks[t].queue == "gpu"} == GPU_TASKS
+    assert [a.name for a in tasks["publish"].outlets] == ["marts.recommendations"]
     assert dag.max_active_runs == 1
     assert dag.catchup is False
 
 
-def test_the_pool_is_created_by_the_project_with_one_slot(tmp_path: Path) -> None:
-    from pipeline.orchestration.pools import pool_specs
+def test_the_pool_is_created_once_with_one_slot_and_a_resized_one_is_kept(
+    airflow_db: None,
+) -> None:
+    from airflow.models.pool import Pool
 
-    assert pool_specs(Settings()) == {"warehouse": (1, pool_specs(Settings())["warehouse"][1])}
+    from pipeline.orchestration.pools import ensure_pools
+
+    if Pool.get_pool("warehouse") is not None:  # the plugin may have made it already
+        Pool.delete_pool("warehouse")
+    assert ensure_pools() == ["warehouse"]
+    assert Pool.get_pool("warehouse").slots == 1
+    assert ensure_pools() == []
+    Pool.create_or_update_pool("warehouse", 3, "resized by an operator", include_deferred=False)
+    assert ensure_pools() == []
+    assert Pool.get_pool("warehouse").slots == 3
+    Pool.create_or_update_pool("warehouse", 1, "reset", include_deferred=False)
+
+
+def test_the_package_registers_the_plugin_that_makes_the_pool() -> None:
     from importlib.metadata import entry_points
+
+    from pipeline.orchestration.plugin import PoolListener, RecsysPlugin
 
     plugins = {e.name: e.value for e in entry_points(group="airflow.plugins")}
     assert plugins["recsys_nightly"] == "pipeline.orchestration.plugin:RecsysPlugin"
+    assert any(isinstance(listener, PoolListener) for listener in RecsysPlugin.listeners)
 
 
 def test_params_carry_a_json_schema_for_the_trigger_form(dag: Any) -> None:
@@ -123,9 +142,10 @@ def test_params_validate_what_the_ui_sends(dag: Any, conf: dict, ok: bool) -> No
 
 
 def test_the_run_for_day_d_starts_after_d_ends_and_processes_d(dag: Any) -> None:
+    from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import DataInterval, TimeRestriction
 
-    timetable = dag.timetable
+    timetable = coerce_to_core_timetable(dag.timetable)  # what the scheduler runs
     last = DataInterval(datetime(2026, 9, 26, 2, tzinfo=UTC), datetime(2026, 9, 27, 2, tzinfo=UTC))
     nxt = timetable.next_dagrun_info(
         last_automated_data_interval=last,

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
-from pipeline.orchestration.spark import FALLBACK_CONN_ID, connection_exists, master_connection
+from pipeline.config import Settings
+from pipeline.embed import spark_job
+from pipeline.orchestration.spark import (
+    FALLBACK_CONN_ID,
+    connection_exists,
+    connection_master,
+    master_connection,
+)
 
 
 def resolved_master(conn_id: str) -> str:
@@ -36,3 +44,15 @@ def test_an_existing_connection_decides_the_master(monkeypatch: pytest.MonkeyPat
     with master_connection("spark_default", "local[2]") as conn_id:
         assert conn_id == "spark_default"
         assert resolved_master(conn_id) == "spark://spark-master:7077"
+    assert connection_master("spark_default") == "spark://spark-master:7077"
+
+
+def test_a_cluster_master_gets_a_job_whose_driver_is_reachable(tmp_path: Path) -> None:
+    requests, output = tmp_path / "r.parquet", tmp_path / "v"
+    local = spark_job(Settings(home=tmp_path), requests, output, "m")
+    cluster = spark_job(
+        Settings(home=tmp_path, spark_master="spark://spark-master:7077"), requests, output, "m"
+    )
+    assert local.env["SPARK_LOCAL_IP"] == os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
+    assert "SPARK_LOCAL_IP" not in cluster.env  # executors elsewhere must reach the driver
+    assert cluster.command()[:3] == ["spark-submit", "--master", "spark://spark-master:7077"]

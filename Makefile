@@ -3,6 +3,7 @@ VENV        ?= .venv
 BIN         := $(VENV)/bin
 PYTHON      ?= python3
 RECSYS_HOME ?= var
+MLFLOW_PORT ?= 5000
 export RECSYS_HOME
 
 .PHONY: setup run night airflow mlflow test lint format clean
@@ -49,9 +50,9 @@ airflow: setup
 		"(also in $(RECSYS_HOME)/airflow/simple_auth_manager_passwords.json.generated)"
 	exec $(BIN)/recsys airflow standalone
 
-# MLflow's UI on http://127.0.0.1:5000 over this installation's runs and registry.
+# MLflow's UI on http://127.0.0.1:$(MLFLOW_PORT) over this installation's runs and registry.
 mlflow: setup
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
 		--workers 1 --backend-store-uri \
 		"$${RECSYS_MLFLOW_TRACKING_URI:-sqlite:///$(abspath $(RECSYS_HOME))/mlflow.db}"
 

@@ -26,7 +26,7 @@ from airflow.sdk import (
 
 from pipeline.config import Settings
 from pipeline.orchestration.callbacks import on_task_failure
-from pipeline.orchestration.context import from_context
+from pipeline.orchestration.context import NightParams, from_context
 from pipeline.orchestration.spark import EmbedTextsOperator
 
 settings = Settings()
@@ -44,7 +44,8 @@ RECOMMENDATIONS = Asset(
 )
 
 
-def night() -> Any:
+def night() -> NightParams:
+    """This task's run date, settings and params."""
     return from_context(get_current_context())
 
 

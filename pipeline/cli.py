@@ -308,13 +308,17 @@ def airflow_setup(home: str | None = HOME) -> None:
 def airflow_cmd(ctx: typer.Context, home: str | None = HOME) -> None:
     """Airflow's own CLI on the local installation under $RECSYS_HOME/airflow (SQLite, this
     DAG, no examples, parallelism 4), e.g. `recsys airflow dags test recsys_nightly 2026-11-27`."""
-    from pipeline.orchestration.home import airflow_env, airflow_executable
+    from pipeline.orchestration.home import airflow_env, airflow_executable, supervise
 
     settings = _settings(home)
     env = {**airflow_env(settings), "RECSYS_HOME": str(settings.home)}  # tasks see this home
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    # exec: Airflow gets the terminal's signals itself, so Ctrl-C stops it and its workers
-    os.execve(airflow_executable(), ["airflow", *ctx.args], env)
+    argv = [airflow_executable(), *ctx.args]
+    if ctx.args[:1] == ["standalone"]:
+        # its components can outlive its own Ctrl-C handling: stop the whole group
+        raise typer.Exit(supervise(argv, env))
+    # exec: Airflow gets the terminal's signals itself
+    os.execve(argv[0], ["airflow", *ctx.args], env)
 
 
 def _engine(name: str) -> Engine:

@@ -9,6 +9,7 @@ Friend pairs carry no useful time order: a seeded random share of them is held o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ from pipeline.features import Snapshot
 from pipeline.fit import Fitted, both_directions
 from pipeline.model import SECONDS_PER_DAY
 from pipeline.scoring import ScoreFn, ranked_lists, seen_matrix
+
+log = logging.getLogger(__name__)
 
 K = 10
 
@@ -78,6 +81,19 @@ def validation_slice(events: pd.DataFrame, days: int) -> tuple[pd.DataFrame, pd.
     start = float(events["event_s"].max()) - days * SECONDS_PER_DAY
     late = events["event_s"].to_numpy() >= start
     return events[~late].reset_index(drop=True), events[late].reset_index(drop=True)
+
+
+def validation_split(split: Split, days: int) -> Split:
+    """The last `days` of the training period as a split of its own, one period before the
+    holdout: what the baselines' hyper-parameters (and the model's epochs) are chosen on."""
+    fit_events, val_events = validation_slice(split.train, days)
+    return Split(
+        train=fit_events,
+        holdout=val_events,
+        cutoff_s=split.cutoff_s - days * SECONDS_PER_DAY,
+        friends_train=split.friends_train,
+        friends_holdout=split.friends_holdout[:0],
+    )
 
 
 @dataclass
@@ -173,9 +189,16 @@ class Exam:
 
 
 def evaluate(
-    fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam, *, seed: int
+    fitted: Fitted,
+    snapshot: Snapshot,
+    split: Split,
+    exam: Exam,
+    *,
+    seed: int,
+    tuning: tuple[Split, Exam] | None = None,
 ) -> dict[str, float]:
-    """Every metric of the model and of each baseline, named as MLflow logs them."""
+    """Every metric of the model and of each baseline, named as MLflow logs them; `tuning` (the
+    validation split and its exam) chooses the collaborative baselines' hyper-parameters."""
     model, device = fitted.model, next(fitted.model.parameters()).device
     users_f, items_f = (f.to(device) for f in fitted.space.encode(snapshot, split.train))
     u, v = model.vector_tables(users_f, items_f, exam.at_s)
@@ -192,18 +215,101 @@ def evaluate(
         with torch.no_grad():
             s = model.social(torch.as_tensor(u[:, :-1], device=device)).cpu().numpy()
         metrics["social_recall_at_10"] = exam.social_recall(lambda rows: s[rows] @ s.T)
-    metrics.update(baseline_metrics(snapshot, split, exam, seed=seed))
+    metrics.update(baseline_metrics(snapshot, split, exam, seed=seed, tuning=tuning))
     return metrics
 
 
+def pair_scores(
+    score_fn: ScoreFn, users: np.ndarray, items: np.ndarray, chunk: int = 1024
+) -> np.ndarray:
+    """score_fn's score of each (user, item) pair, computed a chunk of distinct users at a time."""
+    out = np.empty(len(users), dtype=np.float32)
+    distinct = np.unique(users)
+    for start in range(0, len(distinct), chunk):
+        rows = distinct[start : start + chunk]
+        block = score_fn(rows)
+        mask = np.isin(users, rows)
+        out[mask] = block[np.searchsorted(rows, users[mask]), items[mask]]
+    return out
+
+
+def collaborative_metrics(
+    name: str,
+    fit: Callable[[object, float], object],
+    grid: tuple[float, ...],
+    snapshot: Snapshot,
+    split: Split,
+    exam: Exam,
+    tuning: tuple[Split, Exam] | None,
+) -> dict[str, float]:
+    """An item-item baseline (EASE, ItemKNN): its parameter chosen by validation NDCG@10 from
+    `grid` (the middle value without a validation slice), refitted on the training period."""
+    shape = (len(snapshot.users), len(snapshot.items))
+    if shape[1] > baselines.COLLABORATIVE_MAX_ITEMS:
+        log.warning(
+            "%s baseline skipped: %d items (limit %d)",
+            name,
+            shape[1],
+            baselines.COLLABORATIVE_MAX_ITEMS,
+        )
+        return {}
+
+    def matrix(events: pd.DataFrame) -> object:
+        return baselines.binary_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
+
+    best = grid[len(grid) // 2]
+    if tuning is not None and tuning[1].evaluable_users and len(tuning[0].train):
+        fit_x = matrix(tuning[0].train)
+        scored = {}
+        for value in grid:
+            model = fit(fit_x, value)
+            scored[value] = tuning[1].ranking(lambda rows, m=model: m.scores(fit_x, rows))[
+                "ndcg_at_10"
+            ]  # type: ignore[attr-defined]
+        best = max(grid, key=lambda v: (scored[v], -grid.index(v)))  # ties: the first
+    x = matrix(split.train)
+    model = fit(x, best)
+    out = {
+        f"baseline_{name}_{k}": v
+        for k, v in exam.ranking(lambda rows: model.scores(x, rows)).items()
+    }  # type: ignore[attr-defined]
+    out[f"baseline_{name}_interaction_auc"] = exam.interaction_auc(
+        lambda a, b: pair_scores(lambda rows: model.scores(x, rows), a, b)  # type: ignore[attr-defined]
+    )
+    out[f"baseline_{name}_param"] = float(best)
+    return out
+
+
 def baseline_metrics(
-    snapshot: Snapshot, split: Split, exam: Exam, *, seed: int
+    snapshot: Snapshot,
+    split: Split,
+    exam: Exam,
+    *,
+    seed: int,
+    tuning: tuple[Split, Exam] | None = None,
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     train, n_items = split.train, len(snapshot.items)
 
     def put(name: str, metrics: dict[str, float]) -> None:
         out.update({f"baseline_{name}_{metric}": value for metric, value in metrics.items()})
+
+    out.update(
+        collaborative_metrics(
+            "ease", baselines.EASE.fit, baselines.EASE_LAMBDAS, snapshot, split, exam, tuning
+        )
+    )
+    out.update(
+        collaborative_metrics(
+            "itemknn",
+            lambda x, k: baselines.ItemKNN.fit(x, int(k)),
+            tuple(float(k) for k in baselines.ITEMKNN_KS),
+            snapshot,
+            split,
+            exam,
+            tuning,
+        )
+    )
 
     pop = baselines.popularity(train["item"].to_numpy(), n_items)
     put("popularity", exam.ranking(lambda rows: np.broadcast_to(pop, (len(rows), n_items))))

@@ -28,7 +28,13 @@ from pipeline.config import Settings
 from pipeline.errors import RecsysError
 from pipeline.features import Snapshot, export_snapshot, snapshot_dir
 from pipeline.fit import Fitted, TrainConfig, Trainer
-from pipeline.holdout import Exam, evaluate, temporal_split, validation_slice
+from pipeline.holdout import (
+    Exam,
+    evaluate,
+    temporal_split,
+    validation_slice,
+    validation_split,
+)
 from pipeline.plots import loss_curves, metrics_vs_baselines
 from pipeline.registry import (
     apply_decision,
@@ -132,7 +138,11 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
     log.info("train %s: %s on %s", run_date, split.summary(), cfg.device)
     evaluated = trainer.fit(fit_events, split.friends_train, validation=val_events, label="train")
     exam = Exam.build(snapshot, split, settings.holdout_days, cfg.seed)
-    metrics = evaluate(evaluated, snapshot, split, exam, seed=cfg.seed)
+    tuning = validation_split(split, settings.holdout_days)
+    tuning_exam = Exam.build(snapshot, tuning, settings.holdout_days, cfg.seed)
+    metrics = evaluate(
+        evaluated, snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam)
+    )
     served: Fitted = evaluated
     if settings.train_refit:
         served = trainer.fit(

@@ -30,3 +30,32 @@ def test_random_new_scores_only_candidates_and_is_seeded() -> None:
     first = random_scores(3, candidates, seed=5)
     assert np.isinf(first[:, [0, 3]]).all() and np.isfinite(first[:, [1, 2]]).all()
     assert np.array_equal(first, random_scores(3, candidates, seed=5))
+
+
+def test_ease_matches_its_closed_form_on_a_hand_computed_example() -> None:
+    from pipeline.baselines import EASE, binary_matrix
+
+    # X^T X + I = 2I + J, whose inverse is (I - J/5) / 2: diagonal 0.4, off-diagonal -0.1,
+    # so B_ij = 0.1 / 0.4 = 0.25 off the diagonal and 0 on it
+    x = binary_matrix(np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 2, 1, 2]), (3, 3))
+    ease = EASE.fit(x, 1.0)
+    np.testing.assert_allclose(ease.weights, [[0, 0.25, 0.25], [0.25, 0, 0.25], [0.25, 0.25, 0]])
+    np.testing.assert_allclose(ease.scores(x, np.array([0])), [[0.25, 0.25, 0.5]])
+
+
+def test_itemknn_keeps_each_items_k_nearest_by_cosine() -> None:
+    from pipeline.baselines import ItemKNN, binary_matrix
+
+    # users: {0,1}, {0,1}, {0,2}, {2}; cos(0,1) = 2/sqrt(6), cos(0,2) = 1/sqrt(6), cos(1,2) = 0
+    x = binary_matrix(np.array([0, 0, 1, 1, 2, 2, 3]), np.array([0, 1, 0, 1, 0, 2, 2]), (4, 3))
+    knn = ItemKNN.fit(x, 1)
+    high, low = 2 / np.sqrt(6), 1 / np.sqrt(6)
+    np.testing.assert_allclose(
+        knn.similarity.toarray(), [[0, high, low], [high, 0, 0], [0, 0, 0]], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        knn.scores(x, np.array([2, 3])), [[0, high, low], [0, 0, 0]], rtol=1e-6
+    )
+    # a duplicate event counts once
+    twice = binary_matrix(np.array([0, 0]), np.array([1, 1]), (1, 3))
+    assert twice.toarray().tolist() == [[0.0, 1.0, 0.0]]

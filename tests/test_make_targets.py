@@ -23,9 +23,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def group_members(pgid: int) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split()[0] == str(pgid)]
+def left_behind(home: Path) -> list[str]:
+    """Live processes started for this test's pipeline home (any process group)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "status", "cmdline"]):
+        try:
+            if process.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if process.environ().get("RECSYS_HOME") == str(home):
+                found.append(f"{process.pid} {' '.join(process.info['cmdline'] or [])[:120]}")
+        except psutil.Error:
+            continue
+    return found
 
 
 @pytest.mark.parametrize("target", ["airflow", "mlflow"])
@@ -66,8 +77,7 @@ def test_the_ui_target_serves_and_ctrl_c_stops_everything(target: str, tmp_path:
             assert "Password for user 'admin'" in (tmp_path / "airflow.log").read_text()
         os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
         make.wait(timeout=90)
-        time.sleep(2)
-        assert group_members(make.pid) == []  # no orphaned worker, server or scheduler
+        assert left_behind(tmp_path) == []  # no orphaned worker, server or scheduler
     finally:
-        if make.poll() is None or group_members(make.pid):
+        if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)

@@ -17,7 +17,7 @@ from pipeline.demo_data import generate
 from pipeline.embed import embed
 from pipeline.features import Snapshot, export_snapshot
 from pipeline.fit import Fitted, Trainer
-from pipeline.holdout import Exam, evaluate, temporal_split, validation_slice
+from pipeline.holdout import Exam, evaluate, temporal_split, validation_slice, validation_split
 from pipeline.ingest import ingest
 from pipeline.run_date import resolve_run_date
 from pipeline.train import train_config
@@ -39,7 +39,22 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, 
     fit_events, val_events = validation_slice(split.train, settings.holdout_days)
     fitted = Trainer(snapshot, cfg).fit(fit_events, split.friends_train, validation=val_events)
     exam = Exam.build(snapshot, split, settings.holdout_days, cfg.seed)
-    return snapshot, fitted, exam, evaluate(fitted, snapshot, split, exam, seed=cfg.seed)
+    tuning = validation_split(split, settings.holdout_days)
+    tuning_exam = Exam.build(snapshot, tuning, settings.holdout_days, cfg.seed)
+    metrics = evaluate(fitted, snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam))
+    return snapshot, fitted, exam, metrics
+
+
+def test_collaborative_baselines_are_tuned_strong_and_blind_to_new_items(judged: tuple) -> None:
+    from pipeline.baselines import EASE_LAMBDAS, ITEMKNN_KS
+
+    metrics = judged[3]
+    assert metrics["baseline_ease_param"] in EASE_LAMBDAS
+    assert metrics["baseline_itemknn_param"] in ITEMKNN_KS
+    for name in ("ease", "itemknn"):
+        assert metrics[f"baseline_{name}_ndcg_at_10"] > metrics["baseline_popularity_ndcg_at_10"]
+    # the model's reach beyond them: the new items
+    assert metrics["recall_at_10"] > metrics["baseline_ease_recall_at_10"]
 
 
 def test_model_beats_popularity_on_recall_and_ndcg(judged: tuple) -> None:

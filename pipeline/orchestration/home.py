@@ -8,7 +8,10 @@ environment wins: point AIRFLOW_HOME or any AIRFLOW__* elsewhere and it is kept.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, Settings
@@ -47,3 +50,50 @@ def airflow_env(settings: Settings, base: dict[str, str] | None = None) -> dict[
 
 def airflow_executable() -> str:
     return str(Path(sys.executable).parent / "airflow")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Live (not zombie) processes of the process group `pgid`."""
+    import psutil
+
+    alive = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                alive.append(process.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return alive
+
+
+def supervise(argv: list[str], env: dict[str, str], *, grace_s: float = 30.0) -> int:
+    """Run a long-lived Airflow command (standalone) in a process group of its own, and on
+    Ctrl-C or SIGTERM stop all of it: first its own clean shutdown (SIGINT), then SIGTERM and
+    SIGKILL to whatever of the group is left, so no scheduler, worker or server outlives it."""
+    child = subprocess.Popen(argv, env=env, start_new_session=True)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    except _Stop:
+        os.killpg(child.pid, signal.SIGINT)
+        for sig, wait_s in ((None, grace_s), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            if sig is not None and group_alive(child.pid):
+                os.killpg(child.pid, sig)
+            deadline = time.monotonic() + wait_s
+            while group_alive(child.pid) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if not group_alive(child.pid):
+                break
+        child.wait()
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

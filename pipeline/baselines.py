@@ -7,6 +7,8 @@
 - `random_new`: random items among those with no training events (the yardstick for cold items).
 - `ease`: Steck's EASE (2019), a closed-form item-item linear model; L2 strength tuned.
 - `itemknn`: item-based nearest neighbours, cosine similarity, neighbourhood size tuned.
+- `mf`: implicit-feedback matrix factorisation by alternating least squares (iALS, Hu, Koren
+  and Volinsky 2008; confidence 1 + 10 x event, 64 factors, 10 rounds), L2 strength tuned.
 
 The collaborative baselines (`ease`, `itemknn`) score zero on items without events: they are the
 strong yardstick for known items, `content` and `random_new` the ones for new items. Their
@@ -26,6 +28,7 @@ EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
 # skipped (memory ~ 12 bytes x items^2; 15,000 items is ~2.7 GB)
 COLLABORATIVE_MAX_ITEMS = 15_000
 ITEMKNN_KS = (25, 50, 100, 200, 400, 800)
+MF_LAMBDAS = (1.0, 10.0, 100.0, 300.0, 1000.0)
 
 
 @dataclass
@@ -123,3 +126,49 @@ class ItemKNN:
 
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         return np.asarray((interactions[rows] @ self.similarity).toarray(), dtype=np.float32)
+
+
+@dataclass
+class ImplicitMF:
+    """iALS: minimise sum c_ui (p_ui - x_u.y_i)^2 + lam (|x|^2 + |y|^2) with p_ui = 1 for the
+    user's items (0 otherwise) and c_ui = 1 + alpha p_ui, each side solved exactly in turn."""
+
+    users: np.ndarray  # users x factors
+    items: np.ndarray  # items x factors
+
+    @classmethod
+    def fit(
+        cls,
+        interactions: sp.csr_matrix,
+        lam: float,
+        *,
+        factors: int = 64,
+        alpha: float = 10.0,
+        rounds: int = 10,
+        seed: int = 0,
+    ) -> ImplicitMF:
+        rng = np.random.default_rng(seed)
+        n_users, n_items = interactions.shape
+        x = rng.normal(0, 0.01, (n_users, factors))
+        y = rng.normal(0, 0.01, (n_items, factors))
+        by_item = interactions.T.tocsr()
+        for _ in range(rounds):
+            x = _als_side(interactions, y, lam, alpha)
+            y = _als_side(by_item, x, lam, alpha)
+        return cls(x.astype(np.float32), y.astype(np.float32))
+
+    def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        return self.users[rows] @ self.items.T
+
+
+def _als_side(rows: sp.csr_matrix, other: np.ndarray, lam: float, alpha: float) -> np.ndarray:
+    """Each row's exact solution given the other side's factors."""
+    gram = other.T @ other + lam * np.eye(other.shape[1])
+    out = np.zeros((rows.shape[0], other.shape[1]))
+    for r in range(rows.shape[0]):
+        cols = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
+        if len(cols) == 0:
+            continue
+        mine = other[cols]
+        out[r] = np.linalg.solve(gram + alpha * mine.T @ mine, (1 + alpha) * mine.sum(axis=0))
+    return out

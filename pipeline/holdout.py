@@ -310,6 +310,11 @@ def baseline_metrics(
             tuning,
         )
     )
+    out.update(
+        collaborative_metrics(
+            "mf", baselines.ImplicitMF.fit, baselines.MF_LAMBDAS, snapshot, split, exam, tuning
+        )
+    )
 
     pop = baselines.popularity(train["item"].to_numpy(), n_items)
     put("popularity", exam.ranking(lambda rows: np.broadcast_to(pop, (len(rows), n_items))))

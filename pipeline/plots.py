@@ -17,7 +17,7 @@ GROUPS = {
     "rating (lower is better)": ("rating_rmse", "rating_mae"),
     "social": ("social_recall_at_10",),
 }
-RANKERS = ("model", "ease", "itemknn", "popularity", "content", "random_new", "bias")
+RANKERS = ("model", "ease", "itemknn", "mf", "popularity", "content", "random_new", "bias")
 
 
 def loss_curves(history: list[dict[str, float]], title: str) -> Figure:

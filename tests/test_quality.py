@@ -46,12 +46,13 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, 
 
 
 def test_collaborative_baselines_are_tuned_strong_and_blind_to_new_items(judged: tuple) -> None:
-    from pipeline.baselines import EASE_LAMBDAS, ITEMKNN_KS
+    from pipeline.baselines import EASE_LAMBDAS, ITEMKNN_KS, MF_LAMBDAS
 
     metrics = judged[3]
     assert metrics["baseline_ease_param"] in EASE_LAMBDAS
     assert metrics["baseline_itemknn_param"] in ITEMKNN_KS
-    for name in ("ease", "itemknn"):
+    assert metrics["baseline_mf_param"] in MF_LAMBDAS
+    for name in ("ease", "itemknn", "mf"):
         assert metrics[f"baseline_{name}_ndcg_at_10"] > metrics["baseline_popularity_ndcg_at_10"]
     # the model's reach beyond them: the new items
     assert metrics["recall_at_10"] > metrics["baseline_ease_recall_at_10"]

@@ -90,7 +90,7 @@ def test_champion_run_logs_every_metric_baselines_plots_and_the_model(gate_story
     run = client.get_run(good["mlflow_run_id"])
     logged = set(run.data.metrics)
     assert set(MODEL_METRICS) <= logged
-    for name in ("popularity", "content", "random_new", "ease", "itemknn"):
+    for name in ("popularity", "content", "random_new", "ease", "itemknn", "mf"):
         assert f"baseline_{name}_recall_at_10" in logged
     assert {"baseline_bias_rating_rmse", "baseline_popularity_social_recall_at_10"} <= logged
     assert client.get_metric_history(run.info.run_id, "loss_interaction")

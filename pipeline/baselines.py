@@ -19,6 +19,7 @@ grids below, then refitted on the whole training period: a stated budget, no unt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -74,6 +75,12 @@ def random_scores(n_users: int, candidates: np.ndarray, seed: int) -> np.ndarray
     scores = np.full((n_users, len(candidates)), -np.inf, dtype=np.float32)
     scores[:, candidates] = rng.random((n_users, int(candidates.sum())), dtype=np.float32)
     return scores
+
+
+class ItemScorer(Protocol):
+    """A fitted collaborative baseline: users' scores of every item from their interactions."""
+
+    def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray: ...
 
 
 def binary_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:

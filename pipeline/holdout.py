@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from pipeline import baselines
@@ -235,15 +236,15 @@ def pair_scores(
 
 def collaborative_metrics(
     name: str,
-    fit: Callable[[object, float], object],
+    fit: Callable[[sp.csr_matrix, float], baselines.ItemScorer],
     grid: tuple[float, ...],
     snapshot: Snapshot,
     split: Split,
     exam: Exam,
     tuning: tuple[Split, Exam] | None,
 ) -> dict[str, float]:
-    """An item-item baseline (EASE, ItemKNN): its parameter chosen by validation NDCG@10 from
-    `grid` (the middle value without a validation slice), refitted on the training period."""
+    """A collaborative baseline (EASE, ItemKNN, MF): its parameter chosen by validation NDCG@10
+    from `grid` (the middle value without a validation slice), refitted on the training period."""
     shape = (len(snapshot.users), len(snapshot.items))
     if shape[1] > baselines.COLLABORATIVE_MAX_ITEMS:
         log.warning(
@@ -254,7 +255,7 @@ def collaborative_metrics(
         )
         return {}
 
-    def matrix(events: pd.DataFrame) -> object:
+    def matrix(events: pd.DataFrame) -> sp.csr_matrix:
         return baselines.binary_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
 
     best = grid[len(grid) // 2]
@@ -263,18 +264,17 @@ def collaborative_metrics(
         scored = {}
         for value in grid:
             model = fit(fit_x, value)
-            scored[value] = tuning[1].ranking(lambda rows, m=model: m.scores(fit_x, rows))[
-                "ndcg_at_10"
-            ]  # type: ignore[attr-defined]
+            ranked = tuning[1].ranking(lambda rows, m=model: m.scores(fit_x, rows))
+            scored[value] = ranked["ndcg_at_10"]
         best = max(grid, key=lambda v: (scored[v], -grid.index(v)))  # ties: the first
     x = matrix(split.train)
     model = fit(x, best)
     out = {
         f"baseline_{name}_{k}": v
         for k, v in exam.ranking(lambda rows: model.scores(x, rows)).items()
-    }  # type: ignore[attr-defined]
+    }
     out[f"baseline_{name}_interaction_auc"] = exam.interaction_auc(
-        lambda a, b: pair_scores(lambda rows: model.scores(x, rows), a, b)  # type: ignore[attr-defined]
+        lambda a, b: pair_scores(lambda rows: model.scores(x, rows), a, b)
     )
     out[f"baseline_{name}_param"] = float(best)
     return out

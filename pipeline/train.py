@@ -32,7 +32,6 @@ from pipeline.holdout import (
     Exam,
     evaluate,
     temporal_split,
-    validation_slice,
     validation_split,
 )
 from pipeline.plots import loss_curves, metrics_vs_baselines
@@ -133,12 +132,14 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
     split = temporal_split(
         snapshot, settings.holdout_days, social_holdout=settings.social_holdout, seed=cfg.seed
     )
-    fit_events, val_events = validation_slice(split.train, settings.holdout_days)
+    # the week before the holdout picks the model's epochs and the baselines' parameters
+    tuning = validation_split(split, settings.holdout_days)
     trainer = Trainer(snapshot, cfg)
     log.info("train %s: %s on %s", run_date, split.summary(), cfg.device)
-    evaluated = trainer.fit(fit_events, split.friends_train, validation=val_events, label="train")
+    evaluated = trainer.fit(
+        tuning.train, split.friends_train, validation=tuning.holdout, label="train"
+    )
     exam = Exam.build(snapshot, split, settings.holdout_days, cfg.seed)
-    tuning = validation_split(split, settings.holdout_days)
     tuning_exam = Exam.build(snapshot, tuning, settings.holdout_days, cfg.seed)
     metrics = evaluate(
         evaluated, snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam)

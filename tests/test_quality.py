@@ -17,7 +17,7 @@ from pipeline.demo_data import generate
 from pipeline.embed import embed
 from pipeline.features import Snapshot, export_snapshot
 from pipeline.fit import Fitted, Trainer
-from pipeline.holdout import Exam, evaluate, temporal_split, validation_slice, validation_split
+from pipeline.holdout import Exam, evaluate, temporal_split, validation_split
 from pipeline.ingest import ingest
 from pipeline.run_date import resolve_run_date
 from pipeline.train import train_config
@@ -36,10 +36,11 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, 
     snapshot = Snapshot.load(export_snapshot(settings, day))
     cfg = train_config(settings, progress=False)
     split = temporal_split(snapshot, settings.holdout_days, seed=cfg.seed)
-    fit_events, val_events = validation_slice(split.train, settings.holdout_days)
-    fitted = Trainer(snapshot, cfg).fit(fit_events, split.friends_train, validation=val_events)
-    exam = Exam.build(snapshot, split, settings.holdout_days, cfg.seed)
     tuning = validation_split(split, settings.holdout_days)
+    fitted = Trainer(snapshot, cfg).fit(
+        tuning.train, split.friends_train, validation=tuning.holdout
+    )
+    exam = Exam.build(snapshot, split, settings.holdout_days, cfg.seed)
     tuning_exam = Exam.build(snapshot, tuning, settings.holdout_days, cfg.seed)
     metrics = evaluate(fitted, snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam))
     return snapshot, fitted, exam, metrics

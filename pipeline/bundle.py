@@ -7,6 +7,7 @@ back to encode *its* night's users and items with the same weights and vocabular
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from pipeline.errors import RecsysError
 from pipeline.feature_space import FeatureSpace
 from pipeline.features import Snapshot
-from pipeline.model import ModelConfig, MultiTaskModel
+from pipeline.model import Features, HeadTables, ModelConfig, MultiTaskModel
 
 # Recommendations made for day D are read during D + 1: score items at the middle of that day.
 SERVE_OFFSET_S = 12 * 3600.0
@@ -34,6 +35,14 @@ class Bundle:
 
     def vectors(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """User and item vector tables for `snapshot` (any night), scored at its serving time."""
+        users_f, items_f = self._encode(snapshot, history)
+        return self.model.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
+
+    def head_tables(self, snapshot: Snapshot, history: pd.DataFrame) -> HeadTables:
+        """What the rating and social heads read for `snapshot`'s users and items."""
+        return self.model.head_tables(*self._encode(snapshot, history))
+
+    def _encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[Features, Features]:
         device = next(self.model.parameters()).device
         if snapshot.embedding_model != self.space.embedding_model:
             raise RecsysError(
@@ -45,8 +54,8 @@ class Bundle:
                 f"the model reads {self.model.cfg.text_dim}-dimensional text vectors, tonight's are "
                 f"{snapshot.text_dim}: was the embedding model changed? Retrain first."
             )
-        users_f, items_f = (f.to(device) for f in self.space.encode(snapshot, history))
-        return self.model.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
+        users_f, items_f = self.space.encode(snapshot, history)
+        return users_f.to(device), items_f.to(device)
 
     def save(self, folder: Path, snapshot: Snapshot) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -58,15 +67,20 @@ class Bundle:
         }
         (folder / "bundle.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         u, v = self.vectors(snapshot, snapshot.events)
-        _write_vectors(folder / "users.parquet", "user_id", snapshot.users["user_id"], u)
-        _write_vectors(folder / "items.parquet", "item_id", snapshot.items["item_id"], v)
+        heads = self.head_tables(snapshot, snapshot.events)
+        users, items = snapshot.users["user_id"], snapshot.items["item_id"]
+        _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
+        _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)
         return folder
 
     @classmethod
     def load(cls, folder: Path, device: str = "cpu") -> Bundle:
         meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
         model = MultiTaskModel(ModelConfig(**meta["model"]))
-        model.load_state_dict(torch.load(folder / "weights.pt", map_location=device))
+        state = torch.load(folder / "weights.pt", map_location=device)
+        # bundles written before the towers had a `bottom` (Shared-Bottom or MMoE) still load
+        state = {re.sub(r"_tower\.mlp\.", "_tower.bottom.mlp.", k): w for k, w in state.items()}
+        model.load_state_dict(state)
         model.to(device).eval()
         return cls(
             model=model,
@@ -75,20 +89,31 @@ class Bundle:
         )
 
 
-def _write_vectors(path: Path, key: str, ids: pd.Series, vectors: np.ndarray) -> None:
+def _write_vectors(
+    path: Path, key: str, ids: pd.Series, vectors: np.ndarray, rating: np.ndarray
+) -> None:
+    """One row per entity: its interaction vector and the rating head's vector."""
+
+    def column(matrix: np.ndarray) -> pa.Array:
+        flat = pa.array(matrix.reshape(-1), pa.float32())
+        return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1])
+
     table = pa.table(
         {
             key: pa.array(ids.astype(str).tolist(), pa.string()),
-            "vector": pa.FixedSizeListArray.from_arrays(
-                pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]
-            ),
+            "vector": column(vectors),
+            "rating_vector": column(rating),
         }
     )
     pq.write_table(table, path)
 
 
-def read_vectors(path: Path, key: str) -> tuple[list[str], np.ndarray]:
+def read_vectors(path: Path, key: str, column: str = "vector") -> tuple[list[str], np.ndarray]:
     table = pq.read_table(path)
     ids = table.column(key).to_pylist()
-    flat = table.column("vector").combine_chunks().flatten().to_numpy()
-    return ids, flat.reshape(len(ids), -1) if ids else np.zeros((0, 0), np.float32)
+    # an older bundle has no rating vectors: its rating head read the interaction vectors less
+    # their bias column
+    legacy = column == "rating_vector" and column not in table.column_names
+    flat = table.column("vector" if legacy else column).combine_chunks().flatten().to_numpy()
+    vectors = flat.reshape(len(ids), -1) if ids else np.zeros((0, 0), np.float32)
+    return ids, vectors[:, :-1] if legacy else vectors

@@ -136,7 +136,23 @@ class Settings(BaseSettings):
         default_factory=lambda: {"interaction": 1.0, "rating": 1.0, "social": 0.5},
         description="Per-task loss weights (0 switches a task off).",
     )
-    model_options: dict[str, float] = Field(
+    train_architecture: Literal["shared_bottom", "mmoe"] = Field(
+        default="shared_bottom",
+        description="shared_bottom: every task reads the same tower outputs; mmoe: experts "
+        "shared by the tasks with one gate per task (Ma et al. 2018).",
+    )
+    train_experts: int = Field(default=4, ge=1, le=16, description="MMoE: experts per tower.")
+    train_loss_weighting: Literal["fixed", "uncertainty"] = Field(
+        default="fixed",
+        description="fixed: the loss_weights; uncertainty: learned per-task weights "
+        "(Kendall et al. 2018; a loss weight of 0 still switches its task off).",
+    )
+    train_single_task_control: bool = Field(
+        default=False,
+        description="Also train each task alone with the same budget and log, per task, whether "
+        "multi-task learning helped it (about one more fit per task).",
+    )
+    model_options: dict[str, int | float] = Field(
         default_factory=dict,
         description='ModelConfig overrides as JSON, e.g. {"dim": 32, "item_id_dropout": 0.5}.',
     )

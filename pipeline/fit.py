@@ -1,5 +1,11 @@
 """The training loop: every task in each step, weighted losses, early stopping on a validation slice.
 
+Loss weighting (`TrainConfig.loss_weighting`):
+- *fixed*: total = sum of weight_t x loss_t with the configured weights;
+- *uncertainty* (Kendall, Gal and Cipolla 2018): total = sum of exp(-s_t) x loss_t + s_t with a
+  learned log-variance s_t per task, so no task's scale drowns the others; a configured weight of
+  0 still switches its task off.
+
 Deterministic on CPU for a given seed: numpy draws the batches and negatives, torch is seeded, and
 nothing depends on the clock or on thread timing.
 """
@@ -50,6 +56,10 @@ class TrainConfig:
     loss_weights: dict[str, float] = field(
         default_factory=lambda: {"interaction": 1.0, "rating": 1.0, "social": 0.5}
     )
+    loss_weighting: str = "fixed"  # or "uncertainty"
+    # the validation metric that picks the epoch: "val_ndcg_at_10" (higher is better) or
+    # "val_rating_rmse" (lower is better)
+    select_on: str = "val_ndcg_at_10"
     seed: int = 42
     device: str = "cpu"
     progress: bool = True
@@ -62,6 +72,39 @@ class Fitted:
     space: FeatureSpace
     history: list[dict[str, float]]  # one row per epoch: losses and validation metrics
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
+
+
+LOSS_WEIGHTINGS = ("fixed", "uncertainty")
+SELECT_METRICS = {"val_ndcg_at_10": 1.0, "val_rating_rmse": -1.0}  # sign: +1 higher is better
+
+
+class LossWeights(torch.nn.Module):
+    """Combines the tasks' losses into the one that is minimised (see the module docstring)."""
+
+    def __init__(self, weights: dict[str, float], kind: str) -> None:
+        super().__init__()
+        if kind not in LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"unknown loss weighting {kind!r}: choose one of {', '.join(LOSS_WEIGHTINGS)}"
+            )
+        self.kind, self.weights = kind, weights
+        learned = kind == "uncertainty"
+        self.log_vars = torch.nn.ParameterDict(
+            {t: torch.nn.Parameter(torch.zeros(()), requires_grad=learned) for t in weights}
+        )
+
+    def forward(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.kind == "fixed":
+            return sum(self.weights[t] * loss for t, loss in losses.items())  # type: ignore[return-value]
+        return sum(  # type: ignore[return-value]
+            torch.exp(-self.log_vars[t]) * loss + self.log_vars[t] for t, loss in losses.items()
+        )
+
+    def effective(self) -> dict[str, float]:
+        """Each task's weight on its loss in the last step."""
+        if self.kind == "fixed":
+            return dict(self.weights)
+        return {t: float(torch.exp(-v.detach())) for t, v in self.log_vars.items()}
 
 
 def both_directions(pairs: np.ndarray) -> np.ndarray:
@@ -95,10 +138,13 @@ class Trainer:
         # logit, so it learns with a larger rate than the towers.
         fresh = list(model.freshness.parameters())
         rest = [p for n, p in model.named_parameters() if not n.startswith("freshness.")]
+        weights = {t: cfg.loss_weights.get(t, 0.0) for t in TASKS}
+        weighting = LossWeights(weights, cfg.loss_weighting).to(dev)
         opt = torch.optim.AdamW(
             [
                 {"params": rest},
                 {"params": fresh, "lr": cfg.lr * cfg.freshness_lr_scale, "weight_decay": 0.0},
+                {"params": list(weighting.parameters()), "weight_decay": 0.0},
             ],
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
@@ -113,7 +159,6 @@ class Trainer:
         r_i = torch.as_tensor(rated["item"].to_numpy(), device=dev)
         r_y = torch.as_tensor(rated["rating"].to_numpy(np.float32), device=dev)
         friends = torch.as_tensor(both_directions(pairs), device=dev)
-        weights = {t: cfg.loss_weights.get(t, 0.0) for t in TASKS}
         active = {
             "interaction": weights["interaction"] > 0,
             "rating": weights["rating"] > 0 and len(rated) > 0,
@@ -140,24 +185,30 @@ class Trainer:
                     )
                 if active["rating"]:
                     pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
-                    u = model.users(users_f, r_u[pick])
-                    v, _ = model.items(items_f, r_i[pick])
+                    u = model.users(users_f, r_u[pick], "rating")
+                    v, _ = model.items(items_f, r_i[pick], "rating")
                     losses["rating"] = F.mse_loss(model.rating(u, v), r_y[pick])
                 if active["social"]:
                     pick = torch.as_tensor(rng.integers(0, len(friends), size=batch), device=dev)
                     losses["social"] = self._social_loss(model, users_f, friends[pick], rng)
-                total = sum(weights[t] * loss for t, loss in losses.items())
+                if not losses:
+                    raise ValueError(f"{label}: no task to train (every loss weight is 0)")
+                total = weighting(losses)
                 opt.zero_grad(set_to_none=True)
-                total.backward()  # type: ignore[union-attr]
+                total.backward()
                 opt.step()
                 for t, loss in losses.items():
                     sums[t] += float(loss.detach())
                 steps += 1
             row: dict[str, float] = {"epoch": epoch + 1}
             row.update({f"loss_{t}": s / max(steps, 1) for t, s in sums.items()})
+            if cfg.loss_weighting != "fixed":
+                row.update({f"task_weight_{t}": w for t, w in weighting.effective().items()})
             if validation is not None and len(validation):
                 row.update(self.validate(model, users_f, items_f, events, validation))
-                score = row["val_ndcg_at_10"]
+                score = SELECT_METRICS[cfg.select_on] * row.get(cfg.select_on, math.nan)
+                if math.isnan(score):
+                    raise ValueError(f"{label}: validation gave no {cfg.select_on}")
                 if best is None or score > best[0]:
                     best, stale = (score, epoch + 1, copy.deepcopy(model.state_dict())), 0
                 else:
@@ -213,7 +264,7 @@ class Trainer:
             rng.integers(0, len(users_f), size=self.cfg.negatives), device=pairs.device
         )
         a, b = pairs[:, 0], pairs[:, 1]
-        s = model.social(model.users(users_f, torch.cat([a, b, negs])))
+        s = model.social(model.users(users_f, torch.cat([a, b, negs]), "social"))
         k = len(a)
         sa, sb, sn = s[:k], s[k : 2 * k], s[2 * k :]
         tau = self.cfg.social_temperature
@@ -248,10 +299,10 @@ class Trainer:
         out = {"val_ndcg_at_10": ndcg_at_k(truth, preds, k=10)}
         rated = validation[validation["rating"].notna()]
         if len(rated):
-            with torch.no_grad():
-                ut = torch.as_tensor(u[rated["user"].to_numpy(), :-1], device=self.device)
-                vt = torch.as_tensor(v[rated["item"].to_numpy(), :-1], device=self.device)
-                predicted = model.rating(ut, vt).cpu().numpy()
+            tables = model.head_tables(users_f, items_f)
+            predicted = model.predict_ratings(
+                tables, rated["user"].to_numpy(), rated["item"].to_numpy()
+            )
             out["val_rating_rmse"] = rmse(rated["rating"].to_numpy(), predicted)
         return out
 

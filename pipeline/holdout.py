@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import torch
 
 from pipeline import baselines
 from pipeline.evaluate import (
@@ -189,6 +188,27 @@ class Exam:
         return recall_at_k(self.friend_truth, preds, k=K)
 
 
+def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) -> dict[str, float]:
+    """Every metric of the model on the exam, named as MLflow logs them."""
+    model, device = fitted.model, next(fitted.model.parameters()).device
+    users_f, items_f = (f.to(device) for f in fitted.space.encode(snapshot, split.train))
+    u, v = model.vector_tables(users_f, items_f, exam.at_s)
+    metrics = exam.ranking(lambda rows: u[rows] @ v.T)
+    metrics["interaction_auc"] = exam.interaction_auc(lambda a, b: np.sum(u[a] * v[b], axis=1))
+    tables = model.head_tables(users_f, items_f)
+    if len(exam.rated):
+        truth = exam.rated["rating"].to_numpy()
+        predicted = model.predict_ratings(
+            tables, exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy()
+        )
+        metrics["rating_rmse"] = rmse(truth, predicted)
+        metrics["rating_mae"] = mae(truth, predicted)
+    if len(snapshot.friends):
+        s = model.social_vectors(tables)
+        metrics["social_recall_at_10"] = exam.social_recall(lambda rows: s[rows] @ s.T)
+    return metrics
+
+
 def evaluate(
     fitted: Fitted,
     snapshot: Snapshot,
@@ -200,22 +220,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Every metric of the model and of each baseline, named as MLflow logs them; `tuning` (the
     validation split and its exam) chooses the collaborative baselines' hyper-parameters."""
-    model, device = fitted.model, next(fitted.model.parameters()).device
-    users_f, items_f = (f.to(device) for f in fitted.space.encode(snapshot, split.train))
-    u, v = model.vector_tables(users_f, items_f, exam.at_s)
-    metrics = exam.ranking(lambda rows: u[rows] @ v.T)
-    metrics["interaction_auc"] = exam.interaction_auc(lambda a, b: np.sum(u[a] * v[b], axis=1))
-    if len(exam.rated):
-        with torch.no_grad():
-            ut = torch.as_tensor(u[exam.rated["user"].to_numpy(), :-1], device=device)
-            vt = torch.as_tensor(v[exam.rated["item"].to_numpy(), :-1], device=device)
-            predicted = model.rating(ut, vt).cpu().numpy()
-        metrics["rating_rmse"] = rmse(exam.rated["rating"].to_numpy(), predicted)
-        metrics["rating_mae"] = mae(exam.rated["rating"].to_numpy(), predicted)
-    if len(snapshot.friends):
-        with torch.no_grad():
-            s = model.social(torch.as_tensor(u[:, :-1], device=device)).cpu().numpy()
-        metrics["social_recall_at_10"] = exam.social_recall(lambda rows: s[rows] @ s.T)
+    metrics = model_metrics(fitted, snapshot, split, exam)
     metrics.update(baseline_metrics(snapshot, split, exam, seed=seed, tuning=tuning))
     return metrics
 
@@ -280,6 +285,45 @@ def collaborative_metrics(
     return out
 
 
+def biased_mf_metrics(
+    snapshot: Snapshot, split: Split, exam: Exam, tuning: tuple[Split, Exam] | None
+) -> dict[str, float]:
+    """The `mf` baseline's rating metrics: biased MF, lambda chosen by validation RMSE."""
+    shape = (len(snapshot.users), len(snapshot.items))
+
+    def fit(events: pd.DataFrame, lam: float) -> baselines.BiasedMF:
+        rated = events[events["rating"].notna()]
+        return baselines.BiasedMF.fit(
+            rated["user"].to_numpy(),
+            rated["item"].to_numpy(),
+            rated["rating"].to_numpy(),
+            shape,
+            lam,
+        )
+
+    grid = baselines.BIASED_MF_LAMBDAS
+    best = grid[len(grid) // 2]
+    if tuning is not None and len(tuning[1].rated) and tuning[0].train["rating"].notna().any():
+        val = tuning[1].rated
+        errors = {
+            lam: rmse(
+                val["rating"].to_numpy(),
+                fit(tuning[0].train, lam).predict(val["user"].to_numpy(), val["item"].to_numpy()),
+            )
+            for lam in grid
+        }
+        best = min(grid, key=lambda lam: (errors[lam], grid.index(lam)))
+    predicted = fit(split.train, best).predict(
+        exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy()
+    )
+    truth = exam.rated["rating"].to_numpy()
+    return {
+        "baseline_mf_rating_rmse": rmse(truth, predicted),
+        "baseline_mf_rating_mae": mae(truth, predicted),
+        "baseline_mf_rating_param": float(best),
+    }
+
+
 def baseline_metrics(
     snapshot: Snapshot,
     split: Split,
@@ -342,6 +386,7 @@ def baseline_metrics(
         predicted = bias.predict(exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy())
         out["baseline_bias_rating_rmse"] = rmse(exam.rated["rating"].to_numpy(), predicted)
         out["baseline_bias_rating_mae"] = mae(exam.rated["rating"].to_numpy(), predicted)
+        out.update(biased_mf_metrics(snapshot, split, exam, tuning))
 
     if len(snapshot.friends):
         degree = np.bincount(

@@ -1,9 +1,15 @@
-"""The multi-task model: shared user and item towers (the shared bottom), one head per task.
+"""The multi-task model: user and item towers shared by the tasks, one head per task.
 
 - *interaction*: score(u, i, t) = user(u) · item(i) + bias(i) + freshness(age of i at t). Top-N is
   a matrix product of two vector tables, so nightly scoring is chunked matmuls.
 - *rating*: the seed's ŷ = sigmoid(W·[...] + b), rescaled to 0.5..5, on the pair's tower outputs.
 - *social*: friends are near each other after a learned projection of the user vectors.
+
+Two architectures share that outline (`ModelConfig.architecture`):
+- *shared_bottom*: one MLP per tower; every task reads the same user and item vectors;
+- *mmoe* (Ma et al. 2018): each tower has `experts` MLPs and one softmax gate per task, so each task
+  reads its own mixture of the experts (interaction, rating and social for users; interaction and
+  rating for items) and tasks that pull apart need not share one vector.
 
 Towers read id embeddings, categorical and standardised numeric features and frozen text vectors
 through a learned projection. Ids are dropped at random while training (DropoutNet-style), so an
@@ -13,6 +19,7 @@ entity the model never saw (id 0, "unknown") is scored from its text and feature
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -41,11 +48,16 @@ class ModelConfig:
     user_id_dropout: float = 0.2
     item_id_dropout: float = 0.3
     age_buckets: int = 14  # log2 days since release, 0 = no release date
+    architecture: str = "shared_bottom"  # or "mmoe"
+    experts: int = 4  # mmoe: expert MLPs per tower
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+ARCHITECTURES = ("shared_bottom", "mmoe")
+USER_TASKS = ("interaction", "rating", "social")
+ITEM_TASKS = ("interaction", "rating")
 USER_NUMERIC = ("age_z", "age_imputed", "has_profile", "has_history")
 ITEM_NUMERIC = ("price_z", "price_imputed", "price_clipped", "has_text")
 
@@ -73,8 +85,43 @@ class Features:
         return len(self.ids)
 
 
+def mlp(width: int, out: int, cfg: ModelConfig) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(width, cfg.hidden),
+        nn.GELU(),
+        nn.Dropout(cfg.dropout),
+        nn.Linear(cfg.hidden, out),
+    )
+
+
+class SharedBottom(nn.Module):
+    """One MLP: every task reads the same output."""
+
+    def __init__(self, width: int, out: int, tasks: tuple[str, ...], cfg: ModelConfig) -> None:
+        super().__init__()
+        self.mlp = mlp(width, out, cfg)
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        return self.mlp(x)
+
+
+class MMoE(nn.Module):
+    """Experts shared by the tasks, one gate per task: a task's output is its gate's softmax
+    mixture of the experts' outputs."""
+
+    def __init__(self, width: int, out: int, tasks: tuple[str, ...], cfg: ModelConfig) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(mlp(width, out, cfg) for _ in range(cfg.experts))
+        self.gates = nn.ModuleDict({t: nn.Linear(width, cfg.experts) for t in tasks})
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        outs = torch.stack([expert(x) for expert in self.experts], dim=1)  # [n, experts, out]
+        gate = torch.softmax(self.gates[task](x), dim=1)  # [n, experts]
+        return (gate[:, :, None] * outs).sum(1)
+
+
 class Tower(nn.Module):
-    """Id embedding + categorical embeddings + projected texts + numeric -> MLP -> vector."""
+    """Id embedding + categorical embeddings + projected texts + numeric -> bottom -> vector."""
 
     def __init__(
         self,
@@ -83,22 +130,23 @@ class Tower(nn.Module):
         n_texts: int,
         n_numeric: int,
         out: int,
+        tasks: tuple[str, ...],
         cfg: ModelConfig,
     ) -> None:
         super().__init__()
+        if cfg.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown architecture {cfg.architecture!r}: choose one of {', '.join(ARCHITECTURES)}"
+            )
         self.ids = nn.Embedding(n_ids + 1, cfg.id_dim, padding_idx=0)
         self.cats = nn.ModuleList(nn.Embedding(n + 1, cfg.cat_dim) for n in cat_sizes)
         self.texts = nn.ModuleList(nn.Linear(cfg.text_dim, cfg.text_proj) for _ in range(n_texts))
         width = cfg.id_dim + cfg.cat_dim * len(cat_sizes) + cfg.text_proj * n_texts + n_numeric
-        self.mlp = nn.Sequential(
-            nn.Linear(width, cfg.hidden),
-            nn.GELU(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, out),
-        )
+        bottom = MMoE if cfg.architecture == "mmoe" else SharedBottom
+        self.bottom = bottom(width, out, tasks, cfg)
         nn.init.normal_(self.ids.weight, std=0.05)
 
-    def forward(self, f: Features, rows: torch.Tensor, id_dropout: float = 0.0) -> torch.Tensor:
+    def inputs(self, f: Features, rows: torch.Tensor, id_dropout: float = 0.0) -> torch.Tensor:
         ids = f.ids[rows]
         if self.training and id_dropout > 0:
             # Cold-start practice: the tower must also work from content when the id is unknown.
@@ -107,21 +155,42 @@ class Tower(nn.Module):
         parts += [emb(f.cats[rows, c]) for c, emb in enumerate(self.cats)]
         parts += [proj(text[rows]) for proj, text in zip(self.texts, f.texts, strict=True)]
         parts.append(f.numeric[rows])
-        return self.mlp(torch.cat(parts, dim=1))
+        return torch.cat(parts, dim=1)
+
+    def forward(
+        self, f: Features, rows: torch.Tensor, id_dropout: float = 0.0, task: str = "interaction"
+    ) -> torch.Tensor:
+        return self.bottom(self.inputs(f, rows, id_dropout), task)
+
+
+@dataclass
+class HeadTables:
+    """What the rating and social heads read, per user and item row: the towers' outputs for
+    those tasks (with Shared-Bottom, the interaction vectors without their last column)."""
+
+    rating_user: np.ndarray  # [n, dim]
+    rating_item: np.ndarray  # [m, dim]
+    social_user: np.ndarray  # [n, dim]
 
 
 class MultiTaskModel(nn.Module):
-    """Shared-Bottom: user and item towers shared by the interaction, rating and social heads."""
+    """User and item towers shared by the interaction, rating and social heads."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.user_tower = Tower(
-            cfg.n_users, [cfg.n_genders, cfg.n_occupations], 2, len(USER_NUMERIC), cfg.dim, cfg
+            cfg.n_users,
+            [cfg.n_genders, cfg.n_occupations],
+            2,
+            len(USER_NUMERIC),
+            cfg.dim,
+            USER_TASKS,
+            cfg,
         )
         # One extra output: the item's own bias in the interaction score.
         self.item_tower = Tower(
-            cfg.n_items, [cfg.n_categories], 1, len(ITEM_NUMERIC), cfg.dim + 1, cfg
+            cfg.n_items, [cfg.n_categories], 1, len(ITEM_NUMERIC), cfg.dim + 1, ITEM_TASKS, cfg
         )
         self.freshness = nn.Embedding(cfg.age_buckets, 1)
         nn.init.zeros_(self.freshness.weight)
@@ -131,11 +200,13 @@ class MultiTaskModel(nn.Module):
         self.social_proj = nn.Linear(cfg.dim, cfg.dim, bias=False)
 
     # ---- towers ------------------------------------------------------------------------------
-    def users(self, f: Features, rows: torch.Tensor) -> torch.Tensor:
-        return self.user_tower(f, rows, self.cfg.user_id_dropout)
+    def users(self, f: Features, rows: torch.Tensor, task: str = "interaction") -> torch.Tensor:
+        return self.user_tower(f, rows, self.cfg.user_id_dropout, task)
 
-    def items(self, f: Features, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.item_tower(f, rows, self.cfg.item_id_dropout)
+    def items(
+        self, f: Features, rows: torch.Tensor, task: str = "interaction"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.item_tower(f, rows, self.cfg.item_id_dropout, task)
         return out[:, :-1], out[:, -1]
 
     def age_bucket(self, age_s: torch.Tensor) -> torch.Tensor:
@@ -177,6 +248,46 @@ class MultiTaskModel(nn.Module):
         u = torch.cat([u, torch.ones((len(u), 1), device=u.device)], dim=1)
         v = torch.cat(v_parts) if v_parts else torch.zeros((0, self.cfg.dim + 1))
         return u.float().cpu().numpy(), v.float().cpu().numpy()
+
+    @torch.no_grad()
+    def head_tables(self, users: Features, items: Features, batch: int = 4096) -> HeadTables:
+        """The rating head's user and item vectors and the social head's user vectors."""
+        self.eval()
+
+        def table(
+            n: int, device: torch.device, side: Callable[[torch.Tensor], torch.Tensor]
+        ) -> np.ndarray:
+            parts = [
+                side(torch.arange(s, min(s + batch, n), device=device)) for s in range(0, n, batch)
+            ]
+            return (
+                torch.cat(parts).float().cpu().numpy()
+                if parts
+                else np.zeros((0, self.cfg.dim), np.float32)
+            )
+
+        udev, idev = users.ids.device, items.ids.device
+        return HeadTables(
+            rating_user=table(len(users), udev, lambda r: self.users(users, r, "rating")),
+            rating_item=table(len(items), idev, lambda r: self.items(items, r, "rating")[0]),
+            social_user=table(len(users), udev, lambda r: self.users(users, r, "social")),
+        )
+
+    @torch.no_grad()
+    def predict_ratings(
+        self, tables: HeadTables, users: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        """The rating head's prediction for each (user row, item row) pair."""
+        device = next(self.parameters()).device
+        u = torch.as_tensor(tables.rating_user[users], device=device)
+        v = torch.as_tensor(tables.rating_item[items], device=device)
+        return self.rating(u, v).cpu().numpy()
+
+    @torch.no_grad()
+    def social_vectors(self, tables: HeadTables) -> np.ndarray:
+        """Unit vectors whose dot products rank "people like you"."""
+        device = next(self.parameters()).device
+        return self.social(torch.as_tensor(tables.social_user, device=device)).cpu().numpy()
 
 
 def sampled_softmax(

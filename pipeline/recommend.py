@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 from scipy.special import expit
 from tqdm import tqdm
 
@@ -28,6 +27,7 @@ from pipeline.bundle import Bundle
 from pipeline.config import Settings
 from pipeline.errors import RecsysError
 from pipeline.features import Snapshot, export_snapshot
+from pipeline.model import HeadTables
 from pipeline.registry import load_champion
 from pipeline.scoring import chunked_top_k, seen_matrix
 from pipeline.warehouse import connect, ensure_schemas, transaction
@@ -100,6 +100,7 @@ def score(
     events = snapshot.events
     n_users, n_items = len(snapshot.users), len(snapshot.items)
     u, v = bundle.vectors(snapshot, events)
+    heads = bundle.head_tables(snapshot, events)
     seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), (n_users, n_items))
     active = np.flatnonzero(np.diff(seen.indptr) > 0)
     released = snapshot.items["is_released"].fillna(False).to_numpy(bool)
@@ -122,7 +123,7 @@ def score(
         lambda r: u[r] @ v.T, active, depth, exclude=seen, allowed=released, chunk_size=chunk_size
     ):
         if rerank_by_rating:
-            columns, values = _rerank(bundle, u, v, rows, columns, values, top_n)
+            columns, values = _rerank(bundle, heads, rows, columns, values, top_n)
         real = np.isfinite(values).ravel()  # excluded candidates (-inf) only ever trail a row
         rec_users.append(np.repeat(rows, top_n)[real])
         rec_ranks.append(np.tile(np.arange(1, top_n + 1), len(rows))[real])
@@ -147,7 +148,7 @@ def score(
             ),
         }
     )
-    similar = similar_users(bundle, u, active, user_ids, top_n, chunk_size)
+    similar = similar_users(bundle, heads, active, user_ids, top_n, chunk_size)
     cold = np.bincount(events["item"].to_numpy(), minlength=n_items) == 0
     counts = {
         "active_users": len(active),
@@ -162,18 +163,15 @@ def score(
 
 def _rerank(
     bundle: Bundle,
-    u: np.ndarray,
-    v: np.ndarray,
+    heads: HeadTables,
     rows: np.ndarray,
     columns: np.ndarray,
     values: np.ndarray,
     top_n: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Order the deeper candidate list by expected rating x interaction probability."""
-    with torch.no_grad():
-        uu = torch.as_tensor(np.repeat(u[rows, :-1], columns.shape[1], axis=0))
-        vv = torch.as_tensor(v[columns.ravel(), :-1])
-        rating = bundle.model.rating(uu, vv).numpy().reshape(columns.shape)
+    pairs_u = np.repeat(rows, columns.shape[1])
+    rating = bundle.model.predict_ratings(heads, pairs_u, columns.ravel()).reshape(columns.shape)
     # Excluded candidates (-inf) stay last; expit never overflows.
     combined = np.where(np.isfinite(values), rating * expit(values), -np.inf)
     order = np.lexsort((columns, -combined), axis=1)[:, :top_n]
@@ -182,16 +180,15 @@ def _rerank(
 
 def similar_users(
     bundle: Bundle,
-    u: np.ndarray,
+    heads: HeadTables,
     active: np.ndarray,
     user_ids: np.ndarray,
     top_n: int,
     chunk_size: int,
 ) -> pa.Table:
     """People with similar taste: cosine in the social head's space; never the user themself."""
-    with torch.no_grad():
-        s = bundle.model.social(torch.as_tensor(u[:, :-1])).numpy()
-    n = len(u)
+    s = bundle.model.social_vectors(heads)
+    n = len(s)
     k = min(top_n, n - 1)
     own = seen_matrix(np.arange(n), np.arange(n), (n, n))
     parts_u, parts_s, parts_v = [], [], []

@@ -47,6 +47,8 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
         self.bundle = Bundle.load(folder)
         user_ids, self.user_vectors = read_vectors(folder / "users.parquet", "user_id")
         item_ids, self.item_vectors = read_vectors(folder / "items.parquet", "item_id")
+        _, self.user_rating = read_vectors(folder / "users.parquet", "user_id", "rating_vector")
+        _, self.item_rating = read_vectors(folder / "items.parquet", "item_id", "rating_vector")
         self.user_row = {u: i for i, u in enumerate(user_ids)}
         self.item_row = {v: i for i, v in enumerate(item_ids)}
 
@@ -63,12 +65,13 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
         score = np.full(len(frame), np.nan)
         rating = np.full(len(frame), np.nan)
         if known.any():
-            uv = self.user_vectors[u[known].astype(int).to_numpy()]
-            iv = self.item_vectors[i[known].astype(int).to_numpy()]
+            rows_u, rows_i = u[known].astype(int).to_numpy(), i[known].astype(int).to_numpy()
+            uv, iv = self.user_vectors[rows_u], self.item_vectors[rows_i]
             score[known] = 1.0 / (1.0 + np.exp(-np.sum(uv * iv, axis=1)))
             with torch.no_grad():
                 predicted = self.bundle.model.rating(
-                    torch.as_tensor(uv[:, :-1]), torch.as_tensor(iv[:, :-1])
+                    torch.as_tensor(self.user_rating[rows_u]),
+                    torch.as_tensor(self.item_rating[rows_i]),
                 )
             rating[known] = predicted.numpy()
         return pd.DataFrame({"score": score, "rating": rating})

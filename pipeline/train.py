@@ -35,6 +35,7 @@ from pipeline.holdout import (
     validation_split,
 )
 from pipeline.plots import loss_curves, metrics_vs_baselines
+from pipeline.quality_report import QUALITY_REPORT, NightFacts, quality_report
 from pipeline.registry import (
     apply_decision,
     champion_version,
@@ -43,6 +44,7 @@ from pipeline.registry import (
     tracking_uri,
     use_tracking,
 )
+from pipeline.single_task import single_task_metrics
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +77,15 @@ def train_config(settings: Settings, *, progress: bool = True) -> TrainConfig:
         lr=settings.train_lr,
         recency_half_life_days=settings.train_recency_half_life_days,
         loss_weights=dict(settings.loss_weights),
+        loss_weighting=settings.train_loss_weighting,
         seed=settings.train_seed,
         device=device_for(settings),
         progress=progress,
-        model=dict(settings.model_options),
+        model={
+            "architecture": settings.train_architecture,
+            "experts": settings.train_experts,
+            **settings.model_options,
+        },
     )
 
 
@@ -93,24 +100,29 @@ def export_training_data(settings: Settings, run_date: date) -> dict[str, Any]:
     }
 
 
-def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
-    """One row per metric: the model's value and each baseline's, side by side.
+def _split_metric(rest: str) -> tuple[str, str] | None:
+    """`<name>_<metric>` -> (name, metric); a name may hold underscores (`random_new`), so the
+    longest metric matching the end wins (`..._cold_recall_at_10` is cold recall, not recall)."""
+    metric = max((m for m in MODEL_METRICS if rest.endswith(f"_{m}")), key=len, default=None)
+    return None if metric is None else (rest[: -len(metric) - 1], metric)
 
-    Baseline keys are `baseline_<ranker>_<metric>`; a ranker's name may hold underscores
-    (`random_new`), so the metric is matched from the end."""
+
+def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
+    """One row per metric: the model's value, each baseline's (`baseline_<ranker>_<metric>`) and,
+    when the single-task control ran, the task trained alone (`single_<task>_<metric>`)."""
     by_ranker: dict[str, dict[str, float]] = {}
+    single: dict[str, float] = {}
     for key, value in metrics.items():
-        if not key.startswith("baseline_"):
-            continue
-        rest = key.removeprefix("baseline_")
-        # the longest match: `..._cold_recall_at_10` is cold recall, not recall
-        metric = max((m for m in MODEL_METRICS if rest.endswith(f"_{m}")), key=len, default=None)
-        if metric is not None:
-            by_ranker.setdefault(rest[: -len(metric) - 1], {})[metric] = value
+        if key.startswith("baseline_") and (parsed := _split_metric(key[len("baseline_") :])):
+            by_ranker.setdefault(parsed[0], {})[parsed[1]] = value
+        elif key.startswith("single_") and (parsed := _split_metric(key[len("single_") :])):
+            single[parsed[1]] = value
     names = [m for m in MODEL_METRICS if m in metrics or any(m in b for b in by_ranker.values())]
     rows = []
     for name in names:
         row: dict[str, Any] = {"metric": name, "model": metrics.get(name)}
+        if single:
+            row["single_task"] = single.get(name)
         for ranker in sorted(by_ranker):
             row[ranker] = by_ranker[ranker].get(name)
         rows.append(row)
@@ -144,6 +156,8 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
     metrics = evaluate(
         evaluated, snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam)
     )
+    if settings.train_single_task_control:
+        metrics.update(single_task_metrics(snapshot, cfg, split, tuning, exam, evaluated.epochs))
     served: Fitted = evaluated
     if settings.train_refit:
         served = trainer.fit(
@@ -182,7 +196,8 @@ def log_night(
             "run_date": run_date.isoformat(),
             "holdout_days": settings.holdout_days,
             "embedding_model": snapshot.embedding_model,
-            "architecture": "shared_bottom",
+            "architecture": evaluated.model.cfg.architecture,
+            "single_task_control": settings.train_single_task_control,
             "epochs_chosen": evaluated.epochs,
             "refit": settings.train_refit,
             "gate_metric": settings.gate_metric,
@@ -224,6 +239,23 @@ def log_night(
         model_version = str(info.registered_model_version)
         apply_decision(client, settings, model_version, decision, run.info.run_id)
         mlflow.set_tag("model_version", model_version)
+        report = quality_report(
+            NightFacts(
+                run_date=run_date,
+                model_version=model_version,
+                alias=decision.alias,
+                reason=decision.reason,
+                architecture=evaluated.model.cfg.architecture,
+                loss_weighting=cfg.loss_weighting,
+                epochs=evaluated.epochs,
+                data={**snapshot.summary(), **split.summary()},
+                evaluable_users=exam.evaluable_users,
+                history=evaluated.history,
+            ),
+            metrics,
+            table,
+        )
+        mlflow.log_text(report, QUALITY_REPORT)
     log.info(
         "train %s: version %s -> %s (%s); %s %.4f vs popularity %.4f",
         run_date,

@@ -78,3 +78,40 @@ def test_implicit_mf_recovers_two_taste_groups() -> None:
         assert scores[u, missing] > scores[u, elsewhere].max()
     again = ImplicitMF.fit(x, 1.0, factors=4)
     np.testing.assert_array_equal(again.users, mf.users)  # seeded: the same factors
+
+
+def test_biased_mf_recovers_biases_and_a_low_rank_signal() -> None:
+    from pipeline.baselines import BiasedMF
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 60, 40
+    p, q = rng.normal(0, 0.7, (n_users, 2)), rng.normal(0, 0.7, (n_items, 2))
+    bu, bi = rng.normal(0, 0.5, n_users), rng.normal(0, 0.5, n_items)
+    truth = np.clip(3.5 + bu[:, None] + bi[None, :] + p @ q.T, 0.5, 5.0)
+    users, items = np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij")
+    users, items = users.ravel(), items.ravel()
+    seen = rng.random(len(users)) < 0.6
+    fit = BiasedMF.fit(
+        users[seen],
+        items[seen],
+        truth.ravel()[seen],
+        (n_users, n_items),
+        0.01,
+        factors=2,
+        rounds=30,
+    )
+    unseen_error = fit.predict(users[~seen], items[~seen]) - truth.ravel()[~seen]
+    bias_only = BiasBaseline.fit(users[seen], items[seen], truth.ravel()[seen], (n_users, n_items))
+    bias_error = bias_only.predict(users[~seen], items[~seen]) - truth.ravel()[~seen]
+    assert np.sqrt(np.mean(unseen_error**2)) < 0.2 < np.sqrt(np.mean(bias_error**2))
+
+
+def test_biased_mf_counts_a_pair_rated_twice_once_with_its_last_rating() -> None:
+    from pipeline.baselines import BiasedMF
+
+    once = BiasedMF.fit(np.array([0, 1]), np.array([0, 0]), np.array([5.0, 1.0]), (2, 1), 0.1)
+    twice = BiasedMF.fit(
+        np.array([0, 0, 1]), np.array([0, 0, 0]), np.array([2.0, 5.0, 1.0]), (2, 1), 0.1
+    )
+    assert once.mean == twice.mean == 3.0
+    np.testing.assert_allclose(once.user_factors, twice.user_factors)

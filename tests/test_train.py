@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -117,3 +118,67 @@ def test_the_served_model_loads_by_alias_and_scores_pairs(gate_story: dict) -> N
     assert 0 < out["score"][0] < 1 and 0.5 <= out["rating"][0] <= 5
     assert out.iloc[1].isna().all()  # an unknown user gets no score, not a made-up one
     assert bundle.trained_on.isoformat() == gate_story["good"]["run_date"]
+
+
+@pytest.fixture(scope="module")
+def controlled(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One night with MMoE, uncertainty weighting and the single-task control switched on
+    (a small model and few epochs: four fits in all)."""
+    settings = night_home(
+        embedded_night,
+        tmp_path_factory.mktemp("controlled"),
+        train_architecture="mmoe",
+        train_experts=2,
+        train_loss_weighting="uncertainty",
+        train_single_task_control=True,
+        train_max_epochs=3,
+        train_patience=1,
+        model_options={"hidden": 64},
+    )
+    summary = train(settings, resolve_run_date(settings))
+    client = use_tracking(settings)
+    return {"settings": settings, "summary": summary, "client": client}
+
+
+def test_the_single_task_control_logs_each_task_alone(controlled: dict) -> None:
+    client: MlflowClient = controlled["client"]
+    run = client.get_run(controlled["summary"]["mlflow_run_id"])
+    assert run.data.params["architecture"] == "mmoe"
+    assert run.data.params["loss_weighting"] == "uncertainty"
+    logged = run.data.metrics
+    for key in (
+        "single_interaction_ndcg_at_10",
+        "single_interaction_cold_recall_at_10",
+        "single_rating_rating_rmse",
+        "single_social_social_recall_at_10",
+    ):
+        assert key in logged, key
+    assert logged["single_rating_rating_rmse"] > 0
+    # the learned weights are logged per epoch, one per task
+    history = client.get_metric_history(run.info.run_id, "task_weight_rating")
+    assert history and all(m.value > 0 for m in history)
+
+
+def test_every_night_logs_a_quality_report(controlled: dict) -> None:
+    client: MlflowClient = controlled["client"]
+    run_id = controlled["summary"]["mlflow_run_id"]
+    path = client.download_artifacts(run_id, "quality_report.md")
+    report = Path(path).read_text(encoding="utf-8")
+    assert report.startswith(f"# Quality report: night {controlled['summary']['run_date']}")
+    assert "`mmoe`" in report and "`uncertainty`" in report
+    # a verdict per metric against the best baseline, and one per task metric vs single-task
+    assert "| metric " in report and "best baseline" in report
+    assert "multi-task helps" in report and "| rating " in report
+    table = json.loads(
+        Path(client.download_artifacts(run_id, "metrics_vs_baselines.json")).read_text()
+    )
+    assert "single_task" in table["columns"]
+
+
+def test_an_mmoe_champion_recommends_and_finds_similar_users(controlled: dict) -> None:
+    from pipeline.recommend import recommend
+
+    settings = controlled["settings"]
+    assert controlled["summary"]["alias"] == "champion"
+    summary = recommend(settings, resolve_run_date(settings))
+    assert summary["recommendations"] > 0 and summary["similar_users"] > 0

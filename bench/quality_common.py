@@ -1,0 +1,223 @@
+"""What the quality benchmarks share: a dataset made into a night by the real stages, the splits,
+and the model fitted and judged exactly as a night does it.
+
+A dataset goes import -> ingest -> dbt transform -> embed (all-MiniLM-L6-v2, in-process) ->
+training export once, into `var/bench/<name>/` (reused by later runs; `--fresh` rebuilds). Every
+model and baseline then reads that Parquet snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import Settings  # noqa: E402
+from pipeline.embed import embed  # noqa: E402
+from pipeline.features import Snapshot, export_snapshot, snapshot_dir  # noqa: E402
+from pipeline.fit import Fitted, TrainConfig, Trainer  # noqa: E402
+from pipeline.holdout import Exam, Split, model_metrics  # noqa: E402
+from pipeline.ingest import ingest  # noqa: E402
+from pipeline.quality_report import multi_vs_single  # noqa: E402
+from pipeline.run_date import resolve_run_date  # noqa: E402
+from pipeline.single_task import single_task_metrics  # noqa: E402
+from pipeline.train import train_config  # noqa: E402
+from pipeline.transform import transform  # noqa: E402
+
+log = logging.getLogger("bench")
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--work", type=Path, default=ROOT / "var" / "bench", help="dataset nights")
+    p.add_argument("--fresh", action="store_true", help="rebuild the dataset's night")
+    p.add_argument("--max-epochs", type=int, default=None, help="cap the model's epochs")
+    return p
+
+
+def data_folder(name: str) -> Path:
+    folder = DATA / name
+    if not folder.is_dir():
+        raise SystemExit(f"{folder} is absent: this benchmark needs the public dataset {name}")
+    return folder
+
+
+def imported(importer: str, src: Path) -> Callable[[Path], None]:
+    """Lands a public dataset with `recsys import <importer> SRC DEST`."""
+
+    def land(dest: Path) -> None:
+        recsys = Path(sys.executable).parent / "recsys"
+        command = [str(recsys), "import", importer, str(src), str(dest)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+    return land
+
+
+def dataset_night(
+    name: str, land: Callable[[Path], None], work: Path, *, fresh: bool = False
+) -> Snapshot:
+    """A dataset landed by `land`, then run through ingest, transform, embed (all-MiniLM-L6-v2,
+    in-process) and the training export; kept in `work/name` for the next run."""
+    home = work / name
+    settings = Settings(home=home)
+    done = home / "night.done"
+    if (fresh or not done.is_file()) and home.exists():
+        shutil.rmtree(home)
+    if not done.is_file():
+        started = time.perf_counter()
+        land(settings.landing_dir)
+        day = resolve_run_date(settings)
+        ingest(settings, day)
+        transform(settings, day)
+        embed(settings, day, engine="local")
+        export_snapshot(settings, day)
+        done.write_text(day.isoformat() + "\n")
+        log.info("%s night built in %.0f s", name, time.perf_counter() - started)
+    day = datetime.strptime(done.read_text().strip(), "%Y-%m-%d").date()
+    return Snapshot.load(snapshot_dir(settings, day))
+
+
+def per_user_holdout(
+    events: pd.DataFrame, share: float, *, by_time: bool, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last `share` of each user's events (by time, ties by item; or a seeded random share)
+    held out; users keep at least one training event."""
+    rng = np.random.default_rng(seed)
+    frame = events.assign(_key=rng.random(len(events)))
+    order = ["user", "event_s", "item"] if by_time else ["user", "_key"]
+    frame = frame.sort_values(order, kind="stable")
+    position = frame.groupby("user").cumcount()
+    size = frame.groupby("user")["user"].transform("size")
+    held = position >= np.maximum(1, np.ceil(size * (1 - share))).astype(int)
+    frame = frame.drop(columns="_key")
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+
+
+def split_of(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    friends_train: np.ndarray | None = None,
+    friends_holdout: np.ndarray | None = None,
+) -> Split:
+    """A Split for a non-temporal protocol; the exam scores items at the holdout's median time."""
+    empty = np.zeros((0, 2), dtype=np.int64)
+    at = float(np.median(holdout["event_s"])) if len(holdout) else float(train["event_s"].max())
+    return Split(
+        train=train,
+        holdout=holdout,
+        cutoff_s=at,
+        friends_train=empty if friends_train is None else friends_train,
+        friends_holdout=empty if friends_holdout is None else friends_holdout,
+    )
+
+
+def friend_holdout(pairs: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    held = np.random.default_rng(seed).random(len(pairs)) < share
+    return pairs[~held], pairs[held]
+
+
+def exam_of(snapshot: Snapshot, split: Split, seed: int) -> Exam:
+    return Exam.build(snapshot, split, 0, seed)
+
+
+def model_config(
+    *,
+    seed: int = 42,
+    max_epochs: int | None = None,
+    **changes: Any,
+) -> TrainConfig:
+    """The night's training configuration (Settings defaults), with `changes` applied."""
+    cfg = train_config(Settings(), progress=False)
+    cfg = replace(cfg, seed=seed, **changes)
+    if max_epochs is not None:
+        cfg = replace(cfg, max_epochs=max_epochs)
+    return cfg
+
+
+def fit(
+    snapshot: Snapshot,
+    cfg: TrainConfig,
+    train: pd.DataFrame,
+    validation: pd.DataFrame | None,
+    friends: np.ndarray | None = None,
+) -> tuple[Fitted, float]:
+    started = time.perf_counter()
+    pairs = np.zeros((0, 2), dtype=np.int64) if friends is None else friends
+    fitted = Trainer(snapshot, cfg).fit(train, pairs, validation=validation)
+    return fitted, time.perf_counter() - started
+
+
+def median(values: Iterable[float]) -> float:
+    return float(statistics.median(list(values)))
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    frame = pd.DataFrame(rows)
+    if columns:
+        frame = frame[columns]
+    return frame.to_markdown(index=False, floatfmt=".4f")
+
+
+def write_results(name: str, title: str, body: list[str]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.md"
+    stamp = f"Measured on {datetime.now(UTC):%Y-%m-%d} (2 cores, CPU)."  # a report, not data
+    path.write_text("\n".join([f"# {title}", "", stamp, "", *body, ""]), encoding="utf-8")
+    print(path.read_text(encoding="utf-8"))
+    return path
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("pipeline", "py4j", "mlflow", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("pipeline.fit").setLevel(logging.INFO)  # one line per epoch
+
+
+def judged(
+    snapshot: Snapshot,
+    cfg: TrainConfig,
+    split: Split,
+    tuning: Split,
+    exam: Exam,
+    *,
+    single_task: bool,
+) -> dict[str, float]:
+    """As a night judges: fit on the validation split's training part (early stopping on its
+    holdout), score on the exam; with `single_task`, each task alone with the same budget."""
+    chosen, seconds = fit(snapshot, cfg, tuning.train, tuning.holdout, split.friends_train)
+    metrics = model_metrics(chosen, snapshot, split, exam)
+    metrics["seconds"], metrics["epochs"] = seconds, float(chosen.epochs)
+    if single_task:
+        started = time.perf_counter()
+        metrics.update(single_task_metrics(snapshot, cfg, split, tuning, exam, chosen.epochs))
+        metrics["single_task_seconds"] = time.perf_counter() - started
+    return metrics
+
+
+def multi_vs_single_rows(label: str, metrics: dict[str, float]) -> list[dict[str, Any]]:
+    frame = multi_vs_single(metrics)
+    return [{"model": label, **row} for row in frame.to_dict("records")]

@@ -1,0 +1,99 @@
+"""HetRec 2011 Last.fm: the interaction and social tasks, multi-task vs single-task (issue 8).
+
+    .venv/bin/python bench/quality_lastfm.py [--seeds 42] [--architectures shared_bottom,mmoe]
+
+Plays are implicit (no rating task). The importer's event times come from tag dates, so a random
+split is used: a seeded 20% of each user's artists held out (validation: 20% of the rest), and 10%
+of the friend pairs. For each architecture: the multi-task model (interaction + social, the night's
+weights) and each task alone with the same budget (the single-task control), scored on the same
+holdout; popularity and content for the interaction task, friend-count popularity and profile
+similarity for the social task, in the same run. EASE and ItemKNN are skipped above 15,000
+items (17,632 artists). Results: bench/results/quality_lastfm.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from quality_common import (
+    data_folder,
+    dataset_night,
+    exam_of,
+    friend_holdout,
+    imported,
+    judged,
+    median,
+    model_config,
+    multi_vs_single_rows,
+    parser,
+    per_user_holdout,
+    setup_logging,
+    split_of,
+    table,
+    write_results,
+)
+
+from pipeline.holdout import baseline_metrics
+
+SHOWN = ("recall_at_10", "ndcg_at_10", "coverage_at_10", "interaction_auc", "social_recall_at_10")
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--seeds", default="42")
+    p.add_argument("--architectures", default="shared_bottom,mmoe")
+    args = p.parse_args()
+    setup_logging()
+    src = data_folder("hetrec2011-lastfm-2k")
+    snapshot = dataset_night("lastfm", imported("lastfm", src), args.work, fresh=args.fresh)
+    train, holdout = per_user_holdout(snapshot.events, 0.2, by_time=False, seed=1)
+    fit_part, val = per_user_holdout(train, 0.2, by_time=False, seed=2)
+    friends_train, friends_holdout = friend_holdout(snapshot.friends, 0.1, seed=3)
+    split = split_of(train, holdout, friends_train, friends_holdout)
+    tuning = split_of(fit_part, val, friends_train)
+    exam, tuning_exam = exam_of(snapshot, split, 42), exam_of(snapshot, tuning, 42)
+    print(
+        f"{len(train)} train, {len(holdout)} holdout plays; {len(friends_train)} / "
+        f"{len(friends_holdout)} friend pairs; {exam.evaluable_users} users",
+        flush=True,
+    )
+    base = baseline_metrics(snapshot, split, exam, seed=42, tuning=(tuning, tuning_exam))
+    rows, deltas = [], []
+    for arch in args.architectures.split(","):
+        runs = []
+        for seed in (int(s) for s in args.seeds.split(",")):
+            cfg = model_config(seed=seed, max_epochs=args.max_epochs)
+            cfg = replace(cfg, model={**cfg.model, "architecture": arch})
+            runs.append(judged(snapshot, cfg, split, tuning, exam, single_task=True))
+            print(f"  {arch} seed {seed}: {runs[-1]}", flush=True)
+        label = f"model {arch}"
+        middle = {k: median(r[k] for r in runs) for k in runs[0]}
+        rows.append(
+            {
+                "ranker": label,
+                **{m: middle.get(m) for m in SHOWN},
+                "seconds": middle["seconds"],
+                "epochs": middle["epochs"],
+            }
+        )
+        deltas += multi_vs_single_rows(label, middle)
+    for name in ("popularity", "content", "ease", "itemknn", "mf"):
+        if f"baseline_{name}_ndcg_at_10" in base:
+            rows.append({"ranker": name, **{m: base.get(f"baseline_{name}_{m}") for m in SHOWN}})
+    lines = [
+        f"{len(snapshot.users)} users, {len(snapshot.items)} artists, {len(snapshot.events)} "
+        f"plays, {len(snapshot.friends)} friend pairs; seeds {args.seeds} (medians).",
+        "",
+        "## Every ranker",
+        "",
+        table(rows),
+        "",
+        "## Multi-task vs each task alone (same budget, same holdout)",
+        "",
+        table(deltas),
+    ]
+    write_results("quality_lastfm", "Last.fm: interaction and social, multi- vs single-task", lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""MovieLens 100K top-N with a temporal split (issue: model depth and quality).
+
+    .venv/bin/python bench/quality_ml100k_topn.py [--seeds 42,43,44] [--architectures ...]
+
+The last 20% of each user's ratings (by time) are held out; every rating counts as an interaction.
+The last 20% of each user's training events are the validation slice (the same question one step
+earlier): it picks the model's epochs and the collaborative baselines' parameters from their grids,
+as a night does. Metrics @10 over the whole catalogue, each user's training items excluded:
+Recall, NDCG, coverage, and the rest a night logs. Rankers: our model (per architecture; median of
+the seeds) vs popularity, ItemKNN, EASE, iALS (`mf`) and `content`, all in this script on the
+same split. Anchors measured on this machine kind (issue 8): popularity 0.116, ItemKNN 0.189, EASE
+0.199, iALS 0.201; target NDCG@10 >= 0.21. Results: bench/results/quality_ml100k_topn.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from quality_common import (
+    data_folder,
+    dataset_night,
+    exam_of,
+    fit,
+    imported,
+    median,
+    model_config,
+    parser,
+    per_user_holdout,
+    setup_logging,
+    split_of,
+    table,
+    write_results,
+)
+
+from pipeline.holdout import baseline_metrics, model_metrics
+
+SHOWN = ("recall_at_10", "ndcg_at_10", "map_at_10", "coverage_at_10", "interaction_auc")
+ANCHORS = {"popularity": 0.116, "itemknn": 0.189, "ease": 0.199, "mf": 0.201}
+TARGET = 0.21
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--seeds", default="42,43,44")
+    p.add_argument("--architectures", default="shared_bottom,mmoe")
+    args = p.parse_args()
+    setup_logging()
+    snapshot = dataset_night(
+        "ml-100k", imported("movielens", data_folder("ml-100k")), args.work, fresh=args.fresh
+    )
+    train, holdout = per_user_holdout(snapshot.events, 0.2, by_time=True)
+    fit_part, val = per_user_holdout(train, 0.2, by_time=True)
+    split, tuning = split_of(train, holdout), split_of(fit_part, val)
+    exam, tuning_exam = exam_of(snapshot, split, 42), exam_of(snapshot, tuning, 42)
+    print(f"{len(train)} train, {len(holdout)} holdout, {exam.evaluable_users} users", flush=True)
+
+    started = time.perf_counter()
+    base = baseline_metrics(snapshot, split, exam, seed=42, tuning=(tuning, tuning_exam))
+    baseline_seconds = time.perf_counter() - started
+    rows = []
+    for name in ("popularity", "itemknn", "ease", "mf", "content"):
+        row = {"ranker": name}
+        row.update({m: base.get(f"baseline_{name}_{m}") for m in SHOWN})
+        if f"baseline_{name}_param" in base:
+            row["ranker"] = f"{name} ({base[f'baseline_{name}_param']:g})"
+        row["anchor NDCG@10"] = ANCHORS.get(name)
+        rows.append(row)
+
+    model_rows = []
+    for arch in args.architectures.split(","):
+        runs = []
+        for seed in (int(s) for s in args.seeds.split(",")):
+            cfg = model_config(seed=seed, max_epochs=args.max_epochs)
+            cfg = replace(cfg, model={**cfg.model, "architecture": arch})
+            chosen, seconds = fit(snapshot, cfg, fit_part, val)
+            # refit on the whole training period for the chosen epochs, as a night serves
+            served, refit_seconds = fit(
+                snapshot, replace(cfg, max_epochs=chosen.epochs), train, None
+            )
+            metrics = model_metrics(served, snapshot, split, exam)
+            metrics["seconds"] = seconds + refit_seconds
+            metrics["epochs"] = chosen.epochs
+            runs.append(metrics)
+            print(f"  {arch} seed {seed}: NDCG@10 {metrics['ndcg_at_10']:.4f}", flush=True)
+        row = {"ranker": f"model {arch} (median of {len(runs)} seeds)"}
+        row.update({m: median(r[m] for r in runs) for m in SHOWN})
+        row["per seed NDCG@10"] = " ".join(f"{r['ndcg_at_10']:.3f}" for r in runs)
+        row["seconds (median)"] = median(r["seconds"] for r in runs)
+        row["epochs"] = " ".join(str(r["epochs"]) for r in runs)
+        model_rows.append(row)
+
+    best_baseline = max(rows, key=lambda r: r["ndcg_at_10"] or 0)
+    best_model = max(model_rows, key=lambda r: r["ndcg_at_10"])
+    lines = [
+        f"Split: last 20% of each user's ratings held out ({len(holdout)} events, "
+        f"{exam.evaluable_users} users); validation: last 20% of each user's training events. "
+        f"Baselines took {baseline_seconds:.0f} s together (tuning included).",
+        "",
+        table(model_rows + rows),
+        "",
+        f"Best of ours: **{best_model['ranker']}** NDCG@10 {best_model['ndcg_at_10']:.4f} vs best "
+        f"baseline {best_baseline['ranker']} {best_baseline['ndcg_at_10']:.4f}: "
+        + (
+            "ours better"
+            if best_model["ndcg_at_10"] > best_baseline["ndcg_at_10"]
+            else "**the baseline is better**"
+        )
+        + f"; target {TARGET}: "
+        + ("reached." if best_model["ndcg_at_10"] >= TARGET else "**missed**."),
+    ]
+    write_results("quality_ml100k_topn", "ML-100K top-N, temporal split (last 20% per user)", lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The two architectures behind one model: Shared-Bottom and MMoE towers, and the head tables."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from pipeline.model import Features, HeadTables, ModelConfig, MultiTaskModel
+
+
+def tiny(architecture: str, experts: int = 3) -> tuple[MultiTaskModel, Features, Features]:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        text_dim=6,
+        n_users=5,
+        n_items=7,
+        n_genders=2,
+        n_occupations=3,
+        n_categories=2,
+        dim=4,
+        hidden=8,
+        id_dim=4,
+        cat_dim=2,
+        text_proj=3,
+        architecture=architecture,
+        experts=experts,
+    )
+    users = Features(
+        ids=torch.arange(6),
+        texts=[torch.randn(6, 6), torch.randn(6, 6)],
+        cats=torch.zeros(6, 2, dtype=torch.long),
+        numeric=torch.randn(6, 4),
+    )
+    items = Features(
+        ids=torch.arange(8),
+        texts=[torch.randn(8, 6)],
+        cats=torch.zeros(8, 1, dtype=torch.long),
+        numeric=torch.randn(8, 4),
+        release_s=torch.zeros(8, dtype=torch.float64),
+    )
+    return MultiTaskModel(cfg).eval(), users, items
+
+
+def test_shared_bottom_gives_every_task_the_same_vectors() -> None:
+    model, users, items = tiny("shared_bottom")
+    rows = torch.arange(6)
+    interaction = model.users(users, rows, "interaction")
+    assert torch.equal(interaction, model.users(users, rows, "rating"))
+    assert torch.equal(interaction, model.users(users, rows, "social"))
+    heads = model.head_tables(users, items)
+    u, v = model.vector_tables(users, items, at_s=0.0)
+    assert heads.rating_user == pytest.approx(u[:, :-1], abs=1e-6)
+    assert heads.rating_item == pytest.approx(v[:, :-1], abs=1e-6)
+
+
+def test_mmoe_mixes_shared_experts_with_one_gate_per_task() -> None:
+    model, users, items = tiny("mmoe", experts=3)
+    tower = model.user_tower.bottom
+    assert len(tower.experts) == 3 and set(tower.gates) == {"interaction", "rating", "social"}
+    assert set(model.item_tower.bottom.gates) == {"interaction", "rating"}
+    rows = torch.arange(6)
+    x = model.user_tower.inputs(users, rows)
+    # a task's output is its gate's convex mixture of the experts' outputs
+    gate = torch.softmax(tower.gates["rating"](x), dim=1)
+    experts = torch.stack([e(x) for e in tower.experts], dim=1)
+    expected = (gate[:, :, None] * experts).sum(1)
+    assert torch.allclose(model.users(users, rows, "rating"), expected, atol=1e-6)
+    assert not torch.allclose(model.users(users, rows, "rating"), model.users(users, rows))
+    heads = model.head_tables(users, items)
+    assert isinstance(heads, HeadTables)
+    assert heads.rating_user.shape == (6, 4) and heads.social_user.shape == (6, 4)
+    ratings = model.predict_ratings(heads, torch.arange(6).numpy(), torch.arange(6).numpy())
+    assert ((ratings >= 0.5) & (ratings <= 5.0)).all()
+    social = model.social_vectors(heads)
+    assert torch.allclose(torch.as_tensor(social).norm(dim=1), torch.ones(6), atol=1e-5)
+
+
+def test_an_unknown_architecture_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=re.escape("unknown architecture 'moe'")):
+        tiny("moe")
+
+
+def test_weights_of_a_tower_without_a_bottom_still_load(tmp_path) -> None:
+    """Bundles saved before the towers had a `bottom` keep loading (keys `*_tower.mlp.*`)."""
+    import json
+
+    from pipeline.bundle import Bundle
+    from pipeline.feature_space import FeatureSpace
+
+    model, _, _ = tiny("shared_bottom")
+    old = {k.replace("_tower.bottom.mlp.", "_tower.mlp."): w for k, w in model.state_dict().items()}
+    assert any("_tower.mlp." in k for k in old)
+    torch.save(old, tmp_path / "weights.pt")
+    space = FeatureSpace([], [], [], [], [], "m")
+    meta = {"model": model.cfg.to_dict(), "space": space.__dict__, "trained_on": "2026-01-01"}
+    meta["model"].pop("architecture")
+    meta["model"].pop("experts")
+    (tmp_path / "bundle.json").write_text(json.dumps(meta))
+    loaded = Bundle.load(tmp_path)
+    for key, weight in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], weight)

@@ -172,14 +172,17 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     frame = pd.DataFrame(rows)
     if columns:
         frame = frame[columns]
-    return frame.to_markdown(index=False, floatfmt=".4f")
+    frame = frame.astype(object).where(frame.notna(), None)  # blank cells, not "nan"
+    return frame.to_markdown(index=False, floatfmt=".4f", missingval="")
 
 
 def write_results(name: str, title: str, body: list[str]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.md"
     stamp = f"Measured on {datetime.now(UTC):%Y-%m-%d} (2 cores, CPU)."  # a report, not data
-    path.write_text("\n".join([f"# {title}", "", stamp, "", *body, ""]), encoding="utf-8")
+    command = "Command: `" + " ".join([".venv/bin/python", *sys.argv]) + "`"
+    lines = [f"# {title}", "", stamp, command, "", *body, ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
     print(path.read_text(encoding="utf-8"))
     return path
 

@@ -7,8 +7,8 @@ split is used: a seeded 20% of each user's artists held out (validation: 20% of 
 of the friend pairs. For each architecture: the multi-task model (interaction + social, the night's
 weights) and each task alone with the same budget (the single-task control), scored on the same
 holdout; popularity and content for the interaction task, friend-count popularity and profile
-similarity for the social task, in the same run. EASE and ItemKNN are skipped above 15,000
-items (17,632 artists). Results: bench/results/quality_lastfm.md.
+similarity for the social task, in the same run. The collaborative baselines (EASE, ItemKNN,
+iALS) are skipped above 15,000 items (17,632 artists). Results: bench/results/quality_lastfm.md.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ COLLABORATIVE_MAX_ITEMS = 15_000
 ITEMKNN_KS = (25, 50, 100, 200, 400, 800)
 MF_LAMBDAS = (1.0, 10.0, 100.0, 300.0, 1000.0)
 BIASED_MF_LAMBDAS = (0.02, 0.05, 0.1, 0.2, 0.5)
+# biased MF solves one small system per user and per item, 15 rounds, 6 fits: above this many
+# users + items a night would spend minutes on a baseline, so it is skipped
+BIASED_MF_MAX_ROWS = 100_000
 
 
 @dataclass

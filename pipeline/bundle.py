@@ -67,7 +67,7 @@ class Bundle:
         }
         (folder / "bundle.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         u, v = self.vectors(snapshot, snapshot.events)
-        heads = self.head_tables(snapshot, snapshot.events)
+        heads = self.model.head_tables(*self._encode(snapshot, snapshot.events), social=False)
         users, items = snapshot.users["user_id"], snapshot.items["item_id"]
         _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
         _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)

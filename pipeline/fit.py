@@ -4,7 +4,8 @@ Loss weighting (`TrainConfig.loss_weighting`):
 - *fixed*: total = sum of weight_t x loss_t with the configured weights;
 - *uncertainty* (Kendall, Gal and Cipolla 2018): total = sum of exp(-s_t) x loss_t + s_t with a
   learned log-variance s_t per task, so no task's scale drowns the others; a configured weight of
-  0 still switches its task off.
+  0 still switches its task off. This is the common simplified form: one expression for the
+  regression (rating) and the classification (interaction, social) losses.
 
 Deterministic on CPU for a given seed: numpy draws the batches and negatives, torch is seeded, and
 nothing depends on the clock or on thread timing.
@@ -16,6 +17,7 @@ import copy
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,11 +102,11 @@ class LossWeights(torch.nn.Module):
             torch.exp(-self.log_vars[t]) * loss + self.log_vars[t] for t, loss in losses.items()
         )
 
-    def effective(self) -> dict[str, float]:
-        """Each task's weight on its loss in the last step."""
+    def effective(self, tasks: Iterable[str]) -> dict[str, float]:
+        """The weight on each of `tasks`' losses now."""
         if self.kind == "fixed":
-            return dict(self.weights)
-        return {t: float(torch.exp(-v.detach())) for t, v in self.log_vars.items()}
+            return {t: self.weights[t] for t in tasks}
+        return {t: float(torch.exp(-self.log_vars[t].detach())) for t in tasks}
 
 
 def both_directions(pairs: np.ndarray) -> np.ndarray:
@@ -128,6 +130,10 @@ class Trainer:
         label: str = "fit",
     ) -> Fitted:
         cfg, snap, dev = self.cfg, self.snapshot, self.device
+        if cfg.select_on not in SELECT_METRICS:
+            raise ValueError(
+                f"unknown select_on {cfg.select_on!r}: choose one of {', '.join(SELECT_METRICS)}"
+            )
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
         space = FeatureSpace.fit(snap, events)
@@ -203,7 +209,8 @@ class Trainer:
             row: dict[str, float] = {"epoch": epoch + 1}
             row.update({f"loss_{t}": s / max(steps, 1) for t, s in sums.items()})
             if cfg.loss_weighting != "fixed":
-                row.update({f"task_weight_{t}": w for t, w in weighting.effective().items()})
+                trained = [t for t in TASKS if active[t]]
+                row.update({f"task_weight_{t}": w for t, w in weighting.effective(trained).items()})
             if validation is not None and len(validation):
                 row.update(self.validate(model, users_f, items_f, events, validation))
                 score = SELECT_METRICS[cfg.select_on] * row.get(cfg.select_on, math.nan)
@@ -299,7 +306,7 @@ class Trainer:
         out = {"val_ndcg_at_10": ndcg_at_k(truth, preds, k=10)}
         rated = validation[validation["rating"].notna()]
         if len(rated):
-            tables = model.head_tables(users_f, items_f)
+            tables = model.head_tables(users_f, items_f, social=False)
             predicted = model.predict_ratings(
                 tables, rated["user"].to_numpy(), rated["item"].to_numpy()
             )

@@ -195,7 +195,9 @@ def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) 
     u, v = model.vector_tables(users_f, items_f, exam.at_s)
     metrics = exam.ranking(lambda rows: u[rows] @ v.T)
     metrics["interaction_auc"] = exam.interaction_auc(lambda a, b: np.sum(u[a] * v[b], axis=1))
-    tables = model.head_tables(users_f, items_f)
+    tables = model.head_tables(
+        users_f, items_f, rating=len(exam.rated) > 0, social=len(snapshot.friends) > 0
+    )
     if len(exam.rated):
         truth = exam.rated["rating"].to_numpy()
         predicted = model.predict_ratings(
@@ -290,6 +292,13 @@ def biased_mf_metrics(
 ) -> dict[str, float]:
     """The `mf` baseline's rating metrics: biased MF, lambda chosen by validation RMSE."""
     shape = (len(snapshot.users), len(snapshot.items))
+    if sum(shape) > baselines.BIASED_MF_MAX_ROWS:
+        log.warning(
+            "biased MF baseline skipped: %d users + items (limit %d)",
+            sum(shape),
+            baselines.BIASED_MF_MAX_ROWS,
+        )
+        return {}
 
     def fit(events: pd.DataFrame, lam: float) -> baselines.BiasedMF:
         rated = events[events["rating"].notna()]

@@ -250,8 +250,17 @@ class MultiTaskModel(nn.Module):
         return u.float().cpu().numpy(), v.float().cpu().numpy()
 
     @torch.no_grad()
-    def head_tables(self, users: Features, items: Features, batch: int = 4096) -> HeadTables:
-        """The rating head's user and item vectors and the social head's user vectors."""
+    def head_tables(
+        self,
+        users: Features,
+        items: Features,
+        *,
+        rating: bool = True,
+        social: bool = True,
+        batch: int = 4096,
+    ) -> HeadTables:
+        """The rating head's user and item vectors and the social head's user vectors (a table
+        not asked for is left empty: each costs a pass of its tower over every row)."""
         self.eval()
 
         def table(
@@ -266,11 +275,17 @@ class MultiTaskModel(nn.Module):
                 else np.zeros((0, self.cfg.dim), np.float32)
             )
 
+        def skipped(*_: object) -> np.ndarray:
+            return np.zeros((0, self.cfg.dim), np.float32)
+
         udev, idev = users.ids.device, items.ids.device
+        both = table if rating else skipped
         return HeadTables(
-            rating_user=table(len(users), udev, lambda r: self.users(users, r, "rating")),
-            rating_item=table(len(items), idev, lambda r: self.items(items, r, "rating")[0]),
-            social_user=table(len(users), udev, lambda r: self.users(users, r, "social")),
+            rating_user=both(len(users), udev, lambda r: self.users(users, r, "rating")),
+            rating_item=both(len(items), idev, lambda r: self.items(items, r, "rating")[0]),
+            social_user=(table if social else skipped)(
+                len(users), udev, lambda r: self.users(users, r, "social")
+            ),
         )
 
     @torch.no_grad()

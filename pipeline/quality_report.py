@@ -37,12 +37,6 @@ class NightFacts:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 def _better(metric: str, a: float, b: float) -> bool:
     return a < b if metric in LOWER_IS_BETTER else a > b
 
@@ -102,7 +96,7 @@ def quality_report(facts: NightFacts, metrics: dict[str, float], table: pd.DataF
         "",
         f"- Model version **{facts.model_version}** -> `{facts.alias}` ({facts.reason}).",
         f"- Architecture `{facts.architecture}`, loss weighting `{facts.loss_weighting}`, "
-        f"{facts.epochs} epochs chosen on the validation week.",
+        f"{facts.epochs} epochs (chosen by early stopping when there was a validation week).",
         "- Data: " + ", ".join(f"{k} {v:,}" for k, v in facts.data.items()) + ".",
         f"- Judged on {facts.evaluable_users:,} users with a holdout item they had not seen.",
         "",
@@ -119,7 +113,10 @@ def quality_report(facts: NightFacts, metrics: dict[str, float], table: pd.DataF
     deltas = multi_vs_single(metrics)
     if len(deltas):
         lines += [
-            "Same data, seed, architecture and budget; only the loss weights differ.",
+            "Same data, seed, architecture and epoch budget. Each task alone is trained with "
+            "fixed weight 1 and stopped on its own validation metric (interaction: NDCG@10, "
+            "rating: RMSE; social: the multi-task epochs), while the multi-task model stops on "
+            "NDCG@10: the rating comparison leans towards the single-task model.",
             "",
             _markdown(deltas),
         ]

@@ -15,7 +15,7 @@ def test_fixed_weights_sum_the_weighted_losses() -> None:
     losses = {"interaction": torch.tensor(3.0), "rating": torch.tensor(0.5)}
     assert float(weighting(losses)) == pytest.approx(3.0 + 1.0)
     assert not any(p.requires_grad for p in weighting.parameters())
-    assert weighting.effective()["rating"] == 2.0
+    assert weighting.effective(["rating"]) == {"rating": 2.0}
 
 
 def test_uncertainty_weighting_learns_the_inverse_of_each_losss_scale() -> None:
@@ -28,7 +28,7 @@ def test_uncertainty_weighting_learns_the_inverse_of_each_losss_scale() -> None:
         opt.zero_grad()
         weighting(losses).backward()
         opt.step()
-    effective = weighting.effective()
+    effective = weighting.effective(["interaction", "rating"])
     assert effective["interaction"] == pytest.approx(1 / 4.0, rel=0.02)
     assert effective["rating"] == pytest.approx(1 / 0.25, rel=0.02)
     assert math.isfinite(float(weighting(losses).detach()))

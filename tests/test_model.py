@@ -101,3 +101,22 @@ def test_weights_of_a_tower_without_a_bottom_still_load(tmp_path) -> None:
     loaded = Bundle.load(tmp_path)
     for key, weight in model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], weight)
+
+
+def test_vectors_of_a_bundle_without_rating_vectors_read_as_the_old_rating_input(tmp_path) -> None:
+    """Old bundles' rating head read the interaction vectors less their last column."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.bundle import read_vectors
+
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    flat = pa.array(vectors.reshape(-1), pa.float32())
+    old = pa.table(
+        {"user_id": ["a", "b", "c"], "vector": pa.FixedSizeListArray.from_arrays(flat, 4)}
+    )
+    pq.write_table(old, tmp_path / "users.parquet")
+    ids, rating = read_vectors(tmp_path / "users.parquet", "user_id", "rating_vector")
+    assert ids == ["a", "b", "c"]
+    np.testing.assert_array_equal(rating, vectors[:, :-1])

@@ -123,7 +123,7 @@ def test_the_served_model_loads_by_alias_and_scores_pairs(gate_story: dict) -> N
 @pytest.fixture(scope="module")
 def controlled(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One night with MMoE, uncertainty weighting and the single-task control switched on
-    (a small model and few epochs: four fits in all)."""
+    (a small model and few epochs: five fits in all, the refit included)."""
     settings = night_home(
         embedded_night,
         tmp_path_factory.mktemp("controlled"),

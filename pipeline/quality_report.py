@@ -80,7 +80,13 @@ def multi_vs_single(metrics: dict[str, float]) -> pd.DataFrame:
                     "multi-task": together,
                     "single-task": alone,
                     "difference": together - alone,
-                    "multi-task helps": "yes" if _better(name, together, alone) else "**no**",
+                    "multi-task helps": (
+                        "equal"
+                        if together == alone
+                        else "yes"
+                        if _better(name, together, alone)
+                        else "**no**"
+                    ),
                 }
             )
     return pd.DataFrame(rows)

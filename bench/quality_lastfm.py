@@ -4,9 +4,9 @@
 
 Plays are implicit (no rating task). The importer's event times come from tag dates, so a random
 split is used: a seeded 20% of each user's artists held out (validation: 20% of the rest), and 10%
-of the friend pairs. For each architecture: the multi-task model (interaction + social, the night's
-weights) and each task alone with the same budget (the single-task control), scored on the same
-holdout; popularity and content for the interaction task, friend-count popularity and profile
+of the friend pairs. For each architecture the multi-task model (interaction + social, the night's
+weights); for the first one also each task alone with the same budget (the single-task control),
+scored on the same holdout; popularity and content for the interaction task, friend-count popularity and profile
 similarity for the social task, in the same run. The collaborative baselines (EASE, ItemKNN,
 iALS) are skipped above 15,000 items (17,632 artists). Results: bench/results/quality_lastfm.md.
 """
@@ -64,7 +64,8 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             cfg = model_config(seed=seed, max_epochs=args.max_epochs)
             cfg = replace(cfg, model={**cfg.model, "architecture": arch})
-            runs.append(judged(snapshot, cfg, split, tuning, exam, single_task=True))
+            control = not rows  # the single-task control: for the first configuration
+            runs.append(judged(snapshot, cfg, split, tuning, exam, single_task=control))
             print(f"  {arch} seed {seed}: {runs[-1]}", flush=True)
         label = f"model {arch}"
         middle = {k: median(r[k] for r in runs) for k in runs[0]}

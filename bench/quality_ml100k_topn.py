@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/quality_ml100k_topn.py [--seeds 42,43,44] [--architectures ...]
 
+`--architectures shared_bottom,mmoe@42` runs MMoE for seed 42 only (`arch@seed+seed`).
+
 The last 20% of each user's ratings (by time) are held out; every rating counts as an interaction.
 The last 20% of each user's training events are the validation slice (the same question one step
 earlier): it picks the model's epochs and the collaborative baselines' parameters from their grids,
@@ -68,9 +70,11 @@ def main() -> None:
         rows.append(row)
 
     model_rows = []
-    for arch in args.architectures.split(","):
+    for spec in args.architectures.split(","):
+        arch, _, only = spec.partition("@")
+        seeds = only.split("+") if only else args.seeds.split(",")
         runs = []
-        for seed in (int(s) for s in args.seeds.split(",")):
+        for seed in (int(s) for s in seeds):
             cfg = model_config(seed=seed, max_epochs=args.max_epochs)
             cfg = replace(cfg, model={**cfg.model, "architecture": arch})
             chosen, seconds = fit(snapshot, cfg, fit_part, val)

@@ -13,6 +13,7 @@ SVD++ 0.919 (and SVD 0.934). Results: stdout and bench/results/quality_ml100k_ra
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -91,17 +92,18 @@ def main() -> None:
     for variant in args.variants.split(","):
         arch, mode = variant.split(":")
         variants[f"model {arch}, {names[mode]}"] = (arch, weights[mode])
-    results: dict[str, list[tuple[float, float, float]]] = {}
+    # each fold's results are kept as soon as the fold ends, so an interrupted run resumes
+    key = f"seed{args.seed}-epochs{args.max_epochs}-{args.variants}".replace(",", "_")
+    cache_path = args.work / "ml-100k" / f"rating-folds-{key.replace(':', '-')}.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
 
-    def put(name: str, truth: np.ndarray, predicted: np.ndarray, seconds: float) -> None:
-        results.setdefault(name, []).append(
-            (rmse(truth, predicted), mae(truth, predicted), seconds)
-        )
-        print(f"  {name}: RMSE {results[name][-1][0]:.4f} ({seconds:.0f} s)", flush=True)
+    def run_fold(fold: int) -> dict:
+        out: dict = {"results": {}, "epochs": {}}
 
-    epochs_chosen: dict[str, list[int]] = {}
-    lambdas: list[float] = []
-    for fold in folds:
+        def put(name: str, truth: np.ndarray, predicted: np.ndarray, seconds: float) -> None:
+            out["results"][name] = (rmse(truth, predicted), mae(truth, predicted), seconds)
+            print(f"  {name}: RMSE {out['results'][name][0]:.4f} ({seconds:.0f} s)", flush=True)
+
         base, test = fold_events(snapshot, src, fold)
         truth = test["rating"].to_numpy()
         rng = np.random.default_rng(args.seed + fold)
@@ -142,12 +144,11 @@ def main() -> None:
             for lam in BIASED_MF_LAMBDAS
         }
         best = min(BIASED_MF_LAMBDAS, key=lambda lam: errors[lam])
-        mf = biased(base, best)
-        lambdas.append(best)
+        out["lambda"] = best
         put(
             "biased MF (ALS, lambda tuned)",
             truth,
-            mf.predict(test["user"].to_numpy(), test["item"].to_numpy()),
+            biased(base, best).predict(test["user"].to_numpy(), test["item"].to_numpy()),
             time.perf_counter() - started,
         )
 
@@ -160,8 +161,25 @@ def main() -> None:
                 model={**model_config().model, "architecture": arch},
             )
             chosen, seconds = fit(snapshot, cfg, fit_part, val)
-            epochs_chosen.setdefault(name, []).append(chosen.epochs)
+            out["epochs"][name] = chosen.epochs
             put(name, truth, predict(chosen, snapshot, fit_part, test), seconds)
+        return out
+
+    results: dict[str, list[tuple[float, float, float]]] = {}
+    epochs_chosen: dict[str, list[int]] = {}
+    lambdas: list[float] = []
+    for fold in folds:
+        if f"u{fold}" not in cache:
+            cache[f"u{fold}"] = run_fold(fold)
+            cache_path.write_text(json.dumps(cache, indent=1))
+        else:
+            print(f"fold u{fold}: kept from {cache_path}", flush=True)
+        done = cache[f"u{fold}"]
+        for name, value in done["results"].items():
+            results.setdefault(name, []).append(tuple(value))
+        for name, epochs in done["epochs"].items():
+            epochs_chosen.setdefault(name, []).append(epochs)
+        lambdas.append(done["lambda"])
 
     rows = []
     for name, runs in results.items():

@@ -46,6 +46,12 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--seeds", default="42,43,44")
     p.add_argument("--architectures", default="shared_bottom,mmoe")
+    p.add_argument(
+        "--freshness-lr-scale",
+        type=float,
+        default=None,
+        help="0 keeps the freshness curve flat (results go to quality_ml100k_topn_fresh<x>.md)",
+    )
     args = p.parse_args()
     setup_logging()
     snapshot = dataset_night(
@@ -76,6 +82,8 @@ def main() -> None:
         runs = []
         for seed in (int(s) for s in seeds):
             cfg = model_config(seed=seed, max_epochs=args.max_epochs)
+            if args.freshness_lr_scale is not None:
+                cfg = replace(cfg, freshness_lr_scale=args.freshness_lr_scale)
             cfg = replace(cfg, model={**cfg.model, "architecture": arch})
             chosen, seconds = fit(snapshot, cfg, fit_part, val)
             # refit on the whole training period for the chosen epochs, as a night serves
@@ -113,7 +121,11 @@ def main() -> None:
         + f"; target {TARGET}: "
         + ("reached." if best_model["ndcg_at_10"] >= TARGET else "**missed**."),
     ]
-    write_results("quality_ml100k_topn", "ML-100K top-N, temporal split (last 20% per user)", lines)
+    name = "quality_ml100k_topn"
+    if args.freshness_lr_scale is not None:
+        name += f"_fresh{args.freshness_lr_scale:g}"
+        lines.insert(0, f"Freshness learning-rate scale {args.freshness_lr_scale:g}.\n")
+    write_results(name, "ML-100K top-N, temporal split (last 20% per user)", lines)
 
 
 if __name__ == "__main__":

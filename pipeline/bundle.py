@@ -38,9 +38,13 @@ class Bundle:
         users_f, items_f = self._encode(snapshot, history)
         return self.model.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
 
-    def head_tables(self, snapshot: Snapshot, history: pd.DataFrame) -> HeadTables:
-        """What the rating and social heads read for `snapshot`'s users and items."""
-        return self.model.head_tables(*self._encode(snapshot, history))
+    def tables(
+        self, snapshot: Snapshot, history: pd.DataFrame, *, social: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, HeadTables]:
+        """The vector tables and what the rating and social heads read, from one encoding."""
+        users_f, items_f = self._encode(snapshot, history)
+        u, v = self.model.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
+        return u, v, self.model.head_tables(users_f, items_f, social=social)
 
     def _encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[Features, Features]:
         device = next(self.model.parameters()).device
@@ -66,8 +70,7 @@ class Bundle:
             "trained_on": self.trained_on.isoformat(),
         }
         (folder / "bundle.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        u, v = self.vectors(snapshot, snapshot.events)
-        heads = self.model.head_tables(*self._encode(snapshot, snapshot.events), social=False)
+        u, v, heads = self.tables(snapshot, snapshot.events, social=False)
         users, items = snapshot.users["user_id"], snapshot.items["item_id"]
         _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
         _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)

@@ -99,8 +99,7 @@ def score(
     """Step 2: (recommendations, similar users, counts) for every active user of `snapshot`."""
     events = snapshot.events
     n_users, n_items = len(snapshot.users), len(snapshot.items)
-    u, v = bundle.vectors(snapshot, events)
-    heads = bundle.head_tables(snapshot, events)
+    u, v, heads = bundle.tables(snapshot, events)
     seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), (n_users, n_items))
     active = np.flatnonzero(np.diff(seen.indptr) > 0)
     released = snapshot.items["is_released"].fillna(False).to_numpy(bool)

@@ -37,10 +37,10 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import Settings  # noqa: E402
-from pipeline.demo_data import DemoShop  # noqa: E402
-from pipeline.embed import encoder_spec, run_embedding, work_dir  # noqa: E402
-from pipeline.warehouse import connect, ensure_schemas  # noqa: E402
+from pipeline.core.config import Settings  # noqa: E402
+from pipeline.core.warehouse import connect, ensure_schemas  # noqa: E402
+from pipeline.embed.stage import encoder_spec, run_embedding, work_dir  # noqa: E402
+from pipeline.landing.demo_data import DemoShop  # noqa: E402
 
 DAY = date(2026, 11, 27)
 BASELINE = """

@@ -29,17 +29,17 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import Settings  # noqa: E402
-from pipeline.embed import embed  # noqa: E402
-from pipeline.features import Snapshot, export_snapshot, snapshot_dir  # noqa: E402
-from pipeline.fit import Fitted, TrainConfig, Trainer  # noqa: E402
-from pipeline.holdout import Exam, Split, model_metrics  # noqa: E402
-from pipeline.ingest import ingest  # noqa: E402
-from pipeline.quality_report import multi_vs_single  # noqa: E402
-from pipeline.run_date import resolve_run_date  # noqa: E402
-from pipeline.single_task import single_task_metrics  # noqa: E402
-from pipeline.train import train_config  # noqa: E402
-from pipeline.transform import transform  # noqa: E402
+from pipeline.clean.transform import transform  # noqa: E402
+from pipeline.core.config import Settings  # noqa: E402
+from pipeline.core.run_date import resolve_run_date  # noqa: E402
+from pipeline.embed.stage import embed  # noqa: E402
+from pipeline.evaluate.exam import Exam, Split, model_metrics  # noqa: E402
+from pipeline.evaluate.quality_report import multi_vs_single  # noqa: E402
+from pipeline.evaluate.single_task import single_task_metrics  # noqa: E402
+from pipeline.landing.ingest import ingest  # noqa: E402
+from pipeline.learn.fit import Fitted, TrainConfig, Trainer  # noqa: E402
+from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir  # noqa: E402
+from pipeline.train.stage import train_config  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -197,7 +197,7 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("pipeline", "py4j", "mlflow", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("pipeline.fit").setLevel(logging.INFO)  # one line per epoch
+    logging.getLogger("pipeline.learn.fit").setLevel(logging.INFO)  # one line per epoch
 
 
 def judged(

@@ -28,9 +28,9 @@ from quality_common import (
     write_results,
 )
 
-from pipeline.config import Settings
-from pipeline.demo_data import generate
-from pipeline.holdout import Exam, baseline_metrics, temporal_split, validation_split
+from pipeline.core.config import Settings
+from pipeline.evaluate.exam import Exam, baseline_metrics, temporal_split, validation_split
+from pipeline.landing.demo_data import generate
 
 SHOWN = (
     "recall_at_10",

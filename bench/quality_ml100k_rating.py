@@ -32,10 +32,10 @@ from quality_common import (
     write_results,
 )
 
-from pipeline.baselines import BIASED_MF_LAMBDAS, BiasBaseline, BiasedMF
-from pipeline.evaluate import mae, rmse
-from pipeline.features import Snapshot
-from pipeline.fit import Fitted
+from pipeline.evaluate.baselines import BIASED_MF_LAMBDAS, BiasBaseline, BiasedMF
+from pipeline.learn.fit import Fitted
+from pipeline.learn.snapshot import Snapshot
+from pipeline.metrics.functions import mae, rmse
 
 PUBLISHED = {"SVD++ (Surprise, published)": 0.919, "SVD (Surprise, published)": 0.934}
 

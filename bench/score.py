@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/score.py [--users 50000] [--items 20000] [--repeats 3]
 
-S1  all users x all items through `pipeline.scoring.chunked_top_k` (matrix product per chunk,
+S1  all users x all items through `pipeline.learn.scoring.chunked_top_k` (matrix product per chunk,
     seen items excluded, top-10 with deterministic ties) vs the machine's float32 matmul rate
     measured with numpy in the same run on the same shapes (the product alone, nothing kept):
     ratio = matmul-only time / scoring time (target >= 30%). Median of `repeats`.
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.scoring import chunked_top_k, seen_matrix  # noqa: E402
+from pipeline.learn.scoring import chunked_top_k, seen_matrix  # noqa: E402
 
 DIM, SEEN_PER_USER, K, CHUNK = 65, 30, 10, 2048
 

@@ -24,7 +24,7 @@ from airflow.sdk import (
     task,
 )
 
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 from pipeline.orchestration.callbacks import on_task_failure
 from pipeline.orchestration.context import NightParams, from_context
 from pipeline.orchestration.spark import EmbedTextsOperator
@@ -99,21 +99,21 @@ with DAG(
 
     @task(**WAREHOUSE)
     def ingest() -> dict[str, Any]:
-        from pipeline.ingest import ingest
+        from pipeline.landing.ingest import ingest
 
         n = night()
         return ingest(n.settings, n.run_date)
 
     @task(**WAREHOUSE)
     def transform() -> dict[str, Any]:
-        from pipeline.transform import transform
+        from pipeline.clean.transform import transform
 
         n = night()
         return transform(n.settings, n.run_date)
 
     @task(**WAREHOUSE)
     def embed_export() -> dict[str, Any]:
-        from pipeline.embed import embed_export
+        from pipeline.embed.stage import embed_export
 
         n = night()
         return embed_export(n.settings, n.run_date, force=n.force_reembed)
@@ -122,7 +122,7 @@ with DAG(
 
     @task(**WAREHOUSE)
     def embed_load(exported: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-        from pipeline.embed import embed_load
+        from pipeline.embed.stage import embed_load
 
         n = night()
         return embed_load(n.settings, n.run_date, exported, job)
@@ -133,42 +133,42 @@ with DAG(
 
     @task(**WAREHOUSE)
     def train_export() -> dict[str, Any]:
-        from pipeline.train import export_training_data
+        from pipeline.train.stage import export_training_data
 
         n = night()
         return export_training_data(n.settings, n.run_date)
 
     @task(**GPU)
     def train_model() -> dict[str, Any]:
-        from pipeline.train import train_model
+        from pipeline.train.stage import train_model
 
         n = night()
         return train_model(n.settings, n.run_date)
 
     @task(trigger_rule="none_failed", **WAREHOUSE)
     def recommend_export() -> dict[str, Any]:
-        from pipeline.recommend import export_scoring_data
+        from pipeline.serve.recommend import export_scoring_data
 
         n = night()
         return {"folder": str(export_scoring_data(n.settings, n.run_date))}
 
     @task(**GPU)
     def recommend_score() -> dict[str, Any]:
-        from pipeline.recommend import score_with_champion
+        from pipeline.serve.recommend import score_with_champion
 
         n = night()
         return score_with_champion(n.settings, n.run_date, n.top_n)
 
     @task(**WAREHOUSE)
     def recommend_write(scored: dict[str, Any]) -> dict[str, Any]:
-        from pipeline.recommend import write_night
+        from pipeline.serve.recommend import write_night
 
         n = night()
         return {**scored, **write_night(n.settings, n.run_date, scored["model_version"])}
 
     @task(outlets=[RECOMMENDATIONS], **WAREHOUSE)
     def publish() -> dict[str, Any]:
-        from pipeline.publish import publish
+        from pipeline.serve.publish import publish
 
         n = night()
         return publish(n.settings, n.run_date)

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 from pydantic import ValidationError
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.run_date import parse_run_date, resolve_run_date
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.core.run_date import parse_run_date, resolve_run_date
 
 if TYPE_CHECKING:
-    from pipeline.embed import Engine
+    from pipeline.embed.stage import Engine
 
 app = typer.Typer(
     name="recsys",
@@ -93,7 +93,7 @@ def demo_data(
     run_date: str | None = RUN_DATE,
 ) -> None:
     """Write a deterministic demo shop (with planted bad rows) into DEST."""
-    from pipeline.demo_data import DEFAULT_RUN_DATE, generate
+    from pipeline.landing.demo_data import DEFAULT_RUN_DATE, generate
 
     def stage() -> dict[str, Any]:
         day = _date(run_date) or DEFAULT_RUN_DATE
@@ -113,7 +113,7 @@ DEST = typer.Argument(..., help="Landing folder to write (created when missing).
 @import_app.command("movielens")
 def import_movielens(src: Path = SRC, dest: Path = DEST) -> None:
     """MovieLens 100K (u.data, u.item, u.user) or latest-small (ratings.csv, movies.csv, tags.csv)."""
-    from pipeline.importers.movielens import import_movielens as run_import
+    from pipeline.landing.importers.movielens import import_movielens as run_import
 
     _run(lambda: run_import(src.expanduser().resolve(), dest.expanduser().resolve()))
 
@@ -121,7 +121,7 @@ def import_movielens(src: Path = SRC, dest: Path = DEST) -> None:
 @import_app.command("lastfm")
 def import_lastfm(src: Path = SRC, dest: Path = DEST) -> None:
     """HetRec 2011 Last.fm: plays as implicit events, artists' tags as text, the friend graph."""
-    from pipeline.importers.lastfm import import_lastfm as run_import
+    from pipeline.landing.importers.lastfm import import_lastfm as run_import
 
     _run(lambda: run_import(src.expanduser().resolve(), dest.expanduser().resolve()))
 
@@ -136,8 +136,8 @@ def ingest(
     ),
 ) -> None:
     """Load new landing files into raw.* (each file once, tracked in meta.loaded_files)."""
-    from pipeline.ingest import ingest as run_ingest
-    from pipeline.run_date import manifest_run_date
+    from pipeline.core.run_date import manifest_run_date
+    from pipeline.landing.ingest import ingest as run_ingest
 
     def stage() -> dict[str, Any]:
         settings = _settings(home, landing)
@@ -150,7 +150,7 @@ def ingest(
 @app.command()
 def transform(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     """dbt build: raw -> staging -> marts and quarantine, for the run date; then the circuit breaker."""
-    from pipeline.transform import transform as run_transform
+    from pipeline.clean.transform import transform as run_transform
 
     def stage() -> dict[str, Any]:
         settings = _settings(home)
@@ -167,7 +167,7 @@ def embed(
     force_reembed: bool = FORCE_REEMBED,
 ) -> None:
     """Embed new or changed texts (marts.embedding_requests) into features.text_embeddings."""
-    from pipeline.embed import embed as run_embed
+    from pipeline.embed.stage import embed as run_embed
 
     def stage() -> dict[str, Any]:
         settings = _settings(home)
@@ -181,7 +181,7 @@ def embed(
 def train(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     """Fit the multi-task model, judge it and the baselines on the holdout, log and register it in
     MLflow; the `champion` alias moves only to a model at least as good as the champion."""
-    from pipeline.train import train as run_train
+    from pipeline.train.stage import train as run_train
 
     def stage() -> dict[str, Any]:
         settings = _settings(home)
@@ -204,7 +204,7 @@ def recommend(
 ) -> None:
     """Score every active user with models:/recsys_mtl@champion into marts.recommendations and
     marts.similar_users (a rerun of a date replaces that date's rows)."""
-    from pipeline.recommend import recommend as run_recommend
+    from pipeline.serve.recommend import recommend as run_recommend
 
     def stage() -> dict[str, Any]:
         settings = _settings(home)
@@ -216,7 +216,7 @@ def recommend(
 @app.command()
 def publish(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     """Build the analytics models, then swap in $RECSYS_HOME/published/analytics.duckdb."""
-    from pipeline.publish import publish as run_publish
+    from pipeline.serve.publish import publish as run_publish
 
     def stage() -> dict[str, Any]:
         settings = _settings(home)
@@ -261,7 +261,7 @@ def run_all(
 def report_cmd(home: str | None = HOME) -> None:
     """Where the night's results are, sample recommendations with their reasons, and the
     champion's metrics beside the baselines."""
-    from pipeline.report import report
+    from pipeline.serve.report import report
 
     def stage() -> dict[str, Any]:
         text, summary = report(_settings(home))

@@ -11,13 +11,13 @@ import logging
 from datetime import date
 from typing import Any
 
-from pipeline.config import Settings
-from pipeline.embed import Engine, embed
-from pipeline.ingest import ingest
-from pipeline.publish import publish
-from pipeline.recommend import recommend
-from pipeline.train import train
-from pipeline.transform import transform
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.embed.stage import Engine, embed
+from pipeline.landing.ingest import ingest
+from pipeline.serve.publish import publish
+from pipeline.serve.recommend import recommend
+from pipeline.train.stage import train
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline.config import Settings
-from pipeline.demo_data import generate
-from pipeline.ingest import ingest
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.run_date import resolve_run_date
+from pipeline.landing.demo_data import generate
+from pipeline.landing.ingest import ingest
 from pipeline.orchestration.home import airflow_env
-from pipeline.run_date import resolve_run_date
-from pipeline.transform import transform
 
 # Airflow reads its configuration once, when first imported: point it at a home of this test
 # session's own before any test imports it (never the developer's ~/airflow).
@@ -138,7 +138,7 @@ def embedded_night(demo_night: Night, tmp_path_factory: pytest.TempPathFactory) 
     start from here. Tests that train copy it first (`night_home`), so MLflow starts empty."""
     import shutil
 
-    from pipeline.embed import embed
+    from pipeline.embed.stage import embed
 
     home = tmp_path_factory.mktemp("embedded")
     shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
@@ -161,7 +161,7 @@ def night_home(night: Night, dest: Path, **overrides: Any) -> Settings:
 @pytest.fixture(scope="session")
 def trained_night(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) -> Night:
     """The embedded demo night after `train`: a `recsys_mtl@champion` in its own MLflow."""
-    from pipeline.train import train
+    from pipeline.train.stage import train
 
     settings = night_home(embedded_night, tmp_path_factory.mktemp("trained"))
     summary = train(settings, resolve_run_date(settings))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.baselines import BiasBaseline, popularity, random_scores
+from pipeline.evaluate.baselines import BiasBaseline, popularity, random_scores
 
 
 def test_bias_baseline_without_regularisation_recovers_additive_ratings() -> None:
@@ -33,7 +33,7 @@ def test_random_new_scores_only_candidates_and_is_seeded() -> None:
 
 
 def test_ease_matches_its_closed_form_on_a_hand_computed_example() -> None:
-    from pipeline.baselines import EASE, binary_matrix
+    from pipeline.evaluate.baselines import EASE, binary_matrix
 
     # X^T X + I = 2I + J, whose inverse is (I - J/5) / 2: diagonal 0.4, off-diagonal -0.1,
     # so B_ij = 0.1 / 0.4 = 0.25 off the diagonal and 0 on it
@@ -44,7 +44,7 @@ def test_ease_matches_its_closed_form_on_a_hand_computed_example() -> None:
 
 
 def test_itemknn_keeps_each_items_k_nearest_by_cosine() -> None:
-    from pipeline.baselines import ItemKNN, binary_matrix
+    from pipeline.evaluate.baselines import ItemKNN, binary_matrix
 
     # users: {0,1}, {0,1}, {0,2}, {2}; cos(0,1) = 2/sqrt(6), cos(0,2) = 1/sqrt(6), cos(1,2) = 0
     x = binary_matrix(np.array([0, 0, 1, 1, 2, 2, 3]), np.array([0, 1, 0, 1, 0, 2, 2]), (4, 3))
@@ -62,7 +62,7 @@ def test_itemknn_keeps_each_items_k_nearest_by_cosine() -> None:
 
 
 def test_implicit_mf_recovers_two_taste_groups() -> None:
-    from pipeline.baselines import ImplicitMF, binary_matrix
+    from pipeline.evaluate.baselines import ImplicitMF, binary_matrix
 
     # users 0-3 like items 0-3, users 4-7 items 4-7; each user has all of their group but one
     pairs = [
@@ -81,7 +81,7 @@ def test_implicit_mf_recovers_two_taste_groups() -> None:
 
 
 def test_biased_mf_recovers_biases_and_a_low_rank_signal() -> None:
-    from pipeline.baselines import BiasedMF
+    from pipeline.evaluate.baselines import BiasedMF
 
     rng = np.random.default_rng(0)
     n_users, n_items = 60, 40
@@ -107,7 +107,7 @@ def test_biased_mf_recovers_biases_and_a_low_rank_signal() -> None:
 
 
 def test_biased_mf_counts_a_pair_rated_twice_once_with_its_last_rating() -> None:
-    from pipeline.baselines import BiasedMF
+    from pipeline.evaluate.baselines import BiasedMF
 
     once = BiasedMF.fit(np.array([0, 1]), np.array([0, 0]), np.array([5.0, 1.0]), (2, 1), 0.1)
     twice = BiasedMF.fit(

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.run_date import resolve_run_date
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.core.run_date import resolve_run_date
 
 
 def test_defaults_live_under_an_absolute_home(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo_data import SQL_USER_ID, generate
-from pipeline.errors import RecsysError
+from pipeline.core.errors import RecsysError
+from pipeline.landing.demo_data import SQL_USER_ID, generate
 
 
 def digest(folder: Path) -> dict[str, str]:

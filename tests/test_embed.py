@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import Settings
-from pipeline.embed import embed, encoder_spec, spark_submit_command, work_dir
-from pipeline.encoder import TextEncoder
-from pipeline.ingest import ingest
-from pipeline.transform import transform
-from pipeline.warehouse import connect
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.warehouse import connect
+from pipeline.embed.encoder import TextEncoder
+from pipeline.embed.stage import embed, encoder_spec, spark_submit_command, work_dir
+from pipeline.landing.ingest import ingest
 from tests.conftest import Night, write_csv
 
 
@@ -79,7 +79,7 @@ def test_spark_loads_the_model_once_per_python_worker(
 def test_unchanged_night_starts_nothing_and_one_changed_text_embeds_one(
     demo_night: Night, night_copy: Settings, spark_night: tuple[dict, dict], monkeypatch
 ) -> None:
-    import pipeline.embed as stage
+    import pipeline.embed.stage as stage
 
     first, stored = spark_night
     day = run_date(demo_night)
@@ -183,7 +183,7 @@ def test_a_text_the_model_cannot_embed_is_skipped_once_with_its_reason(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.embed import export_requests, load_vectors
+    from pipeline.embed.stage import export_requests, load_vectors
 
     home = tmp_path / "home"
     home.mkdir()
@@ -221,7 +221,7 @@ def test_small_nights_stay_in_one_partition(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.jobs.embed_texts import plan_partitions
+    from pipeline.embed.job import plan_partitions
 
     def requests(rows: int) -> str:
         path = tmp_path / f"r{rows}.parquet"

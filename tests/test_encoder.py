@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.encoder import EncoderSpec, TextEncoder, resolve_model_path, sanitise
-from pipeline.errors import RecsysError
+from pipeline.core.errors import RecsysError
+from pipeline.embed.encoder import EncoderSpec, TextEncoder, resolve_model_path, sanitise
 
 HOSTILE = [
     "   ",
@@ -123,7 +123,7 @@ def test_auto_pooling_follows_the_sentence_transformers_config(tmp_path: Path) -
 
 
 def test_spark_gpu_addresses_become_torch_devices() -> None:
-    from pipeline.jobs.embed_texts import cuda_device
+    from pipeline.embed.job import cuda_device
 
     assert cuda_device("1") == "cuda:1"
     assert cuda_device("GPU-8f2c") == "cuda"

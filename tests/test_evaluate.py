@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pipeline.evaluate import (
+from pipeline.metrics.functions import (
     auc,
     coverage_at_k,
     hit_rate_at_k,

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.ingest import discover, ingest
-from pipeline.transform import transform
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.landing.ingest import discover, ingest
 from tests.conftest import write_csv
 
 USERS = 'user_id,age,profile_text\nu1,30,hello\nu2,41,"multi\nline, with ""quotes"""\n'

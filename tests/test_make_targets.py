@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

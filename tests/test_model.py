@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from pipeline.model import Features, HeadTables, ModelConfig, MultiTaskModel
+from pipeline.learn.model import Features, HeadTables, ModelConfig, MultiTaskModel
 
 
 def tiny(architecture: str, experts: int = 3) -> tuple[MultiTaskModel, Features, Features]:
@@ -86,8 +86,8 @@ def test_weights_of_a_tower_without_a_bottom_still_load(tmp_path) -> None:
     """Bundles saved before the towers had a `bottom` keep loading (keys `*_tower.mlp.*`)."""
     import json
 
-    from pipeline.bundle import Bundle
-    from pipeline.feature_space import FeatureSpace
+    from pipeline.learn.bundle import Bundle
+    from pipeline.learn.feature_space import FeatureSpace
 
     model, _, _ = tiny("shared_bottom")
     old = {k.replace("_tower.bottom.mlp.", "_tower.mlp."): w for k, w in model.state_dict().items()}
@@ -109,7 +109,7 @@ def test_vectors_of_a_bundle_without_rating_vectors_read_as_the_old_rating_input
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.bundle import read_vectors
+    from pipeline.learn.bundle import read_vectors
 
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
     flat = pa.array(vectors.reshape(-1), pa.float32())

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.config import Settings
-from pipeline.demo_data import generate
-from pipeline.embed import embed
-from pipeline.features import Snapshot, export_snapshot
-from pipeline.fit import Fitted, Trainer
-from pipeline.holdout import Exam, evaluate, temporal_split, validation_split
-from pipeline.ingest import ingest
-from pipeline.run_date import resolve_run_date
-from pipeline.train import train_config
-from pipeline.transform import transform
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.run_date import resolve_run_date
+from pipeline.embed.stage import embed
+from pipeline.evaluate.exam import Exam, evaluate, temporal_split, validation_split
+from pipeline.landing.demo_data import generate
+from pipeline.landing.ingest import ingest
+from pipeline.learn.fit import Fitted, Trainer
+from pipeline.learn.snapshot import Snapshot, export_snapshot
+from pipeline.train.stage import train_config
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, 
 
 
 def test_collaborative_baselines_are_tuned_strong_and_blind_to_new_items(judged: tuple) -> None:
-    from pipeline.baselines import EASE_LAMBDAS, ITEMKNN_KS, MF_LAMBDAS
+    from pipeline.evaluate.baselines import EASE_LAMBDAS, ITEMKNN_KS, MF_LAMBDAS
 
     metrics = judged[3]
     assert metrics["baseline_ease_param"] in EASE_LAMBDAS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipeline.quality_report import NightFacts, multi_vs_single, quality_report, verdicts
-from pipeline.train import comparison_table
+from pipeline.evaluate.quality_report import NightFacts, multi_vs_single, quality_report, verdicts
+from pipeline.train.stage import comparison_table
 
 METRICS = {
     "ndcg_at_10": 0.12,

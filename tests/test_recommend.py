@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.publish import publish
-from pipeline.recommend import recommend
-from pipeline.run_date import resolve_run_date
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.core.run_date import resolve_run_date
+from pipeline.serve.publish import publish
+from pipeline.serve.recommend import recommend
 from tests.conftest import Night
 
 TOP_N = 10
@@ -135,7 +135,7 @@ def test_a_failure_after_a_partial_write_leaves_the_previous_night(
     def crash(*args: object) -> None:
         raise RuntimeError("injected: the disk filled up after the recommendations were written")
 
-    monkeypatch.setattr("pipeline.recommend.insert_similar_users", crash)
+    monkeypatch.setattr("pipeline.serve.recommend.insert_similar_users", crash)
     with pytest.raises(RuntimeError, match="injected"):
         recommend(settings, day, 5)  # a different top_n: the rows would differ
     after = rows(settings, query), rows(settings, "select * from marts.similar_users order by all")
@@ -193,7 +193,7 @@ def test_publish_swaps_in_a_copy_while_a_reader_holds_the_old_one(served: tuple)
 def test_dbt_docs_generate_documents_the_analyst_models(served: tuple) -> None:
     import json
 
-    from pipeline.transform import run_dbt
+    from pipeline.clean.transform import run_dbt
 
     settings, _ = served
     day = resolve_run_date(settings)
@@ -213,7 +213,7 @@ def test_dbt_docs_generate_documents_the_analyst_models(served: tuple) -> None:
 def test_an_older_run_date_sees_only_its_own_events_and_catalogue(
     served: tuple, tmp_path: Path
 ) -> None:
-    from pipeline.features import Snapshot, export_snapshot
+    from pipeline.learn.snapshot import Snapshot, export_snapshot
 
     settings, _ = served
     day = resolve_run_date(settings) - timedelta(days=3)
@@ -224,9 +224,9 @@ def test_an_older_run_date_sees_only_its_own_events_and_catalogue(
 
 
 def test_a_champion_refuses_vectors_of_another_embedding_model(served: tuple) -> None:
-    from pipeline.features import Snapshot
-    from pipeline.recommend import score_dir
-    from pipeline.registry import load_champion
+    from pipeline.learn.snapshot import Snapshot
+    from pipeline.serve.recommend import score_dir
+    from pipeline.train.registry import load_champion
 
     settings, _ = served
     bundle, _ = load_champion(settings)

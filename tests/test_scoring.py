@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.scoring import chunked_top_k, ranked_lists, seen_matrix, top_k
+from pipeline.learn.scoring import chunked_top_k, ranked_lists, seen_matrix, top_k
 
 
 def test_top_k_orders_by_score_and_breaks_ties_by_lower_column() -> None:
@@ -51,7 +51,7 @@ def test_a_user_with_fewer_candidates_than_k_gets_only_real_items() -> None:
 
 
 def test_fast_and_exact_top_k_agree_with_and_without_ties() -> None:
-    from pipeline.scoring import _top_k_exact
+    from pipeline.learn.scoring import _top_k_exact
 
     rng = np.random.default_rng(2)
     for scores in (

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.errors import RecsysError
-from pipeline.registry import load_champion, use_tracking
-from pipeline.run_date import resolve_run_date
-from pipeline.train import MODEL_METRICS, train
+from pipeline.core.errors import RecsysError
+from pipeline.core.run_date import resolve_run_date
+from pipeline.train.registry import load_champion, use_tracking
+from pipeline.train.stage import MODEL_METRICS, train
 from tests.conftest import Night, night_home
 
 # A deliberately crippled candidate: one-dimensional vectors, almost no learning.
@@ -176,7 +176,7 @@ def test_every_night_logs_a_quality_report(controlled: dict) -> None:
 
 
 def test_an_mmoe_champion_recommends_and_finds_similar_users(controlled: dict) -> None:
-    from pipeline.recommend import recommend
+    from pipeline.serve.recommend import recommend
 
     settings = controlled["settings"]
     assert controlled["summary"]["alias"] == "champion"

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.transform import _dbt_failures, check_circuit_breaker
+from pipeline.clean.transform import _dbt_failures, check_circuit_breaker
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
 
 
 def counts(raw: int, quarantined: int, **reasons: int) -> dict:

@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.run_date import manifest_run_date, parse_run_date
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.core.run_date import manifest_run_date, parse_run_date
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config import PROJECT_ROOT, Settings
+from pipeline.core.config import PROJECT_ROOT, Settings
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 API_HOST, API_PORT = "127.0.0.1", 8080

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The embedding job as an Airflow task: Airflow's SparkSubmitOperator, told what to run by the
-same `pipeline.embed` functions as the CLI.
+same `pipeline.embed.stage` functions as the CLI.
 
 The master comes from the Airflow connection (`spark_default`) when it exists, else from
 `RECSYS_SPARK_MASTER`; so one machine needs no connection, and a cluster is one connection (or
@@ -20,7 +20,7 @@ from airflow.exceptions import AirflowNotFoundException
 from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from pipeline.embed import SparkJob, encoder_spec, run_embedding
+from pipeline.embed.stage import SparkJob, encoder_spec, run_embedding
 from pipeline.orchestration.context import from_context
 
 log = logging.getLogger(__name__)

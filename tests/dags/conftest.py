@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline.demo_data import generate
+from pipeline.landing.demo_data import generate
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 RUN_DATE = date(2026, 9, 28)

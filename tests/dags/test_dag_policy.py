@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import PROJECT_ROOT, Settings
+from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.orchestration.home import DAGS_FOLDER
 
 WAREHOUSE_TASKS = {

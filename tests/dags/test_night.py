@@ -77,9 +77,9 @@ def test_a_rerun_of_the_same_date_from_the_cli_leaves_identical_rows(
 def test_a_task_that_fails_after_its_write_succeeds_on_retry_without_duplicates(
     airflow_night: AirflowNight, dag_module: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.recommend
+    import pipeline.serve.recommend
 
-    real = pipeline.recommend.write_night
+    real = pipeline.serve.recommend.write_night
     calls: list[int] = []
 
     def write_then_die(*args: Any, **kwargs: Any) -> dict[str, int]:
@@ -89,7 +89,7 @@ def test_a_task_that_fails_after_its_write_succeeds_on_retry_without_duplicates(
             raise RuntimeError("worker lost after the write")
         return written
 
-    monkeypatch.setattr(pipeline.recommend, "write_night", write_then_die)
+    monkeypatch.setattr(pipeline.serve.recommend, "write_night", write_then_die)
     run = dag_module.test(
         logical_date=logical(RUN_DATE),
         run_conf={"landing": str(airflow_night.landing), "retrain": False},

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from pipeline.demo_data import SQL_ITEM_ID, SQL_USER_ID
-from pipeline.errors import RecsysError
-from pipeline.ingest import ingest
-from pipeline.transform import CLEAN_MODELS, transform
+from pipeline.clean.transform import CLEAN_MODELS, transform
+from pipeline.core.errors import RecsysError
+from pipeline.landing.demo_data import SQL_ITEM_ID, SQL_USER_ID
+from pipeline.landing.ingest import ingest
 from tests.conftest import Night
 
 # Planted kinds that are not a data-quality check of their own.

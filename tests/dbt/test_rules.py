@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.ingest import ingest
-from pipeline.transform import transform
-from pipeline.warehouse import connect
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.core.warehouse import connect
+from pipeline.landing.ingest import ingest
 from tests.conftest import write_csv
 
 DAY = date(2026, 11, 27)

@@ -19,9 +19,9 @@ import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.config import PROJECT_ROOT, Settings
-from pipeline.embed import spark_submit_command
-from pipeline.registry import tracking_uri
+from pipeline.core.config import PROJECT_ROOT, Settings
+from pipeline.embed.stage import spark_submit_command
+from pipeline.train.registry import tracking_uri
 
 from .compose_file import (
     COMPOSE,

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.importers.lastfm import import_lastfm
-from pipeline.ingest import ingest
-from pipeline.transform import transform
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.landing.importers.lastfm import import_lastfm
+from pipeline.landing.ingest import ingest
 from tests.importers.conftest import dataset, read_rows, slice_files
 
 ALL = None

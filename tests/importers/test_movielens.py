@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.errors import RecsysError
-from pipeline.importers.movielens import import_movielens
-from pipeline.ingest import ingest
-from pipeline.transform import transform
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.errors import RecsysError
+from pipeline.landing.importers.movielens import import_movielens
+from pipeline.landing.ingest import ingest
 from tests.importers.conftest import dataset, read_rows, slice_files
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import RecsysError
-from pipeline.landing import write_manifest
+from pipeline.core.errors import RecsysError
+from pipeline.landing.folders import write_manifest
 from pipeline.orchestration.context import night_params
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Settings
-from pipeline.embed import spark_job
+from pipeline.core.config import Settings
+from pipeline.embed.stage import spark_job
 from pipeline.orchestration.spark import (
     FALLBACK_CONN_ID,
     connection_exists,

@@ -1,0 +1,121 @@
+"""DuckDB connections: the only module that opens the warehouse file.
+
+DuckDB allows one read-write process per file, so a connection is opened for one step and closed
+right after it; callers never hold one across a step that another process (dbt) needs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from pipeline.core.errors import RecsysError
+
+SCHEMAS = ("raw", "meta", "staging", "marts", "quarantine", "features", "analytics")
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB so that any string (even a hostile one) stays a name."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse with UTC as the session time zone, and always close it."""
+    if read_only and not path.exists():
+        raise RecsysError(f"no warehouse at {path}: run `recsys ingest` first")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise RecsysError(f"the pipeline home {path.parent} is a file, not a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise RecsysError(
+            f"cannot open the warehouse {path}: {exc}. Another process may be writing to it."
+        ) from exc
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends normally, roll back on any error."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"create schema if not exists {schema}")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()  # fetchall: a half-read result would block the connection's next query
+    return bool(row and row[0][0])
+
+
+def publish_copy(source: Path, dest: Path, schemas: dict[str, str]) -> dict[str, int]:
+    """Copy every table of the warehouse schemas in `schemas` (source -> target schema) into a
+    new file, then swap it in.
+
+    The copy is built in a temporary file beside `dest` and renamed over it (atomic on POSIX):
+    a reader never sees half a night, and a reader holding the old file open keeps reading the
+    old one undisturbed (its inode lives on until it closes).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".publishing-{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    copied: dict[str, int] = {}
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            con.execute(f"attach {quote_literal(str(source))} as wh (read_only)")
+            tables = con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                "where database_name = 'wh' and list_contains($schemas, schema_name) "
+                "order by 1, 2",
+                {"schemas": list(schemas)},
+            ).fetchall()
+            for schema, table in tables:
+                target = f"{quote_ident(schemas[schema])}.{quote_ident(table)}"
+                con.execute(f"create schema if not exists {quote_ident(schemas[schema])}")
+                con.execute(
+                    f"create table {target} as "
+                    f"select * from wh.{quote_ident(schema)}.{quote_ident(table)}"
+                )
+                (rows,) = con.execute(f"select count(*) from {target}").fetchall()[0]
+                copied[f"{schemas[schema]}.{table}"] = rows
+            con.execute("detach wh")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        os.replace(tmp, dest)
+        folder = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself survives a crash
+        finally:
+            os.close(folder)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    return copied
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,467 @@
+"""Embed: new or changed texts -> vectors in `features.text_embeddings`, incrementally.
+
+Three steps, so that Airflow can run the middle one on a GPU worker:
+
+1. `export_requests` (warehouse): requests whose (content_hash, model_id) has no vector and no
+   recorded skip yet -> `$RECSYS_HOME/embeddings/<run_date>/requests.parquet`, one row per text.
+2. `run_embedding` (no warehouse): the Spark job via spark-submit, or the same `TextEncoder`
+   in-process for small increments -> `vectors/*.parquet`. Nothing to embed: nothing starts.
+3. `load_vectors` (warehouse): vectors merged into `features.text_embeddings`, one row per
+   (entity, id, model_id); a changed text replaces that id's vector; rows of texts that no longer
+   exist are removed; texts the model could not embed are recorded in `features.embedding_skips`
+   with the reason, so they are not requested again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from pipeline.core.config import PROJECT_ROOT, Settings
+from pipeline.core.errors import RecsysError
+from pipeline.core.warehouse import connect, ensure_schemas, table_exists, transaction
+from pipeline.embed.encoder import EncoderSpec, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["auto", "spark", "local"]
+# More failures than this in one job mean a broken model or device (say, CUDA out of memory),
+# not bad texts: the job's output is then refused instead of recorded as permanent skips.
+MAX_FAILED_TEXTS = 10
+MAX_FAILED_SHARE = 0.01
+JOB_SCRIPT = PROJECT_ROOT / "pipeline" / "embed" / "job.py"
+SPARK_LOG_CONFIG = JOB_SCRIPT.parent / "log4j2.properties"
+GPU_DISCOVERY_SCRIPT = JOB_SCRIPT.parent / "gpu_discovery.sh"
+
+EMBEDDINGS_DDL = """
+create table if not exists features.text_embeddings (
+    entity varchar not null,
+    id varchar not null,
+    model_id varchar not null,
+    content_hash varchar not null,
+    dim integer not null,
+    embedding float[] not null,
+    primary key (entity, id, model_id)
+)
+"""
+SKIPS_DDL = """
+create table if not exists features.embedding_skips (
+    content_hash varchar not null,
+    model_id varchar not null,
+    reason varchar not null,
+    primary key (content_hash, model_id)
+)
+"""
+
+
+def encoder_spec(settings: Settings, *, threads: int | None = None) -> EncoderSpec:
+    """The spec both engines use. Spark workers get `spark_torch_threads` each; in-process, torch
+    uses every core (threads=None)."""
+    return EncoderSpec(
+        model_path=str(resolve_model_path(settings.embed_model)),
+        pooling=settings.embed_pooling,
+        instruction=settings.embed_instruction,
+        max_length=settings.embed_max_length,
+        batch_size=settings.embed_batch_size,
+        device=settings.embed_device,
+        threads=threads,
+    )
+
+
+def work_dir(settings: Settings, run_date: date) -> Path:
+    return settings.home / "embeddings" / run_date.isoformat()
+
+
+def export_requests(
+    settings: Settings, run_date: date, model_id: str, *, force: bool = False
+) -> dict[str, Any]:
+    """Write the texts that need the model to Parquet; count what is reused and skipped."""
+    folder = work_dir(settings, run_date)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "requests.parquet"
+    with connect(settings.warehouse_path) as con:
+        if not table_exists(con, "marts", "embedding_requests"):
+            raise RecsysError("marts.embedding_requests is missing: run `recsys transform` first")
+        ensure_schemas(con)
+        con.execute(EMBEDDINGS_DDL)
+        con.execute(SKIPS_DDL)
+        con.execute(
+            """
+            create or replace temp table request_status as
+            select
+                r.entity, r.id, r.text, r.content_hash,
+                not $force and exists (
+                    select 1 from features.text_embeddings e
+                    where e.content_hash = r.content_hash and e.model_id = $model_id
+                ) as has_vector,
+                not $force and exists (
+                    select 1 from features.embedding_skips s
+                    where s.content_hash = r.content_hash and s.model_id = $model_id
+                ) as was_skipped,
+            from marts.embedding_requests r
+            """,
+            {"force": force, "model_id": model_id},
+        )
+        requested, reused, skipped = con.execute(
+            "select count(*), count_if(has_vector), count_if(was_skipped and not has_vector) "
+            "from request_status"
+        ).fetchall()[0]
+        todo = con.sql(
+            """
+            select first_request.entity, first_request.id, content_hash, text
+            from (
+                -- one row per distinct text, named after its first request
+                select
+                    min({'entity': entity, 'id': id}) as first_request,
+                    content_hash,
+                    any_value(text) as text,
+                from request_status
+                where not has_vector and not was_skipped
+                group by content_hash
+            )
+            order by content_hash
+            """
+        ).to_arrow_table()
+    pq.write_table(todo, path)
+    return {
+        "requested": requested,
+        "reused": reused,
+        "skipped": skipped,
+        "to_embed": todo.num_rows,
+        "requests_path": str(path),
+    }
+
+
+def choose_engine(settings: Settings, engine: Engine, texts: int) -> str:
+    if texts == 0:
+        return "none"
+    if engine == "auto":
+        return "local" if texts < settings.embed_local_max_texts else "spark"
+    return engine
+
+
+def run_embedding(
+    settings: Settings,
+    run_date: date,
+    model_id: str,
+    *,
+    engine: Engine = "auto",
+    submit: Callable[[SparkJob], None] | None = None,
+) -> dict[str, Any]:
+    """Step 2: embed the exported texts with the chosen engine; never opens the warehouse.
+
+    `submit` runs a Spark job (default: spark-submit in a subprocess; the DAG passes Airflow's
+    SparkSubmitHook)."""
+    folder = work_dir(settings, run_date)
+    requests = folder / "requests.parquet"
+    output = folder / "vectors"
+    texts = pq.read_metadata(requests).num_rows if requests.exists() else 0
+    chosen = choose_engine(settings, engine, texts)
+    shutil.rmtree(output, ignore_errors=True)
+    if chosen == "none":
+        return {"engine": "none", "texts": 0, "seconds": 0.0, "texts_per_s": None}
+    started = time.perf_counter()
+    if chosen == "local":
+        _embed_locally(settings, requests, output, model_id)
+    else:
+        job = spark_job(settings, requests, output, model_id)
+        log.info("spark-submit --master %s (%s)", job.master, JOB_SCRIPT.name)
+        (submit or submit_spark_job)(job)
+    seconds = time.perf_counter() - started
+    log.info("embedded %d texts with %s in %.1fs", texts, chosen, seconds)
+    return {
+        "engine": chosen,
+        "texts": texts,
+        "seconds": round(seconds, 2),
+        "texts_per_s": round(texts / seconds, 1),
+    }
+
+
+LOCAL_CHUNK = 8192  # texts per in-process chunk: bounded memory on a big --engine local run
+
+
+def _embed_locally(settings: Settings, requests: Path, output: Path, model_id: str) -> None:
+    """The Spark job's own batch function, run in this process: the same vectors, no start-up."""
+    from pipeline.embed.job import OUTPUT_ARROW_SCHEMA, embed_batch
+
+    source = pq.ParquetFile(requests)
+    spec_json = json.dumps(asdict(encoder_spec(settings)))
+    output.mkdir(parents=True)
+    with (
+        tqdm(
+            total=source.metadata.num_rows, desc="embed (local)", unit="text", disable=None
+        ) as bar,
+        pq.ParquetWriter(output / "part-local.parquet", OUTPUT_ARROW_SCHEMA) as writer,
+    ):
+        for batch in source.iter_batches(batch_size=LOCAL_CHUNK):
+            writer.write_batch(
+                embed_batch(spec_json, model_id, batch.to_pydict(), progress=bar.update)
+            )
+
+
+@dataclass(frozen=True)
+class SparkJob:
+    """One run of the embedding job: what `spark-submit` gets from the CLI, and what Airflow's
+    SparkSubmitOperator gets in the DAG (which may take the master from a connection instead)."""
+
+    master: str
+    application: str
+    conf: dict[str, str]
+    application_args: list[str]
+    env: dict[str, str]  # added to the submitting process's environment
+
+    def command(self, spark_submit: str = "spark-submit") -> list[str]:
+        command = [spark_submit, "--master", self.master]
+        for key, value in self.conf.items():
+            command += ["--conf", f"{key}={value}"]
+        return [*command, self.application, *self.application_args]
+
+
+def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -> SparkJob:
+    """The job with the master and resources from Settings (GPU ones only when asked)."""
+    spec = encoder_spec(settings, threads=settings.spark_torch_threads)
+    conf = {
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.executor.memory": settings.spark_executor_memory,
+        "spark.python.worker.reuse": "true",  # keeps each worker's loaded model across tasks
+        "spark.ui.showConsoleProgress": "true",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "2048",
+        "spark.executorEnv.HF_HUB_OFFLINE": "1",
+        "spark.executorEnv.TRANSFORMERS_OFFLINE": "1",
+        "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
+        "spark.executorEnv.OMP_NUM_THREADS": str(settings.spark_torch_threads),
+    }
+    if settings.spark_executor_gpus:
+        conf["spark.executor.resource.gpu.amount"] = str(settings.spark_executor_gpus)
+        conf["spark.task.resource.gpu.amount"] = str(settings.spark_task_gpus)
+        script = settings.spark_gpu_discovery_script or GPU_DISCOVERY_SCRIPT
+        conf["spark.executor.resource.gpu.discoveryScript"] = str(script)
+    conf.update(settings.spark_conf)
+    args = [
+        "--input", str(requests),
+        "--output", str(output),
+        "--spec", json.dumps(asdict(spec)),
+        "--model-id", model_id,
+        "--udf", settings.spark_udf,
+    ]  # fmt: skip
+    if settings.spark_partitions:
+        args += ["--partitions", str(settings.spark_partitions)]
+    env = {
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
+        # spark-submit lives beside this Python: found even when the venv is not on PATH
+        "PATH": os.pathsep.join(
+            filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])
+        ),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(settings.spark_torch_threads),
+    }
+    if settings.spark_master.startswith("local"):
+        env["SPARK_LOCAL_IP"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")  # no network needed
+    return SparkJob(settings.spark_master, str(JOB_SCRIPT), conf, args, env)
+
+
+def spark_submit_command(
+    settings: Settings, requests: Path, output: Path, model_id: str
+) -> list[str]:
+    """spark-submit with the master and resources from Settings (GPU ones only when asked)."""
+    return spark_job(settings, requests, output, model_id).command(str(_spark_submit()))
+
+
+def _spark_submit() -> Path:
+    beside_python = Path(sys.executable).parent / "spark-submit"
+    found = beside_python if beside_python.exists() else shutil.which("spark-submit")
+    if not found:
+        raise RecsysError("spark-submit is not installed in this environment: run `make setup`")
+    return Path(found)
+
+
+def submit_spark_job(job: SparkJob) -> None:
+    """spark-submit in a subprocess, its output streamed to stderr; a failure names its cause."""
+    tail: deque[str] = deque(maxlen=30)
+    with subprocess.Popen(
+        job.command(str(_spark_submit())),
+        env={**os.environ, **job.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stderr.write(line)
+            tail.append(line.rstrip())
+    if process.returncode != 0:
+        errors = [line for line in tail if "Error" in line or "Exception" in line] or list(tail)[
+            -5:
+        ]
+        raise RecsysError(
+            f"the Spark embedding job failed (exit {process.returncode}): {' | '.join(errors[-3:])}"
+        )
+
+
+def load_vectors(settings: Settings, run_date: date, model_id: str) -> dict[str, Any]:
+    """Merge the job's vectors into features.text_embeddings for every request that can use them."""
+    output = work_dir(settings, run_date) / "vectors"
+    files = sorted(output.glob("*.parquet")) if output.is_dir() else []
+    table = pq.read_table(files) if files else None
+    with connect(settings.warehouse_path) as con, transaction(con):
+        con.execute(EMBEDDINGS_DDL)
+        con.execute(SKIPS_DDL)
+        embedded = new_skips = 0
+        if table is not None and table.num_rows:
+            con.register("job_output", table)
+            bad = con.execute(
+                "select count(*) from job_output where model_id <> ?", [model_id]
+            ).fetchall()[0][0]  # type: ignore[index]
+            if bad:
+                raise RecsysError(
+                    f"the job's output holds vectors of another model than {model_id}"
+                )
+            con.execute(
+                """
+                create or replace temp table new_vectors as
+                select content_hash, any_value(embedding) as embedding
+                from job_output where error is null group by content_hash
+                """
+            )
+            embedded = con.execute("select count(*) from new_vectors").fetchall()[0][0]  # type: ignore[index]
+            new_skips = con.execute(
+                """
+                insert or replace into features.embedding_skips
+                select content_hash, ?, any_value(error) from job_output
+                where error is not null group by content_hash
+                """,
+                [model_id],
+            ).fetchall()[0][0]  # type: ignore[index]
+            con.unregister("job_output")
+        else:
+            con.execute(
+                "create or replace temp table new_vectors (content_hash varchar, embedding float[])"
+            )
+        con.execute(
+            """
+            create or replace temp table available as
+            select content_hash, embedding from new_vectors
+            union all by name
+            select content_hash, any_value(embedding) as embedding
+            from features.text_embeddings
+            where model_id = $model_id and content_hash not in (select content_hash from new_vectors)
+            group by content_hash
+            """,
+            {"model_id": model_id},
+        )
+        # every request whose text has a vector gets exactly that vector; others lose theirs
+        con.execute(
+            """
+            create or replace temp table wanted as
+            select r.entity, r.id, $model_id as model_id, r.content_hash,
+                   len(a.embedding)::integer as dim, a.embedding
+            from marts.embedding_requests r join available a using (content_hash)
+            """,
+            {"model_id": model_id},
+        )
+        # a row goes when its text changed or vanished, or when its text was just re-embedded
+        (served,) = con.execute(
+            "select count(*) from wanted where content_hash in (select content_hash from new_vectors)"
+        ).fetchall()[0]
+        removed = con.execute(
+            """
+            delete from features.text_embeddings e
+            where model_id = $model_id and (
+                e.content_hash in (select content_hash from new_vectors)
+                or not exists (
+                    select 1 from wanted w
+                    where w.entity = e.entity and w.id = e.id and w.content_hash = e.content_hash
+                )
+            )
+            """,
+            {"model_id": model_id},
+        ).fetchall()[0][0]  # type: ignore[index]
+        added = con.execute(
+            """
+            insert into features.text_embeddings
+            select * from wanted w where not exists (
+                select 1 from features.text_embeddings e
+                where e.entity = w.entity and e.id = w.id and e.model_id = w.model_id
+            )
+            """
+        ).fetchall()[0][0]  # type: ignore[index]
+        items_without = con.execute(
+            """
+            select count(*) from marts.dim_items i where not exists (
+                select 1 from features.text_embeddings e
+                where e.entity = 'item' and e.id = i.item_id and e.model_id = ?
+            )
+            """,
+            [model_id],
+        ).fetchall()[0][0]  # type: ignore[index]
+    if items_without:
+        log.warning("%d items have no text vector (see features.embedding_skips)", items_without)
+    return {
+        "embedded": embedded,
+        "embedded_requests": served,
+        "newly_skipped": new_skips,
+        "vectors_written": added,
+        "vectors_removed": removed,
+        "items_without_vector": items_without,
+    }
+
+
+def embed_export(settings: Settings, run_date: date, *, force: bool = False) -> dict[str, Any]:
+    """Step 1 (warehouse task): the texts without a vector -> Parquet; names the model."""
+    model_id = encoder_spec(settings).model_id()
+    return {"model_id": model_id, **export_requests(settings, run_date, model_id, force=force)}
+
+
+def embed_load(
+    settings: Settings, run_date: date, exported: dict[str, Any], job: dict[str, Any]
+) -> dict[str, Any]:
+    """Step 3 (warehouse task): load the job's vectors; the stage summary of all three steps."""
+    model_id = exported["model_id"]
+    loaded = load_vectors(settings, run_date, model_id)
+    return {
+        "stage": "embed",
+        "run_date": run_date.isoformat(),
+        "status": "ok",
+        "model_id": model_id,
+        "engine": job["engine"],
+        "requested": exported["requested"],
+        "embedded": loaded["embedded"],  # distinct texts through the model
+        "embedded_requests": loaded["embedded_requests"],  # request rows they serve
+        "reused": exported["reused"],
+        "skipped": exported["skipped"] + loaded["newly_skipped"],
+        "texts_per_s": job["texts_per_s"],
+        "seconds": job["seconds"],
+        "vectors_written": loaded["vectors_written"],
+        "vectors_removed": loaded["vectors_removed"],
+        "items_without_vector": loaded["items_without_vector"],
+    }
+
+
+def embed(
+    settings: Settings, run_date: date, *, engine: Engine = "auto", force: bool = False
+) -> dict[str, Any]:
+    """export -> embed (Spark or in-process) -> load; return the stage summary."""
+    exported = embed_export(settings, run_date, force=force)
+    job = run_embedding(settings, run_date, exported["model_id"], engine=engine)
+    return embed_load(settings, run_date, exported, job)

@@ -1,0 +1,461 @@
+"""`recsys demo-data`: a deterministic demo shop in the landing contract, messiness planted.
+
+Taste lives in the *text*: every item belongs to one hobby theme that only its title and
+description reveal (its `category` is a product type, unrelated to taste), and most users say in
+their profile which themes they love. Events follow those themes, so a model that reads text beats
+one that does not. New releases draw a burst of attention after their release, then settle. Items
+released on the run date have no events yet (cold start).
+
+Every planted defect is counted in `manifest.json` under `planted`, by table and kind, so tests can
+prove each one is found: merged, deferred, quarantined with a reason, or repaired in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.core.errors import RecsysError
+from pipeline.landing.folders import prepare_landing, write_csv, write_manifest
+
+DEFAULT_RUN_DATE = date(2026, 11, 27)
+
+THEMES: dict[str, tuple[str, ...]] = {
+    "astronomy": ("telescope", "galaxy", "nebula", "stargazing", "orbit", "comet", "planets"),
+    "baking": ("sourdough", "pastry", "croissant", "oven", "flour", "yeast", "layer cake"),
+    "hiking": ("trail", "summit", "backpack", "alpine", "boots", "camping", "ridge walk"),
+    "jazz": ("saxophone", "bebop", "swing", "trumpet", "improvisation", "vinyl", "big band"),
+    "gardening": ("compost", "seedlings", "tomatoes", "greenhouse", "pruning", "perennials"),
+    "photography": ("lens", "aperture", "portrait", "darkroom", "tripod", "exposure", "film"),
+    "chess": ("opening", "endgame", "gambit", "grandmaster", "tactics", "checkmate", "blitz"),
+    "cycling": ("gravel", "peloton", "derailleur", "saddle", "touring", "climbing", "bike"),
+    "woodworking": ("chisel", "joinery", "dovetail", "lathe", "walnut", "workbench", "plane"),
+    "science fiction": ("starship", "android", "dystopia", "time travel", "aliens", "cyberpunk"),
+    "yoga": ("mindfulness", "meditation", "flexibility", "breathing", "mat", "balance", "asana"),
+    "coffee": ("espresso", "roast", "grinder", "pour-over", "barista", "arabica", "latte art"),
+}
+# Product types: deliberately independent of taste, so only text tells the theme.
+CATEGORIES: dict[str, tuple[str, float]] = {
+    "book": ("Handbook", 3.0),
+    "course": ("Masterclass", 4.0),
+    "kit": ("Starter Kit", 3.6),
+    "magazine": ("Quarterly", 2.2),
+    "gadget": ("Pro Set", 4.3),
+    "ticket": ("Weekend Pass", 3.9),
+}
+ADJECTIVES = ("Complete", "Essential", "Modern", "Little", "Ultimate", "Practical", "Wild", "Quiet")
+OCCUPATIONS = ("engineer", "teacher", "nurse", "student", "artist", "lawyer", "retired", "writer")
+MESSY_TEXTS = (
+    "<p>Great for <b>beginners</b> &amp; pros alike</p>",
+    "Perfect gift 🎁✨ — five stars ⭐⭐⭐⭐⭐",
+    "日本語の説明：とても良い。中文描述：非常好。한국어 설명",  # noqa: RUF001 (CJK punctuation on purpose)
+    "Line one\nLine two\r\nLine three, with a comma",
+    'He said "wow", twice; then <br/>left',
+    "Tabs\tand   many    spaces <i>here</i> &lt;3",
+)
+SQL_USER_ID = "'; DROP TABLE users; --"
+SQL_ITEM_ID = "Robert'); DROP TABLE items;--"
+UNPARSEABLE_TS = ("not a date", "2026-02-30T10:00:00Z", "31/12/2025 10:00", "yesterday", "soon")
+NULL_TOKENS = ("", "  ", "NULL", "null", "None")
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    users: int
+    items: int
+    events_per_user: float
+    cold_items: int
+    future_items: int
+    history_days: int = 180
+    launch_share: float = 0.5  # share of an item's events in its launch burst
+    launch_days: float = 10.0  # mean days after release of a launch-burst event
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DemoShop:
+    """Builds the clean world first, then plants each kind of defect on disjoint rows."""
+
+    def __init__(self, run_date: date, seed: int, scale: float) -> None:
+        if scale <= 0:
+            raise RecsysError(f"scale must be positive, got {scale}")
+        self.run_date = run_date
+        self.rng = np.random.default_rng(seed)
+        self.scale = scale
+        self.size = DemoSize(
+            users=max(60, round(2000 * scale)),
+            items=max(50, round(1500 * scale)),
+            events_per_user=33.0,
+            cold_items=max(5, round(60 * scale)),
+            future_items=max(2, round(10 * scale)),
+        )
+        self.end = datetime.combine(run_date + timedelta(days=1), time(), UTC)  # end of run date
+        self.theme_names = list(THEMES)
+        self.planted: dict[str, dict[str, int]] = {
+            t: {} for t in ("users", "items", "interactions", "social_edges")
+        }
+
+    def n(self, count: int) -> int:
+        """A planted count at this scale (never zero: every kind is always present)."""
+        return max(1, round(count * self.scale))
+
+    def plant(self, table: str, kind: str, rows: int) -> None:
+        self.planted[table][kind] = self.planted[table].get(kind, 0) + rows
+
+    def pick(self, pool: list[int], k: int) -> list[int]:
+        """Take k distinct indices out of pool (so defects never overlap)."""
+        chosen = sorted(self.rng.choice(len(pool), size=k, replace=False).tolist(), reverse=True)
+        return [pool.pop(i) for i in chosen]
+
+    # ---- the clean world -------------------------------------------------------------------
+    def users(self) -> list[dict[str, Any]]:
+        rng, rows = self.rng, []
+        self.user_themes = []
+        for i in range(self.size.users):
+            themes = rng.choice(len(THEMES), size=rng.integers(1, 3), replace=False).tolist()
+            self.user_themes.append(themes)
+            words = [str(rng.choice(THEMES[self.theme_names[t]])) for t in themes]
+            names = [self.theme_names[t] for t in themes]
+            profile = (
+                f"I love {' and '.join(names)}; lately into {', '.join(words)}."
+                if rng.random() < 0.75
+                else ""
+            )
+            signup = self.end - timedelta(days=int(rng.integers(200, 1500)))
+            rows.append(
+                {
+                    "user_id": f"u{i + 1:05d}",
+                    "age": str(int(np.clip(rng.normal(38, 12), 16, 85))),
+                    "gender": str(
+                        rng.choice(["f", "m", "nonbinary", ""], p=[0.47, 0.47, 0.03, 0.03])
+                    ),
+                    "occupation": str(rng.choice(OCCUPATIONS)),
+                    "signup_ts": _iso(signup),
+                    "profile_text": profile,
+                }
+            )
+        rows[7]["user_id"] = SQL_USER_ID
+        self.plant("users", "sql_shaped_id", 1)
+        return rows
+
+    def items(self) -> list[dict[str, Any]]:
+        rng, rows = self.rng, []
+        self.item_theme, self.item_release = [], []
+        total = self.size.items + self.size.cold_items + self.size.future_items
+        for i in range(total):
+            theme = int(rng.integers(len(THEMES)))
+            category = str(rng.choice(list(CATEGORIES)))
+            noun, log_price = CATEGORIES[category]
+            words = rng.choice(THEMES[self.theme_names[theme]], size=3, replace=False)
+            if i < self.size.items:
+                release = self.end - timedelta(days=float(rng.uniform(1, 400)))
+            elif i < self.size.items + self.size.cold_items:
+                release = self.end - timedelta(hours=float(rng.uniform(1, 20)))  # on the run date
+            else:
+                release = self.end + timedelta(days=float(rng.uniform(1, 10)))  # not yet released
+            self.item_theme.append(theme)
+            self.item_release.append(release)
+            rows.append(
+                {
+                    "item_id": f"i{i + 1:05d}",
+                    "title": f"The {rng.choice(ADJECTIVES)} {words[0].title()} {noun}",
+                    "description": f"All about {words[1]} and {words[2]}, for every {words[0]} fan.",
+                    "category": category,
+                    "price": f"{np.exp(rng.normal(log_price, 0.4)):.2f}",
+                    "release_ts": _iso(release),
+                }
+            )
+        rows[11]["item_id"] = SQL_ITEM_ID
+        self.plant("items", "sql_shaped_id", 1)
+        self.plant("items", "cold_items", self.size.cold_items)
+        self.plant("items", "unreleased_items", self.size.future_items)
+        return rows
+
+    def events(self, users: list[dict], items: list[dict]) -> list[dict[str, Any]]:
+        """Theme-driven choices over released items; about half the events carry a rating."""
+        rng, size = self.rng, self.size
+        n_items = size.items  # cold and future items have no events
+        theme = np.array(self.item_theme[:n_items])
+        release = np.array([r.timestamp() for r in self.item_release[:n_items]])
+        popularity = rng.pareto(1.5, n_items) + 1.0
+        start = (self.end - timedelta(days=size.history_days)).timestamp()
+        end = self.end.timestamp()
+        seen: set[tuple[int, int, int]] = set()
+        rows = []
+        for u, user in enumerate(users):
+            liked = np.zeros(len(THEMES))
+            liked[self.user_themes[u]] = 1.0
+            affinity = liked[theme]
+            weights = popularity * np.exp(2.5 * affinity)
+            count = int(min(n_items // 2, max(3, rng.lognormal(np.log(size.events_per_user), 0.6))))
+            chosen = rng.choice(n_items, size=count, replace=False, p=weights / weights.sum())
+            for i in chosen:
+                ts = self.event_time(release[i], start, end)
+                if (u, int(i), ts) in seen:
+                    continue
+                seen.add((u, int(i), ts))
+                rating = ""
+                if rng.random() < 0.5:
+                    raw = 2.6 + 1.6 * affinity[i] + rng.normal(0, 0.8)
+                    rating = f"{float(np.clip(np.round(raw * 2) / 2, 0.5, 5.0)):g}"
+                rows.append(
+                    {
+                        "user_id": user["user_id"],
+                        "item_id": items[i]["item_id"],
+                        "event_ts": _iso(datetime.fromtimestamp(ts, UTC)),
+                        "rating": rating,
+                    }
+                )
+        return rows
+
+    def event_time(self, release: float, start: float, end: float) -> int:
+        """New releases draw attention: part of an item's events come in a burst after its
+        release (exponential, mean `launch_days`), the rest spread evenly over its life."""
+        rng, size = self.rng, self.size
+        burst = release + rng.exponential(size.launch_days * 86_400.0)
+        if rng.random() < size.launch_share and start <= burst < end - 1:
+            return int(burst)
+        return int(rng.uniform(max(start, release), end - 1))
+
+    def edges(self, users: list[dict]) -> list[tuple[str, str, datetime]]:
+        """Friends mostly share a theme; a third are random acquaintances."""
+        rng, by_theme = self.rng, {t: [] for t in range(len(THEMES))}
+        for u, themes in enumerate(self.user_themes):
+            for t in themes:
+                by_theme[t].append(u)
+        pairs: set[tuple[int, int]] = set()
+        for u, themes in enumerate(self.user_themes):
+            for _ in range(int(rng.integers(1, 5))):
+                pool = by_theme[int(rng.choice(themes))] if rng.random() < 0.67 else None
+                v = int(rng.choice(pool)) if pool else int(rng.integers(len(users)))
+                if v != u:
+                    pairs.add((min(u, v), max(u, v)))
+        out = []
+        for a, b in sorted(pairs):
+            since = self.end - timedelta(days=float(rng.uniform(2, 700)))
+            out.append((users[a]["user_id"], users[b]["user_id"], since))
+        return out
+
+    # ---- planted defects -------------------------------------------------------------------
+    def mess_users(self, users: list[dict]) -> list[dict]:
+        pool = list(range(len(users)))
+        pool.remove(7)  # the SQL-shaped id stays clean
+        # Kinds of mess in turn (users from the first, items from the third), so even a tiny
+        # demo holds HTML, emoji, CJK and newlines.
+        for k, i in enumerate(self.pick(pool, self.n(20))):
+            users[i]["profile_text"] = (
+                f"{MESSY_TEXTS[k % len(MESSY_TEXTS)]} {users[i]['profile_text']}"
+            )
+        self.plant("users", "messy_text", self.n(20))
+        for k, i in enumerate(self.pick(pool, self.n(10))):
+            users[i]["age"] = ("-3", "0", "250", "999", "abc")[k % 5]
+        self.plant("users", "invalid_age", self.n(10))
+        for k, i in enumerate(self.pick(pool, self.n(5))):
+            users[i]["signup_ts"] = UNPARSEABLE_TS[k % len(UNPARSEABLE_TS)]
+        self.plant("users", "unparseable_signup_ts", self.n(5))
+        extra = [dict(users[i]) for i in self.pick(pool, self.n(10))]
+        self.plant("users", "exact_duplicate", len(extra))
+        for i in self.pick(pool, self.n(3)):
+            extra.append({**users[i], "profile_text": "A conflicting second version of this user."})
+        self.plant("users", "conflicting_duplicate", self.n(3))
+        for k in range(self.n(6)):
+            extra.append({**users[0], "user_id": NULL_TOKENS[k % len(NULL_TOKENS)]})
+        self.plant("users", "null_user_id", self.n(6))
+        return self._interleave(users, extra)
+
+    def mess_items(self, items: list[dict]) -> list[dict]:
+        pool = list(range(self.size.items))  # cold and future items stay clean
+        pool.remove(11)
+        for k, i in enumerate(self.pick(pool, self.n(30))):
+            items[i]["description"] = (
+                f"{MESSY_TEXTS[(k + 2) % len(MESSY_TEXTS)]} {items[i]['description']}"
+            )
+        self.plant("items", "messy_text", self.n(30))
+        for k, i in enumerate(self.pick(pool, self.n(8))):
+            items[i]["price"] = ("-5", "-0.01", "-120.50", "free")[k % 4]
+        self.plant("items", "invalid_price", self.n(8))
+        for i in self.pick(pool, self.n(5)):
+            items[i]["price"] = "9999999.99"
+        self.plant("items", "price_outlier", self.n(5))
+        for k, i in enumerate(self.pick(pool, self.n(4))):
+            items[i]["release_ts"] = UNPARSEABLE_TS[k % len(UNPARSEABLE_TS)]
+        self.plant("items", "unparseable_release_ts", self.n(4))
+        extra = [dict(items[i]) for i in self.pick(pool, self.n(8))]
+        self.plant("items", "exact_duplicate", len(extra))
+        for i in self.pick(pool, self.n(3)):
+            extra.append({**items[i], "title": items[i]["title"] + " (second edition)"})
+        self.plant("items", "conflicting_duplicate", self.n(3))
+        for k in range(self.n(5)):
+            extra.append({**items[1], "item_id": NULL_TOKENS[k % len(NULL_TOKENS)]})
+        self.plant("items", "null_item_id", self.n(5))
+        for k in range(self.n(3)):
+            extra.append({**items[2], "item_id": f"i9{k:04d}", "title": ("", " ", "NULL")[k % 3]})
+        self.plant("items", "null_title", self.n(3))
+        return self._interleave(items, extra)
+
+    def mess_events(self, events: list[dict], items: list[dict]) -> list[dict]:
+        pool = list(range(len(events)))
+        rated = [i for i in pool if events[i]["rating"]]
+        bad_ratings = self.pick(rated, self.n(30))
+        for k, i in enumerate(bad_ratings):
+            events[i]["rating"] = ("7", "0", "-1", "5.5", "10", "3.7")[k % 6]
+        self.plant("interactions", "invalid_rating", len(bad_ratings))
+        pool = sorted(set(pool) - set(bad_ratings))
+        extra = [dict(events[i]) for i in self.pick(pool, self.n(200))]
+        self.plant("interactions", "exact_duplicate", len(extra))
+        rated = [i for i in pool if events[i]["rating"]]
+        for i in self.pick(rated, self.n(10)):
+            other = 1.0 if float(events[i]["rating"]) > 2.5 else 5.0
+            extra.append({**events[i], "rating": f"{other:g}"})
+            pool.remove(i)
+        self.plant("interactions", "conflicting_duplicate", self.n(10))
+
+        def fresh(**change: str) -> dict[str, str]:
+            base = events[pool[int(self.rng.integers(len(pool)))]]
+            return {
+                **base,
+                "event_ts": _iso(self.end - timedelta(days=3, seconds=len(extra))),
+                **change,
+            }
+
+        for k in range(self.n(20)):
+            extra.append(fresh(user_id=NULL_TOKENS[k % len(NULL_TOKENS)]))
+        self.plant("interactions", "null_user_id", self.n(20))
+        for k in range(self.n(20)):
+            extra.append(fresh(item_id=NULL_TOKENS[k % len(NULL_TOKENS)]))
+        self.plant("interactions", "null_item_id", self.n(20))
+        for k in range(self.n(25)):
+            extra.append(fresh(user_id=f"ghost-user-{k}"))
+        self.plant("interactions", "unknown_user_id", self.n(25))
+        for k in range(self.n(25)):
+            extra.append(fresh(item_id=f"ghost-item-{k}"))
+        self.plant("interactions", "unknown_item_id", self.n(25))
+        for k in range(self.n(15)):
+            extra.append(fresh(event_ts=UNPARSEABLE_TS[k % len(UNPARSEABLE_TS)]))
+        self.plant("interactions", "unparseable_event_ts", self.n(15))
+        for k in range(self.n(150)):
+            later = self.end + timedelta(minutes=1 + 47 * k)  # late drops: after the run date
+            extra.append(fresh(event_ts=_iso(later), item_id=items[k % self.size.items]["item_id"]))
+        self.plant("interactions", "after_run_date", self.n(150))
+        return self._interleave(events, extra)
+
+    def mess_edges(self, edges: list[tuple[str, str, datetime]]) -> list[tuple]:
+        pool = list(range(len(edges)))
+        extra: list[tuple] = [
+            (b, a, s) for a, b, s in (edges[i] for i in self.pick(pool, self.n(30)))
+        ]
+        self.plant("social_edges", "reversed_duplicate", self.n(30))
+        extra += [edges[i] for i in self.pick(pool, self.n(10))]
+        self.plant("social_edges", "exact_duplicate", self.n(10))
+        extra += [(edges[i][0], edges[i][0], edges[i][2]) for i in self.pick(pool, self.n(5))]
+        self.plant("social_edges", "self_loop", self.n(5))
+        extra += [
+            (edges[i][0], f"ghost-friend-{i}", edges[i][2]) for i in self.pick(pool, self.n(8))
+        ]
+        self.plant("social_edges", "unknown_friend_id", self.n(8))
+        extra += [(edges[i][0], None, edges[i][2]) for i in self.pick(pool, self.n(4))]
+        self.plant("social_edges", "null_friend_id", self.n(4))
+        return self._interleave(edges, extra)
+
+    def _interleave(self, rows: list, extra: list) -> list:
+        """Scatter planted rows through the file, deterministically."""
+        out = list(rows)
+        for row in extra:
+            out.insert(int(self.rng.integers(len(out) + 1)), row)
+        return out
+
+
+def generate(
+    dest: Path, *, seed: int = 42, run_date: date = DEFAULT_RUN_DATE, scale: float = 1.0
+) -> dict[str, Any]:
+    """Write the demo shop into `dest` (a landing folder) and return the stage summary."""
+    prepare_landing(dest)
+    shop = DemoShop(run_date, seed, scale)
+    users = shop.users()
+    items = shop.items()
+    events = shop.events(users, items)
+    edges = shop.edges(users)
+    users_out = shop.mess_users(users)
+    items_out = shop.mess_items(items)
+    events_out = shop.mess_events(events, items)
+    edges_out = shop.mess_edges(edges)
+
+    write_csv(
+        dest / "users.csv",
+        users_out,
+        ["user_id", "age", "gender", "occupation", "signup_ts", "profile_text"],
+    )
+    write_csv(
+        dest / "items.csv",
+        items_out,
+        ["item_id", "title", "description", "category", "price", "release_ts"],
+    )
+    n_events = _write_events(dest, events_out, shop)
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": pa.array([e[0] for e in edges_out], pa.string()),
+                "friend_id": pa.array([e[1] for e in edges_out], pa.string()),
+                "since_ts": pa.array([e[2] for e in edges_out], pa.timestamp("s", tz="UTC")),
+            }
+        ),
+        dest / "social_edges.parquet",
+    )
+    manifest = {
+        "source": "recsys demo-data",
+        "seed": seed,
+        "scale": scale,
+        "run_date": run_date.isoformat(),
+        "rows": {
+            "users": len(users_out),
+            "items": len(items_out),
+            "interactions": n_events,
+            "social_edges": len(edges_out),
+        },
+        "planted": shop.planted,
+    }
+    write_manifest(dest, manifest)
+    return {
+        "stage": "demo-data",
+        "run_date": run_date.isoformat(),
+        "status": "ok",
+        "landing": str(dest),
+        **manifest["rows"],
+    }
+
+
+def _write_events(dest: Path, events: list[dict], shop: DemoShop) -> int:
+    """Weekly drops `interactions/dt=YYYY-MM-DD/part-0.csv`; unparseable times go to the last."""
+    last = shop.run_date
+    drops: dict[date, list[dict]] = {}
+    for row in events:
+        try:
+            day = datetime.fromisoformat(row["event_ts"]).date()
+        except ValueError:
+            day = last
+        drops.setdefault(min(last, day + timedelta(days=6 - day.weekday())), []).append(row)
+    for day in sorted(drops):
+        write_csv(
+            dest / "interactions" / f"dt={day.isoformat()}" / "part-0.csv",
+            drops[day],
+            ["user_id", "item_id", "event_ts", "rating"],
+        )
+    # Records a CSV parser cannot map onto the header: too many or too few fields.
+    malformed = [
+        f"u00001,i00001,{_iso(shop.end - timedelta(hours=k + 1))},4,unexpected-{k}"
+        if k % 2 == 0
+        else f"u00002,i0000{k}"
+        for k in range(shop.n(3))
+    ]
+    with (dest / "interactions" / f"dt={last.isoformat()}" / "part-0.csv").open("a") as handle:
+        handle.writelines(line + "\n" for line in malformed)
+    shop.plant("interactions", "malformed_row", len(malformed))
+    return len(events) + len(malformed)

@@ -1,0 +1,114 @@
+"""Vocabularies learned at training time, and the encoding of any night's snapshot into tensors.
+
+The same `FeatureSpace` travels with the registered model, so a model trained on an earlier night
+encodes tonight's users and items: ids it never saw become 0 (unknown) and are scored from their
+text and features, as the model learned to do with id dropout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, Features
+from pipeline.learn.snapshot import Snapshot
+
+
+def _vocab(values: pd.Series) -> list[str]:
+    return sorted({str(v) for v in values.dropna()})
+
+
+def _codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
+    index = {v: i + 1 for i, v in enumerate(vocab)}
+    return np.array([index.get(str(v), 0) if pd.notna(v) else 0 for v in values], dtype=np.int64)
+
+
+def history_text(snapshot: Snapshot, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per user, the normalised mean text vector of the items in `events` (their history)."""
+    n = len(snapshot.users)
+    sums = np.zeros((n, snapshot.text_dim), dtype=np.float64)
+    pairs = events[["user", "item"]].drop_duplicates()
+    np.add.at(sums, pairs["user"].to_numpy(), snapshot.item_text[pairs["item"].to_numpy()])
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    has = norms[:, 0] > 0
+    out = np.zeros_like(sums, dtype=np.float32)
+    out[has] = (sums[has] / norms[has]).astype(np.float32)
+    return out, has
+
+
+@dataclass
+class FeatureSpace:
+    user_ids: list[str]
+    item_ids: list[str]
+    genders: list[str]
+    occupations: list[str]
+    categories: list[str]
+    embedding_model: str
+
+    @classmethod
+    def fit(cls, snapshot: Snapshot, events: pd.DataFrame) -> FeatureSpace:
+        """Ids known to the model are those with events in the training data."""
+        users, items = snapshot.users, snapshot.items
+        return cls(
+            user_ids=sorted(users["user_id"].iloc[np.unique(events["user"])].tolist()),
+            item_ids=sorted(items["item_id"].iloc[np.unique(events["item"])].tolist()),
+            genders=_vocab(users["gender"]),
+            occupations=_vocab(users["occupation"]),
+            categories=_vocab(items["category"]),
+            embedding_model=snapshot.embedding_model,
+        )
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "n_users": len(self.user_ids),
+            "n_items": len(self.item_ids),
+            "n_genders": len(self.genders),
+            "n_occupations": len(self.occupations),
+            "n_categories": len(self.categories),
+        }
+
+    def encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[Features, Features]:
+        """Tensors for every user and item of the snapshot; `history` gives each user's past items."""
+        users, items = snapshot.users, snapshot.items
+        hist, has_hist = history_text(snapshot, history)
+        user_numeric = pd.DataFrame(
+            {
+                "age_z": users["age_z"].astype("float64").fillna(0.0),
+                "age_imputed": users["age_imputed"].astype("float64").fillna(1.0),
+                "has_profile": users["has_text"].astype("float64"),
+                "has_history": has_hist.astype("float64"),
+            }
+        )[list(USER_NUMERIC)]
+        item_numeric = pd.DataFrame(
+            {
+                "price_z": items["price_z"].astype("float64").fillna(0.0),
+                "price_imputed": items["price_imputed"].astype("float64").fillna(1.0),
+                "price_clipped": items["price_clipped"].astype("float64").fillna(0.0),
+                "has_text": items["has_text"].astype("float64"),
+            }
+        )[list(ITEM_NUMERIC)]
+        user_features = Features(
+            ids=torch.from_numpy(_codes(users["user_id"], self.user_ids)),
+            texts=[torch.from_numpy(snapshot.user_text), torch.from_numpy(hist)],
+            cats=torch.from_numpy(
+                np.stack(
+                    [
+                        _codes(users["gender"], self.genders),
+                        _codes(users["occupation"], self.occupations),
+                    ],
+                    axis=1,
+                )
+            ),
+            numeric=torch.from_numpy(user_numeric.to_numpy(np.float32)),
+        )
+        item_features = Features(
+            ids=torch.from_numpy(_codes(items["item_id"], self.item_ids)),
+            texts=[torch.from_numpy(snapshot.item_text)],
+            cats=torch.from_numpy(_codes(items["category"], self.categories)[:, None]),
+            numeric=torch.from_numpy(item_numeric.to_numpy(np.float32)),
+            release_s=torch.from_numpy(items["release_s"].astype("float64").to_numpy()),
+        )
+        return user_features, item_features

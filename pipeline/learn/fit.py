@@ -1,0 +1,328 @@
+"""The training loop: every task in each step, weighted losses, early stopping on a validation slice.
+
+Loss weighting (`TrainConfig.loss_weighting`):
+- *fixed*: total = sum of weight_t x loss_t with the configured weights;
+- *uncertainty* (Kendall, Gal and Cipolla 2018): total = sum of exp(-s_t) x loss_t + s_t with a
+  learned log-variance s_t per task, so no task's scale drowns the others; a configured weight of
+  0 still switches its task off. This is the common simplified form: one expression for the
+  regression (rating) and the classification (interaction, social) losses.
+
+Deterministic on CPU for a given seed: numpy draws the batches and negatives, torch is seeded, and
+nothing depends on the clock or on thread timing.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.model import (
+    SECONDS_PER_DAY,
+    Features,
+    ModelConfig,
+    MultiTaskModel,
+    sampled_softmax,
+)
+from pipeline.learn.scoring import ranked_lists, seen_matrix
+from pipeline.learn.snapshot import Snapshot
+from pipeline.metrics.functions import ndcg_at_k, rmse
+
+log = logging.getLogger(__name__)
+
+TASKS = ("interaction", "rating", "social")
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 30
+    patience: int = 5
+    batch_size: int = 1024
+    negatives: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    social_temperature: float = 0.1
+    # Next week looks more like last week than like last year: recent events weigh more.
+    recency_half_life_days: float = 0.0  # 0: every event weighs the same
+    freshness_lr_scale: float = 3.0
+    loss_weights: dict[str, float] = field(
+        default_factory=lambda: {"interaction": 1.0, "rating": 1.0, "social": 0.5}
+    )
+    loss_weighting: str = "fixed"  # or "uncertainty"
+    # the validation metric that picks the epoch: "val_ndcg_at_10" (higher is better) or
+    # "val_rating_rmse" (lower is better)
+    select_on: str = "val_ndcg_at_10"
+    seed: int = 42
+    device: str = "cpu"
+    progress: bool = True
+    model: dict = field(default_factory=dict)  # ModelConfig overrides: dim, hidden, dropouts...
+
+
+@dataclass
+class Fitted:
+    model: MultiTaskModel
+    space: FeatureSpace
+    history: list[dict[str, float]]  # one row per epoch: losses and validation metrics
+    epochs: int  # epochs of the returned weights (the best on validation, when there was one)
+
+
+LOSS_WEIGHTINGS = ("fixed", "uncertainty")
+SELECT_METRICS = {"val_ndcg_at_10": 1.0, "val_rating_rmse": -1.0}  # sign: +1 higher is better
+
+
+class LossWeights(torch.nn.Module):
+    """Combines the tasks' losses into the one that is minimised (see the module docstring)."""
+
+    def __init__(self, weights: dict[str, float], kind: str) -> None:
+        super().__init__()
+        if kind not in LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"unknown loss weighting {kind!r}: choose one of {', '.join(LOSS_WEIGHTINGS)}"
+            )
+        self.kind, self.weights = kind, weights
+        learned = kind == "uncertainty"
+        self.log_vars = torch.nn.ParameterDict(
+            {t: torch.nn.Parameter(torch.zeros(()), requires_grad=learned) for t in weights}
+        )
+
+    def forward(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.kind == "fixed":
+            return sum(self.weights[t] * loss for t, loss in losses.items())  # type: ignore[return-value]
+        return sum(  # type: ignore[return-value]
+            torch.exp(-self.log_vars[t]) * loss + self.log_vars[t] for t, loss in losses.items()
+        )
+
+    def effective(self, tasks: Iterable[str]) -> dict[str, float]:
+        """The weight on each of `tasks`' losses now."""
+        if self.kind == "fixed":
+            return {t: self.weights[t] for t in tasks}
+        return {t: float(torch.exp(-self.log_vars[t].detach())) for t in tasks}
+
+
+def both_directions(pairs: np.ndarray) -> np.ndarray:
+    return np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else pairs
+
+
+class Trainer:
+    """Fits one model on `events` (and friend `pairs`) of a snapshot."""
+
+    def __init__(self, snapshot: Snapshot, cfg: TrainConfig) -> None:
+        self.snapshot, self.cfg = snapshot, cfg
+        self.device = torch.device(cfg.device)
+
+    def fit(
+        self,
+        events: pd.DataFrame,
+        pairs: np.ndarray,
+        *,
+        validation: pd.DataFrame | None = None,
+        epochs: int | None = None,
+        label: str = "fit",
+    ) -> Fitted:
+        cfg, snap, dev = self.cfg, self.snapshot, self.device
+        if cfg.select_on not in SELECT_METRICS:
+            raise ValueError(
+                f"unknown select_on {cfg.select_on!r}: choose one of {', '.join(SELECT_METRICS)}"
+            )
+        rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        space = FeatureSpace.fit(snap, events)
+        users_f, items_f = (f.to(dev) for f in space.encode(snap, events))
+        model_cfg = ModelConfig(text_dim=snap.text_dim, **space.sizes(), **cfg.model)
+        model = MultiTaskModel(model_cfg).to(dev)
+        # Adam moves a weight by about lr per step: the freshness curve spans several units of
+        # logit, so it learns with a larger rate than the towers.
+        fresh = list(model.freshness.parameters())
+        rest = [p for n, p in model.named_parameters() if not n.startswith("freshness.")]
+        weights = {t: cfg.loss_weights.get(t, 0.0) for t in TASKS}
+        weighting = LossWeights(weights, cfg.loss_weighting).to(dev)
+        opt = torch.optim.AdamW(
+            [
+                {"params": rest},
+                {"params": fresh, "lr": cfg.lr * cfg.freshness_lr_scale, "weight_decay": 0.0},
+                {"params": list(weighting.parameters()), "weight_decay": 0.0},
+            ],
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+        )
+
+        ev_u = torch.as_tensor(events["user"].to_numpy(), device=dev)
+        ev_i = torch.as_tensor(events["item"].to_numpy(), device=dev)
+        ev_t = torch.as_tensor(events["event_s"].to_numpy(), device=dev)
+        ev_w = torch.as_tensor(recency_weights(events["event_s"].to_numpy(), cfg), device=dev)
+        rated = events[events["rating"].notna()]
+        r_u = torch.as_tensor(rated["user"].to_numpy(), device=dev)
+        r_i = torch.as_tensor(rated["item"].to_numpy(), device=dev)
+        r_y = torch.as_tensor(rated["rating"].to_numpy(np.float32), device=dev)
+        friends = torch.as_tensor(both_directions(pairs), device=dev)
+        active = {
+            "interaction": weights["interaction"] > 0,
+            "rating": weights["rating"] > 0 and len(rated) > 0,
+            "social": weights["social"] > 0 and len(friends) > 0,
+        }
+
+        n, batch = len(events), cfg.batch_size
+        n_epochs = epochs if epochs is not None else cfg.max_epochs
+        history: list[dict[str, float]] = []
+        best: tuple[float, int, dict] | None = None
+        stale = 0
+        bar = tqdm(range(n_epochs), desc=label, unit="epoch", disable=not cfg.progress, leave=False)
+        for epoch in bar:
+            model.train()
+            sums: dict[str, float] = defaultdict(float)
+            steps = 0
+            order = rng.permutation(n)
+            for start in range(0, n, batch):
+                idx = torch.as_tensor(order[start : start + batch], device=dev)
+                losses: dict[str, torch.Tensor] = {}
+                if active["interaction"]:
+                    losses["interaction"] = self._interaction_loss(
+                        model, users_f, items_f, ev_u[idx], ev_i[idx], ev_t[idx], ev_w[idx], rng
+                    )
+                if active["rating"]:
+                    pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
+                    u = model.users(users_f, r_u[pick], "rating")
+                    v, _ = model.items(items_f, r_i[pick], "rating")
+                    losses["rating"] = F.mse_loss(model.rating(u, v), r_y[pick])
+                if active["social"]:
+                    pick = torch.as_tensor(rng.integers(0, len(friends), size=batch), device=dev)
+                    losses["social"] = self._social_loss(model, users_f, friends[pick], rng)
+                if not losses:
+                    raise ValueError(f"{label}: no task to train (every loss weight is 0)")
+                total = weighting(losses)
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                for t, loss in losses.items():
+                    sums[t] += float(loss.detach())
+                steps += 1
+            row: dict[str, float] = {"epoch": epoch + 1}
+            row.update({f"loss_{t}": s / max(steps, 1) for t, s in sums.items()})
+            if cfg.loss_weighting != "fixed":
+                trained = [t for t in TASKS if active[t]]
+                row.update({f"task_weight_{t}": w for t, w in weighting.effective(trained).items()})
+            if validation is not None and len(validation):
+                row.update(self.validate(model, users_f, items_f, events, validation))
+                score = SELECT_METRICS[cfg.select_on] * row.get(cfg.select_on, math.nan)
+                if math.isnan(score):
+                    raise ValueError(f"{label}: validation gave no {cfg.select_on}")
+                if best is None or score > best[0]:
+                    best, stale = (score, epoch + 1, copy.deepcopy(model.state_dict())), 0
+                else:
+                    stale += 1
+            history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+            log.info("%s epoch %d: %s", label, epoch + 1, _fmt(row))
+            if validation is not None and stale >= cfg.patience:
+                break
+        bar.close()
+        used = len(history)
+        if best is not None:
+            model.load_state_dict(best[2])
+            used = best[1]
+        model.eval()
+        return Fitted(model=model, space=space, history=history, epochs=used)
+
+    def _interaction_loss(
+        self,
+        model: MultiTaskModel,
+        users_f: Features,
+        items_f: Features,
+        u_rows: torch.Tensor,
+        i_rows: torch.Tensor,
+        t: torch.Tensor,
+        w: torch.Tensor,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        """Sampled softmax: each positive against negatives shared by the batch. A negative is
+        masked when it is the positive itself or was not yet released at the event's time."""
+        negs = torch.as_tensor(
+            rng.integers(0, len(items_f), size=self.cfg.negatives), device=u_rows.device
+        )
+        u = model.users(users_f, u_rows)
+        v, b = model.items(items_f, torch.cat([i_rows, negs]))
+        release = items_f.release_s
+        assert release is not None
+        k = len(i_rows)
+        pos = (u * v[:k]).sum(1) + b[:k] + model.fresh(t - release[i_rows])
+        neg_age = t[:, None] - release[negs][None, :]
+        neg = u @ v[k:].T + b[k:][None, :] + model.fresh(neg_age)
+        mask = (negs[None, :] == i_rows[:, None]) | (neg_age < 0)
+        return sampled_softmax(pos, neg, mask, w)
+
+    def _social_loss(
+        self,
+        model: MultiTaskModel,
+        users_f: Features,
+        pairs: torch.Tensor,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        negs = torch.as_tensor(
+            rng.integers(0, len(users_f), size=self.cfg.negatives), device=pairs.device
+        )
+        a, b = pairs[:, 0], pairs[:, 1]
+        s = model.social(model.users(users_f, torch.cat([a, b, negs]), "social"))
+        k = len(a)
+        sa, sb, sn = s[:k], s[k : 2 * k], s[2 * k :]
+        tau = self.cfg.social_temperature
+        pos = (sa * sb).sum(1) / tau
+        neg = sa @ sn.T / tau
+        mask = (negs[None, :] == b[:, None]) | (negs[None, :] == a[:, None])
+        return sampled_softmax(pos, neg, mask)
+
+    def validate(
+        self,
+        model: MultiTaskModel,
+        users_f: Features,
+        items_f: Features,
+        events: pd.DataFrame,
+        validation: pd.DataFrame,
+    ) -> dict[str, float]:
+        """NDCG@10 of the validation pairs among unseen items, and the rating RMSE on them."""
+        snap = self.snapshot
+        times = validation["event_s"]
+        u, v = model.vector_tables(users_f, items_f, float(times.min() + times.max()) / 2)
+        shape = (len(snap.users), len(snap.items))
+        seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
+        unseen = ~np.asarray(
+            seen[validation["user"].to_numpy(), validation["item"].to_numpy()]
+        ).ravel()
+        truth = validation[unseen].groupby("user")["item"].agg(set).to_dict()
+        rows = np.array(sorted(truth), dtype=np.int64)
+        # The catalogue of that time: items released before the validation period ended.
+        release = snap.items["release_s"].to_numpy(dtype=float)
+        allowed = ~(release >= float(times.max()))
+        preds = ranked_lists(lambda r: u[r] @ v.T, rows, 10, exclude=seen, allowed=allowed)
+        out = {"val_ndcg_at_10": ndcg_at_k(truth, preds, k=10)}
+        rated = validation[validation["rating"].notna()]
+        if len(rated):
+            tables = model.head_tables(users_f, items_f, social=False)
+            predicted = model.predict_ratings(
+                tables, rated["user"].to_numpy(), rated["item"].to_numpy()
+            )
+            out["val_rating_rmse"] = rmse(rated["rating"].to_numpy(), predicted)
+        return out
+
+
+def recency_weights(event_s: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """0.5 ** (age of the event at the end of the data / half-life); all ones when switched off."""
+    if cfg.recency_half_life_days <= 0 or not len(event_s):
+        return np.ones(len(event_s), dtype=np.float32)
+    age_days = (event_s.max() - event_s) / SECONDS_PER_DAY
+    return np.power(0.5, age_days / cfg.recency_half_life_days).astype(np.float32)
+
+
+def _fmt(row: dict[str, float]) -> str:
+    return ", ".join(
+        f"{k}={v:.4f}" for k, v in row.items() if k != "epoch" and not math.isnan(float(v))
+    )

@@ -209,7 +209,7 @@ def main() -> None:
 
         udf: dict[str, list[float]] = {"arrow": [], "pandas": []}
         for kind in ("arrow", "pandas", "pandas", "arrow"):  # alternated, two runs each
-            settings = Settings(home=Path(tmp) / f"udf-{kind}", spark_udf=kind)
+            settings = Settings(home=Path(tmp) / f"udf-{kind}", spark={"udf": kind})
             udf[kind].append(spark_job_seconds(settings, rows[: args.udf_texts]))
             log(f"udf {kind}: {udf[kind][-1]:.1f}s on {args.udf_texts} texts")
 

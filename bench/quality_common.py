@@ -39,7 +39,7 @@ from pipeline.evaluate.single_task import single_task_metrics  # noqa: E402
 from pipeline.landing.ingest import ingest  # noqa: E402
 from pipeline.learn.fit import Fitted, TrainConfig, Trainer  # noqa: E402
 from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir  # noqa: E402
-from pipeline.train.stage import train_config  # noqa: E402
+from pipeline.learn.fit import TrainConfig
 
 log = logging.getLogger("bench")
 
@@ -144,7 +144,7 @@ def model_config(
     **changes: Any,
 ) -> TrainConfig:
     """The night's training configuration (Settings defaults), with `changes` applied."""
-    cfg = train_config(Settings(), progress=False)
+    cfg = TrainConfig.from_settings(Settings(), progress=False)
     cfg = replace(cfg, seed=seed, **changes)
     if max_epochs is not None:
         cfg = replace(cfg, max_epochs=max_epochs)

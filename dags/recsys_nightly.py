@@ -30,10 +30,10 @@ from pipeline.orchestration.context import NightParams, from_context
 from pipeline.orchestration.spark import EmbedTextsOperator
 
 settings = Settings()
-WAREHOUSE = {"pool": settings.airflow_warehouse_pool}
+WAREHOUSE = {"pool": settings.airflow.warehouse_pool}
 GPU = {
-    "queue": settings.airflow_gpu_queue,
-    "execution_timeout": timedelta(minutes=settings.airflow_gpu_task_timeout_minutes),
+    "queue": settings.airflow.gpu_queue,
+    "execution_timeout": timedelta(minutes=settings.airflow.gpu_task_timeout_minutes),
 }
 # Updated once the night's rows are written and the published copy holds them: a consumer
 # reads the read-only copy at once, never waiting on the nightly writer's lock.
@@ -52,17 +52,17 @@ def night() -> NightParams:
 with DAG(
     dag_id="recsys_nightly",
     description="Landing files -> clean marts -> text embeddings -> multi-task model -> top-N",
-    schedule=CronDataIntervalTimetable(settings.airflow_schedule, timezone="UTC"),
-    start_date=datetime.combine(settings.airflow_start_date, datetime.min.time(), UTC),
+    schedule=CronDataIntervalTimetable(settings.airflow.schedule, timezone="UTC"),
+    start_date=datetime.combine(settings.airflow.start_date, datetime.min.time(), UTC),
     catchup=False,
     max_active_runs=1,
     tags=["recsys"],
     default_args={
-        "retries": settings.airflow_retries,
-        "retry_delay": timedelta(seconds=settings.airflow_retry_delay_s),
+        "retries": settings.airflow.retries,
+        "retry_delay": timedelta(seconds=settings.airflow.retry_delay_s),
         "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(seconds=settings.airflow_max_retry_delay_s),
-        "execution_timeout": timedelta(minutes=settings.airflow_task_timeout_minutes),
+        "max_retry_delay": timedelta(seconds=settings.airflow.max_retry_delay_s),
+        "execution_timeout": timedelta(minutes=settings.airflow.task_timeout_minutes),
         "on_failure_callback": on_task_failure,
     },
     params={
@@ -118,7 +118,7 @@ with DAG(
         n = night()
         return embed_export(n.settings, n.run_date, force=n.force_reembed)
 
-    embed_texts = EmbedTextsOperator(task_id="embed_texts", conn_id=settings.spark_conn_id, **GPU)
+    embed_texts = EmbedTextsOperator(task_id="embed_texts", conn_id=settings.spark.conn_id, **GPU)
 
     @task(**WAREHOUSE)
     def embed_load(exported: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:

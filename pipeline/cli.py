@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.core.run_date import parse_run_date, resolve_run_date
+from pipeline.core.run_date import find_run_date, parse_run_date, resolve_run_date
 
 if TYPE_CHECKING:
     from pipeline.embed.stage import Engine
@@ -136,12 +136,11 @@ def ingest(
     ),
 ) -> None:
     """Load new landing files into raw.* (each file once, tracked in meta.loaded_files)."""
-    from pipeline.core.run_date import manifest_run_date
     from pipeline.landing.ingest import ingest as run_ingest
 
     def stage() -> dict[str, Any]:
         settings = _settings(home, landing)
-        day = _date(run_date) or settings.run_date or manifest_run_date(settings.landing_dir)
+        day = find_run_date(settings, _date(run_date))
         return run_ingest(settings, day, reload=reload)
 
     _run(stage)

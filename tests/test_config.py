@@ -4,8 +4,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from pipeline.core.config import Settings
+from pipeline.core.config import Settings, environment_variables
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
 
@@ -45,3 +46,29 @@ def test_run_date_comes_from_flag_then_manifest_never_the_clock(tmp_path: Path) 
     (settings.landing_dir / "manifest.json").write_text("{not json")
     with pytest.raises(RecsysError, match="not a valid JSON manifest"):
         resolve_run_date(settings)
+
+
+def test_a_section_reads_its_variables_unchanged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RECSYS_TRAIN_MAX_EPOCHS", "3")
+    monkeypatch.setenv("RECSYS_SPARK_CONF", '{"spark.x": "y"}')
+    monkeypatch.setenv("RECSYS_SPARK_CONN_ID", "my_spark")
+    monkeypatch.setenv("RECSYS_LOSS_WEIGHTS", '{"interaction": 1}')
+    settings = Settings(home=tmp_path, train={"seed": 7})
+    assert (settings.train.max_epochs, settings.train.seed) == (3, 7)  # env and code merge
+    assert settings.spark.conf == {"spark.x": "y"}
+    assert settings.spark.conn_id == "my_spark"
+    assert settings.loss_weights == {"interaction": 1.0}
+
+
+def test_a_bad_section_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_TRAIN_MAX_EPOCHS", "zero")
+    with pytest.raises(ValidationError, match="train.max_epochs"):
+        Settings()
+
+
+def test_every_variable_is_listed_once() -> None:
+    names = [variable for variable, *_ in environment_variables()]
+    assert len(names) == len(set(names))
+    assert {"RECSYS_HOME", "RECSYS_TRAIN_SEED", "RECSYS_DBT_PROJECT_DIR"} <= set(names)

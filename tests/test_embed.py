@@ -70,7 +70,7 @@ def test_spark_loads_the_model_once_per_python_worker(
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
-    settings = Settings(home=home, spark_partitions=6)  # more tasks than workers
+    settings = Settings(home=home, spark={"partitions": 6})  # more tasks than workers
     embed(settings, run_date(demo_night), engine="spark")
     loads = capfd.readouterr().err.count("[embed worker] model loaded")
     assert 1 <= loads <= (os.cpu_count() or 1)
@@ -142,7 +142,9 @@ def test_tiny_decoder_embeds_through_the_spark_job(
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
-    settings = Settings(home=home, embed_model=str(tiny_decoder), spark_partitions=2)
+    settings = Settings(
+        home=home, embed={"model": str(tiny_decoder)}, spark={"partitions": 2}
+    )
     summary = embed(settings, run_date(demo_night), engine="spark")
     assert summary["engine"] == "spark"
     assert ":last_token" in summary["model_id"]
@@ -165,10 +167,12 @@ def test_gpu_settings_reach_spark_submit_only_when_asked(tmp_path: Path) -> None
     assert "resource.gpu" not in cpu
     gpu_settings = Settings(
         home=tmp_path,
-        spark_master="spark://spark-master:7077",
-        spark_executor_gpus=1,
-        spark_task_gpus=0.5,
-        spark_gpu_discovery_script=tmp_path / "getGpus.sh",
+        spark={
+            "master": "spark://spark-master:7077",
+            "executor_gpus": 1,
+            "task_gpus": 0.5,
+            "gpu_discovery_script": tmp_path / "getGpus.sh",
+        },
     )
     gpu = " ".join(spark_submit_command(gpu_settings, requests, output, "m"))
     assert "--master spark://spark-master:7077" in gpu

@@ -21,7 +21,7 @@ from pipeline.landing.demo_data import generate
 from pipeline.landing.ingest import ingest
 from pipeline.learn.fit import Fitted, Trainer
 from pipeline.learn.snapshot import Snapshot, export_snapshot
-from pipeline.train.stage import train_config
+from pipeline.learn.fit import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, 
     transform(settings, day)
     embed(settings, day, engine="local")
     snapshot = Snapshot.load(export_snapshot(settings, day))
-    cfg = train_config(settings, progress=False)
+    cfg = TrainConfig.from_settings(settings, progress=False)
     split = temporal_split(snapshot, settings.holdout_days, seed=cfg.seed)
     tuning = validation_split(split, settings.holdout_days)
     fitted = Trainer(snapshot, cfg).fit(

@@ -193,7 +193,7 @@ def test_publish_swaps_in_a_copy_while_a_reader_holds_the_old_one(served: tuple)
 def test_dbt_docs_generate_documents_the_analyst_models(served: tuple) -> None:
     import json
 
-    from pipeline.clean.transform import run_dbt
+    from pipeline.clean.dbt import run_dbt
 
     settings, _ = served
     day = resolve_run_date(settings)

@@ -32,12 +32,12 @@ def test_gate(metrics: dict, users: int, champion: float | None, alias: str, rea
 
 
 def test_tolerance_lets_a_slightly_worse_candidate_through() -> None:
-    settings = Settings(gate_tolerance=0.06)
+    settings = Settings(gate={"tolerance": 0.06})
     assert decide(settings, GOOD, 500, 0.25).alias == "champion"
 
 
 def test_lower_is_better_metrics_compare_the_other_way() -> None:
-    settings = Settings(gate_metric="rating_rmse")
+    settings = Settings(gate={"metric": "rating_rmse"})
     metrics = {"rating_rmse": 0.9, "baseline_bias_rating_rmse": 1.0}
     assert decide(settings, metrics, 500, 0.95).alias == "champion"
     assert decide(settings, metrics, 500, 0.85).reason == "below_champion"

@@ -19,10 +19,8 @@ from tests.conftest import Night, night_home
 # A deliberately crippled candidate: one-dimensional vectors, almost no learning.
 CRIPPLED = {
     "model_options": {"dim": 1},
-    "train_lr": 1e-7,
-    "train_max_epochs": 1,
-    "train_refit": False,
 }
+CRIPPLED_TRAIN = {"lr": 1e-7, "max_epochs": 1, "refit": False}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +28,9 @@ def gate_story(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) 
     """Four nights of training on one registry: crippled, good, crippled, good again."""
     home = tmp_path_factory.mktemp("gate")
     good = night_home(embedded_night, home)
-    crippled = good.model_copy(update=CRIPPLED)
+    crippled = good.model_copy(
+        update={**CRIPPLED, "train": good.train.model_copy(update=CRIPPLED_TRAIN)}
+    )
     day = resolve_run_date(good)
     story: dict = {"settings": good}
     story["crippled_first"] = train(crippled, day)
@@ -127,12 +127,14 @@ def controlled(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) 
     settings = night_home(
         embedded_night,
         tmp_path_factory.mktemp("controlled"),
-        train_architecture="mmoe",
-        train_experts=2,
-        train_loss_weighting="uncertainty",
-        train_single_task_control=True,
-        train_max_epochs=3,
-        train_patience=1,
+        train={
+            "architecture": "mmoe",
+            "experts": 2,
+            "loss_weighting": "uncertainty",
+            "single_task_control": True,
+            "max_epochs": 3,
+            "patience": 1,
+        },
         model_options={"hidden": 64},
     )
     summary = train(settings, resolve_run_date(settings))

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from pipeline.clean.transform import _dbt_failures, check_circuit_breaker
+from pipeline.clean.dbt import dbt_failures
+from pipeline.clean.transform import check_circuit_breaker
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 
@@ -35,7 +36,7 @@ def test_breaker_ignores_empty_tables() -> None:
     check_circuit_breaker({"social_edges": counts(0, 0)}, threshold=0.0)
 
 
-def test_dbt_failures_are_summarised_one_per_failed_node(tmp_path) -> None:
+def testdbt_failures_are_summarised_one_per_failed_node(tmp_path) -> None:
     settings = Settings(home=tmp_path)
     settings.dbt_target_dir.mkdir(parents=True)
     (settings.dbt_target_dir / "run_results.json").write_text(
@@ -53,6 +54,6 @@ def test_dbt_failures_are_summarised_one_per_failed_node(tmp_path) -> None:
         )
     )
     assert (
-        _dbt_failures(settings)
+        dbt_failures(settings)
         == "test.recsys.not_null_x: Got 3 results, configured to fail if != 0"
     )

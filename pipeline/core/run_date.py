@@ -31,9 +31,19 @@ def manifest_run_date(landing: Path) -> date | None:
     return parse_run_date(str(value)) if value else None
 
 
-def resolve_run_date(settings: Settings, explicit: date | None = None) -> date:
-    """--run-date, else RECSYS_RUN_DATE, else the landing manifest's run_date, else an error."""
-    found = explicit or settings.run_date or manifest_run_date(settings.landing_dir)
+def find_run_date(settings: Settings, *given: date | None) -> date | None:
+    """The one precedence rule: the first of `given` that is set (the CLI's --run-date; in a DAG
+    run its `run_date` param, then its logical date), else RECSYS_RUN_DATE, else the landing
+    manifest's run_date, else None. Never the wall clock."""
+    for day in given:
+        if day is not None:
+            return day
+    return settings.run_date or manifest_run_date(settings.landing_dir)
+
+
+def resolve_run_date(settings: Settings, *given: date | None) -> date:
+    """`find_run_date`, or an error that says how to give one."""
+    found = find_run_date(settings, *given)
     if found is None:
         raise RecsysError(
             f"no run date: pass --run-date YYYY-MM-DD (no {MANIFEST} with a run_date in "

@@ -23,9 +23,12 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # Spark workers import this module: no settings machinery there
+    from pipeline.core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -239,3 +242,17 @@ def _model_max_length(path: Path, tokenizer: Any, model: Any) -> int:
     limits = [getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length]
     sane = [v for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
     return min([*sane, DEFAULT_MAX_TOKENS])
+
+
+def encoder_spec(settings: Settings, *, threads: int | None = None) -> EncoderSpec:
+    """The spec both engines use. Spark workers get `RECSYS_SPARK_TORCH_THREADS` each; in-process, torch
+    uses every core (threads=None)."""
+    return EncoderSpec(
+        model_path=str(resolve_model_path(settings.embed.model)),
+        pooling=settings.embed.pooling,
+        instruction=settings.embed.instruction,
+        max_length=settings.embed.max_length,
+        batch_size=settings.embed.batch_size,
+        device=settings.embed.device,
+        threads=threads,
+    )

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import subprocess
-import sys
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -31,21 +27,15 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.core.config import PROJECT_ROOT, Settings
+from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, table_exists, transaction
-from pipeline.embed.encoder import EncoderSpec, resolve_model_path
+from pipeline.embed.encoder import encoder_spec
+from pipeline.embed.spark_submit import JOB_SCRIPT, SparkJob, spark_job, submit_spark_job
 
 log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "spark", "local"]
-# More failures than this in one job mean a broken model or device (say, CUDA out of memory),
-# not bad texts: the job's output is then refused instead of recorded as permanent skips.
-MAX_FAILED_TEXTS = 10
-MAX_FAILED_SHARE = 0.01
-JOB_SCRIPT = PROJECT_ROOT / "pipeline" / "embed" / "job.py"
-SPARK_LOG_CONFIG = JOB_SCRIPT.parent / "log4j2.properties"
-GPU_DISCOVERY_SCRIPT = JOB_SCRIPT.parent / "gpu_discovery.sh"
 
 EMBEDDINGS_DDL = """
 create table if not exists features.text_embeddings (
@@ -66,20 +56,6 @@ create table if not exists features.embedding_skips (
     primary key (content_hash, model_id)
 )
 """
-
-
-def encoder_spec(settings: Settings, *, threads: int | None = None) -> EncoderSpec:
-    """The spec both engines use. Spark workers get `spark_torch_threads` each; in-process, torch
-    uses every core (threads=None)."""
-    return EncoderSpec(
-        model_path=str(resolve_model_path(settings.embed_model)),
-        pooling=settings.embed_pooling,
-        instruction=settings.embed_instruction,
-        max_length=settings.embed_max_length,
-        batch_size=settings.embed_batch_size,
-        device=settings.embed_device,
-        threads=threads,
-    )
 
 
 def work_dir(settings: Settings, run_date: date) -> Path:
@@ -150,7 +126,7 @@ def choose_engine(settings: Settings, engine: Engine, texts: int) -> str:
     if texts == 0:
         return "none"
     if engine == "auto":
-        return "local" if texts < settings.embed_local_max_texts else "spark"
+        return "local" if texts < settings.embed.local_max_texts else "spark"
     return engine
 
 
@@ -211,112 +187,6 @@ def _embed_locally(settings: Settings, requests: Path, output: Path, model_id: s
             writer.write_batch(
                 embed_batch(spec_json, model_id, batch.to_pydict(), progress=bar.update)
             )
-
-
-@dataclass(frozen=True)
-class SparkJob:
-    """One run of the embedding job: what `spark-submit` gets from the CLI, and what Airflow's
-    SparkSubmitOperator gets in the DAG (which may take the master from a connection instead)."""
-
-    master: str
-    application: str
-    conf: dict[str, str]
-    application_args: list[str]
-    env: dict[str, str]  # added to the submitting process's environment
-
-    def command(self, spark_submit: str = "spark-submit") -> list[str]:
-        command = [spark_submit, "--master", self.master]
-        for key, value in self.conf.items():
-            command += ["--conf", f"{key}={value}"]
-        return [*command, self.application, *self.application_args]
-
-
-def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -> SparkJob:
-    """The job with the master and resources from Settings (GPU ones only when asked)."""
-    spec = encoder_spec(settings, threads=settings.spark_torch_threads)
-    conf = {
-        "spark.driver.memory": settings.spark_driver_memory,
-        "spark.executor.memory": settings.spark_executor_memory,
-        "spark.python.worker.reuse": "true",  # keeps each worker's loaded model across tasks
-        "spark.ui.showConsoleProgress": "true",
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}",
-        "spark.sql.execution.arrow.maxRecordsPerBatch": "2048",
-        "spark.executorEnv.HF_HUB_OFFLINE": "1",
-        "spark.executorEnv.TRANSFORMERS_OFFLINE": "1",
-        "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
-        "spark.executorEnv.OMP_NUM_THREADS": str(settings.spark_torch_threads),
-    }
-    if settings.spark_executor_gpus:
-        conf["spark.executor.resource.gpu.amount"] = str(settings.spark_executor_gpus)
-        conf["spark.task.resource.gpu.amount"] = str(settings.spark_task_gpus)
-        script = settings.spark_gpu_discovery_script or GPU_DISCOVERY_SCRIPT
-        conf["spark.executor.resource.gpu.discoveryScript"] = str(script)
-    conf.update(settings.spark_conf)
-    args = [
-        "--input", str(requests),
-        "--output", str(output),
-        "--spec", json.dumps(asdict(spec)),
-        "--model-id", model_id,
-        "--udf", settings.spark_udf,
-    ]  # fmt: skip
-    if settings.spark_partitions:
-        args += ["--partitions", str(settings.spark_partitions)]
-    env = {
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
-        ),
-        # spark-submit lives beside this Python: found even when the venv is not on PATH
-        "PATH": os.pathsep.join(
-            filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])
-        ),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "OMP_NUM_THREADS": str(settings.spark_torch_threads),
-    }
-    if settings.spark_master.startswith("local"):
-        env["SPARK_LOCAL_IP"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")  # no network needed
-    return SparkJob(settings.spark_master, str(JOB_SCRIPT), conf, args, env)
-
-
-def spark_submit_command(
-    settings: Settings, requests: Path, output: Path, model_id: str
-) -> list[str]:
-    """spark-submit with the master and resources from Settings (GPU ones only when asked)."""
-    return spark_job(settings, requests, output, model_id).command(str(_spark_submit()))
-
-
-def _spark_submit() -> Path:
-    beside_python = Path(sys.executable).parent / "spark-submit"
-    found = beside_python if beside_python.exists() else shutil.which("spark-submit")
-    if not found:
-        raise RecsysError("spark-submit is not installed in this environment: run `make setup`")
-    return Path(found)
-
-
-def submit_spark_job(job: SparkJob) -> None:
-    """spark-submit in a subprocess, its output streamed to stderr; a failure names its cause."""
-    tail: deque[str] = deque(maxlen=30)
-    with subprocess.Popen(
-        job.command(str(_spark_submit())),
-        env={**os.environ, **job.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            sys.stderr.write(line)
-            tail.append(line.rstrip())
-    if process.returncode != 0:
-        errors = [line for line in tail if "Error" in line or "Exception" in line] or list(tail)[
-            -5:
-        ]
-        raise RecsysError(
-            f"the Spark embedding job failed (exit {process.returncode}): {' | '.join(errors[-3:])}"
-        )
 
 
 def load_vectors(settings: Settings, run_date: date, model_id: str) -> dict[str, Any]:

@@ -11,13 +11,13 @@ matplotlib.use("Agg")  # no display on workers
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-GROUPS = {
-    "ranking": ("recall_at_10", "ndcg_at_10", "map_at_10", "hit_rate_at_10", "cold_recall_at_10"),
-    "coverage and AUC": ("coverage_at_10", "interaction_auc"),
-    "rating (lower is better)": ("rating_rmse", "rating_mae"),
-    "social": ("social_recall_at_10",),
-}
-RANKERS = ("model", "ease", "itemknn", "mf", "popularity", "content", "random_new", "bias")
+from pipeline.metrics.catalogue import BASELINES, METRICS, baseline_key, lower_is_better
+
+# one panel per catalogue group, in the catalogue's order
+GROUPS: dict[str, tuple[str, ...]] = {}
+for _metric in METRICS:
+    GROUPS[_metric.group] = (*GROUPS.get(_metric.group, ()), _metric.name)
+RANKERS = ("model", *BASELINES)
 
 
 def loss_curves(history: list[dict[str, float]], title: str) -> Figure:
@@ -42,13 +42,14 @@ def metrics_vs_baselines(metrics: dict[str, float]) -> Figure:
         width = 0.8 / len(RANKERS)
         for r, ranker in enumerate(RANKERS):
             values = [
-                metrics.get(name if ranker == "model" else f"baseline_{ranker}_{name}", math.nan)
+                metrics.get(name if ranker == "model" else baseline_key(ranker, name), math.nan)
                 for name in names
             ]
             xs = [n + (r - len(RANKERS) / 2) * width + width / 2 for n in range(len(names))]
             ax.bar(xs, [0 if math.isnan(v) else v for v in values], width, label=ranker)
         ax.set_xticks(range(len(names)), [n.replace("_at_10", "@10") for n in names], rotation=30)
-        ax.set_title(title)
+        lower = all(lower_is_better(n) for n in names)
+        ax.set_title(f"{title} (lower is better)" if lower else title)
     axes[0].legend(fontsize="small")
     fig.tight_layout()
     return fig

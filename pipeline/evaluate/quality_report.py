@@ -14,12 +14,16 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.evaluate.single_task import TASK_METRICS
-from pipeline.train.registry import LOWER_IS_BETTER
+from pipeline.metrics.catalogue import (
+    NEW_ITEM_YARDSTICKS,
+    TASKS,
+    better,
+    lower_is_better,
+    single_key,
+    task_metrics,
+)
 
 QUALITY_REPORT = "quality_report.md"
-# rankers that are yardsticks for new items only: "beats the best baseline" compares with the rest
-NEW_ITEM_YARDSTICKS = {"random_new"}
 NOT_RANKERS = {"metric", "model", "single_task"}
 
 
@@ -37,10 +41,6 @@ class NightFacts:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _better(metric: str, a: float, b: float) -> bool:
-    return a < b if metric in LOWER_IS_BETTER else a > b
-
-
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """Per metric: the model, the best baseline (name and value) and whether the model beats it."""
     rankers = [c for c in table.columns if c not in NOT_RANKERS | NEW_ITEM_YARDSTICKS]
@@ -50,7 +50,7 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
         scored = {r: row[r] for r in rankers if pd.notna(row[r])}
         if not scored or model is None or pd.isna(model):
             continue
-        pick = min if metric in LOWER_IS_BETTER else max
+        pick = min if lower_is_better(metric) else max
         best = pick(sorted(scored), key=lambda r: scored[r])
         rows.append(
             {
@@ -58,7 +58,7 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
                 "model": model,
                 "best baseline": best,
                 "its value": scored[best],
-                "model beats it": "yes" if _better(metric, model, scored[best]) else "**no**",
+                "model beats it": "yes" if better(metric, model, scored[best]) else "**no**",
             }
         )
     return pd.DataFrame(rows)
@@ -67,9 +67,9 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
 def multi_vs_single(metrics: dict[str, float]) -> pd.DataFrame:
     """Per task metric: multi-task, single-task, the difference and whether multi-task helped."""
     rows = []
-    for task, names in TASK_METRICS.items():
-        for name in names:
-            alone = metrics.get(f"single_{task}_{name}")
+    for task in TASKS:
+        for name in task_metrics(task):
+            alone = metrics.get(single_key(task, name))
             together = metrics.get(name)
             if alone is None or together is None or math.isnan(alone) or math.isnan(together):
                 continue
@@ -84,7 +84,7 @@ def multi_vs_single(metrics: dict[str, float]) -> pd.DataFrame:
                         "equal"
                         if together == alone
                         else "yes"
-                        if _better(name, together, alone)
+                        if better(name, together, alone)
                         else "**no**"
                     ),
                 }

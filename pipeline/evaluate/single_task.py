@@ -13,25 +13,14 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from pipeline.evaluate.exam import Exam, Split, model_metrics
+from pipeline.evaluate.exam import Exam, model_metrics
+from pipeline.evaluate.split import Split
 from pipeline.learn.fit import TrainConfig, Trainer
 from pipeline.learn.snapshot import Snapshot
+from pipeline.metrics.catalogue import TASKS, single_key, task_metrics
 
 log = logging.getLogger(__name__)
 
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "interaction": (
-        "recall_at_10",
-        "ndcg_at_10",
-        "map_at_10",
-        "hit_rate_at_10",
-        "coverage_at_10",
-        "cold_recall_at_10",
-        "interaction_auc",
-    ),
-    "rating": ("rating_rmse", "rating_mae"),
-    "social": ("social_recall_at_10",),
-}
 SELECT_ON = {"interaction": "val_ndcg_at_10", "rating": "val_rating_rmse"}
 
 
@@ -42,7 +31,7 @@ def trainable_tasks(cfg: TrainConfig, split: Split, tuning: Split) -> list[str]:
         "rating": bool(tuning.train["rating"].notna().any()),
         "social": len(split.friends_train) > 0,
     }
-    return [t for t in TASK_METRICS if cfg.loss_weights.get(t, 0.0) > 0 and has[t]]
+    return [t for t in TASKS if cfg.loss_weights.get(t, 0.0) > 0 and has[t]]
 
 
 def single_task_metrics(
@@ -74,7 +63,7 @@ def single_task_metrics(
             label=f"{task} alone",
         )
         metrics = model_metrics(fitted, snapshot, split, exam)
-        out.update({f"single_{task}_{m}": metrics[m] for m in TASK_METRICS[task] if m in metrics})
+        out.update({single_key(task, m): metrics[m] for m in task_metrics(task) if m in metrics})
         out[f"single_{task}_epochs"] = float(fitted.epochs)
         log.info("single-task control %s: %d epochs", task, fitted.epochs)
     return out

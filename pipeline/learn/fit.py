@@ -18,7 +18,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from pipeline.core.config import Settings
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.model import (
     SECONDS_PER_DAY,
@@ -36,6 +37,7 @@ from pipeline.learn.model import (
 )
 from pipeline.learn.scoring import ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
+from pipeline.metrics import catalogue
 from pipeline.metrics.functions import ndcg_at_k, rmse
 
 log = logging.getLogger(__name__)
@@ -45,27 +47,50 @@ TASKS = ("interaction", "rating", "social")
 
 @dataclass
 class TrainConfig:
-    max_epochs: int = 30
-    patience: int = 5
-    batch_size: int = 1024
-    negatives: int = 256
-    lr: float = 3e-3
+    """What one fit needs. The knobs a deployment sets come from `Settings` (`from_settings`,
+    defaults declared there only); the rest are the loop's own constants."""
+
+    max_epochs: int
+    patience: int
+    batch_size: int
+    negatives: int
+    lr: float
+    # Next week looks more like last week than like last year: recent events weigh more.
+    recency_half_life_days: float  # 0: every event weighs the same
+    loss_weights: dict[str, float]
+    loss_weighting: str  # "fixed" or "uncertainty"
+    seed: int
+    device: str
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
-    # Next week looks more like last week than like last year: recent events weigh more.
-    recency_half_life_days: float = 0.0  # 0: every event weighs the same
     freshness_lr_scale: float = 3.0
-    loss_weights: dict[str, float] = field(
-        default_factory=lambda: {"interaction": 1.0, "rating": 1.0, "social": 0.5}
-    )
-    loss_weighting: str = "fixed"  # or "uncertainty"
-    # the validation metric that picks the epoch: "val_ndcg_at_10" (higher is better) or
-    # "val_rating_rmse" (lower is better)
+    # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS
     select_on: str = "val_ndcg_at_10"
-    seed: int = 42
-    device: str = "cpu"
     progress: bool = True
     model: dict = field(default_factory=dict)  # ModelConfig overrides: dim, hidden, dropouts...
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, progress: bool = True) -> TrainConfig:
+        train = settings.train
+        shared = {f.name for f in fields(cls)} & set(type(train).model_fields) - {"device"}
+        return cls(
+            **train.model_dump(include=shared),
+            loss_weights=dict(settings.loss_weights),
+            device=resolve_device(train.device),
+            progress=progress,
+            model={
+                "architecture": train.architecture,
+                "experts": train.experts,
+                **settings.model_options,
+            },
+        )
+
+
+def resolve_device(device: str) -> str:
+    """`auto` is CUDA when this process sees a GPU, else the CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 @dataclass
@@ -77,7 +102,9 @@ class Fitted:
 
 
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
-SELECT_METRICS = {"val_ndcg_at_10": 1.0, "val_rating_rmse": -1.0}  # sign: +1 higher is better
+# what `validate` computes on the validation slice, logged as `val_<metric>`
+VALIDATION_METRICS = ("ndcg_at_10", "rating_rmse")
+SELECT_ON = tuple(f"val_{m}" for m in VALIDATION_METRICS)
 
 
 class LossWeights(torch.nn.Module):
@@ -130,10 +157,11 @@ class Trainer:
         label: str = "fit",
     ) -> Fitted:
         cfg, snap, dev = self.cfg, self.snapshot, self.device
-        if cfg.select_on not in SELECT_METRICS:
+        if cfg.select_on not in SELECT_ON:
             raise ValueError(
-                f"unknown select_on {cfg.select_on!r}: choose one of {', '.join(SELECT_METRICS)}"
+                f"unknown select_on {cfg.select_on!r}: choose one of {', '.join(SELECT_ON)}"
             )
+        select_sign = catalogue.sign(cfg.select_on.removeprefix("val_"))
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
         space = FeatureSpace.fit(snap, events)
@@ -213,7 +241,7 @@ class Trainer:
                 row.update({f"task_weight_{t}": w for t, w in weighting.effective(trained).items()})
             if validation is not None and len(validation):
                 row.update(self.validate(model, users_f, items_f, events, validation))
-                score = SELECT_METRICS[cfg.select_on] * row.get(cfg.select_on, math.nan)
+                score = select_sign * row.get(cfg.select_on, math.nan)
                 if math.isnan(score):
                     raise ValueError(f"{label}: validation gave no {cfg.select_on}")
                 if best is None or score > best[0]:

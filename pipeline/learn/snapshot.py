@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, table_exists
-from pipeline.embed.stage import encoder_spec
+from pipeline.embed.encoder import encoder_spec
 
 SNAPSHOT_FILE = "snapshot.json"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.core.run_date import manifest_run_date, parse_run_date
+from pipeline.core.run_date import find_run_date, parse_run_date
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,16 @@ def night_params(params: Mapping[str, Any], logical_date: datetime | None) -> Ni
     landing = params.get("landing")
     settings = Settings(**({"landing": Path(landing)} if landing else {}))
     given = params.get("run_date")
-    if given:
-        run_date = parse_run_date(str(given))
-    elif logical_date is not None:
-        run_date = logical_date.astimezone(UTC).date()
-    else:
-        found = settings.run_date or manifest_run_date(settings.landing_dir)
-        if found is None:
-            raise RecsysError(
-                "this run has no logical date and no run_date param: trigger it with a "
-                f"logical date or run_date (YYYY-MM-DD); {settings.landing_dir} has no manifest"
-            )
-        run_date = found
+    run_date = find_run_date(
+        settings,
+        parse_run_date(str(given)) if given else None,
+        logical_date.astimezone(UTC).date() if logical_date is not None else None,
+    )
+    if run_date is None:
+        raise RecsysError(
+            "this run has no logical date and no run_date param: trigger it with a "
+            f"logical date or run_date (YYYY-MM-DD); {settings.landing_dir} has no manifest"
+        )
     top_n = int(params.get("top_n") or settings.top_n)
     return NightParams(
         settings=settings,

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def pool_specs(settings: Settings) -> dict[str, tuple[int, str]]:
     return {
-        settings.airflow_warehouse_pool: (
+        settings.airflow.warehouse_pool: (
             1,
             "recsys-nightly: every task that opens the DuckDB warehouse (one writer at a time)",
         )

@@ -20,7 +20,9 @@ from airflow.exceptions import AirflowNotFoundException
 from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from pipeline.embed.stage import SparkJob, encoder_spec, run_embedding
+from pipeline.embed.encoder import encoder_spec
+from pipeline.embed.spark_submit import SparkJob
+from pipeline.embed.stage import run_embedding
 from pipeline.orchestration.context import from_context
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ class EmbedTextsOperator(SparkSubmitOperator):
         master = connection_master(conn_id)
         settings = night.settings
         if master:
-            settings = settings.model_copy(update={"spark_master": master})
+            spark = settings.spark.model_copy(update={"master": master})
+            settings = settings.model_copy(update={"spark": spark})
         model_id = encoder_spec(settings).model_id()
 
         def submit(job: SparkJob) -> None:

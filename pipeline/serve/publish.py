@@ -10,7 +10,7 @@ import time
 from datetime import date
 from typing import Any
 
-from pipeline.clean.transform import ANALYTICS_MODELS, run_dbt
+from pipeline.clean.dbt import ANALYTICS_MODELS, run_dbt
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, publish_copy, table_exists

@@ -220,8 +220,8 @@ def score_night(
         bundle,
         snapshot,
         top_n,
-        chunk_size=settings.recommend_chunk_users,
-        rerank_by_rating=settings.recommend_rerank_by_rating,
+        chunk_size=settings.recommend.chunk_users,
+        rerank_by_rating=settings.recommend.rerank_by_rating,
     )
     pq.write_table(recommendations, folder / "recommendations.parquet")
     pq.write_table(similar, folder / "similar_users.parquet")
@@ -235,7 +235,7 @@ def write_night(
     folder = folder or score_dir(settings, run_date)
     recommendations = pq.read_table(folder / "recommendations.parquet")
     similar = pq.read_table(folder / "similar_users.parquet")
-    oldest = run_date - timedelta(days=settings.recommend_retention_days)
+    oldest = run_date - timedelta(days=settings.recommend.retention_days)
     with connect(settings.warehouse_path) as con:
         ensure_schemas(con)
         con.execute(RECOMMENDATIONS_DDL)

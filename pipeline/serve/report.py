@@ -46,7 +46,7 @@ def champion_metrics(settings: Settings) -> tuple[str | None, dict[str, float]]:
 
 
 def metrics_table(metrics: dict[str, float]) -> str:
-    from pipeline.train.stage import comparison_table
+    from pipeline.evaluate.comparison import comparison_table
 
     table = comparison_table(metrics).dropna(axis="columns", how="all")
     table = table.astype(object).where(table.notna(), None)  # blank cells, not "nan"
@@ -63,7 +63,7 @@ def report(settings: Settings, top: int = 5) -> tuple[str, dict[str, Any]]:
         f"- published copy (read-only, for analysts): {settings.published_path}",
         f"    duckdb -readonly {settings.published_path}",
         "    select * from analytics.recommendations_latest where user_id = '...' order by rank;",
-        f"- MLflow: {settings.mlflow_tracking_uri or 'sqlite:///' + str(settings.home / 'mlflow.db')}"
+        f"- MLflow: {settings.mlflow.tracking_uri or 'sqlite:///' + str(settings.home / 'mlflow.db')}"
         "  (make mlflow: UI on http://127.0.0.1:5000)",
         "",
         "## Sample recommendations (and why)",
@@ -79,7 +79,7 @@ def report(settings: Settings, top: int = 5) -> tuple[str, dict[str, Any]]:
         lines.append(f"  {rank:>2}. {title}  [{score:.3f}]  {reason}")
     lines += ["", f"## Champion model (recsys_mtl version {version}) vs baselines"]
     lines.append(metrics_table(metrics) if metrics else "no champion yet: run `recsys train`")
-    gate = settings.gate_metric
+    gate = settings.gate.metric
     summary = {
         "stage": "report",
         "status": "ok",

@@ -62,8 +62,8 @@ def test_the_dag_imports_on_an_airflow_home_without_a_metadata_db(tmp_path: Path
 def test_every_task_retries_with_backoff_times_out_and_reports_failure(dag: Any) -> None:
     settings = Settings()
     for task in dag.tasks:
-        assert task.retries == settings.airflow_retries >= 1, task.task_id
-        assert task.retry_delay == timedelta(seconds=settings.airflow_retry_delay_s)
+        assert task.retries == settings.airflow.retries >= 1, task.task_id
+        assert task.retry_delay == timedelta(seconds=settings.airflow.retry_delay_s)
         assert task.retry_exponential_backoff and task.max_retry_delay, task.task_id
         assert task.execution_timeout is not None, task.task_id
         assert task.on_failure_callback, task.task_id

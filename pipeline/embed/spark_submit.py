@@ -1,0 +1,124 @@
+"""Submitting the Spark embedding job: what `spark-submit` is given (master, conf, GPU resources,
+arguments, environment), built once from Settings for the CLI and for Airflow's operator alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeline.core.config import PROJECT_ROOT, Settings
+from pipeline.core.errors import RecsysError
+from pipeline.embed.encoder import encoder_spec
+
+log = logging.getLogger(__name__)
+
+JOB_SCRIPT = PROJECT_ROOT / "pipeline" / "embed" / "job.py"
+SPARK_LOG_CONFIG = JOB_SCRIPT.parent / "log4j2.properties"
+GPU_DISCOVERY_SCRIPT = JOB_SCRIPT.parent / "gpu_discovery.sh"
+
+
+@dataclass(frozen=True)
+class SparkJob:
+    """One run of the embedding job: what `spark-submit` gets from the CLI, and what Airflow's
+    SparkSubmitOperator gets in the DAG (which may take the master from a connection instead)."""
+
+    master: str
+    application: str
+    conf: dict[str, str]
+    application_args: list[str]
+    env: dict[str, str]  # added to the submitting process's environment
+
+    def command(self, spark_submit: str = "spark-submit") -> list[str]:
+        command = [spark_submit, "--master", self.master]
+        for key, value in self.conf.items():
+            command += ["--conf", f"{key}={value}"]
+        return [*command, self.application, *self.application_args]
+
+
+def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -> SparkJob:
+    """The job with the master and resources from Settings (GPU ones only when asked)."""
+    spec = encoder_spec(settings, threads=settings.spark.torch_threads)
+    conf = {
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.executor.memory": settings.spark.executor_memory,
+        "spark.python.worker.reuse": "true",  # keeps each worker's loaded model across tasks
+        "spark.ui.showConsoleProgress": "true",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "2048",
+        "spark.executorEnv.HF_HUB_OFFLINE": "1",
+        "spark.executorEnv.TRANSFORMERS_OFFLINE": "1",
+        "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
+        "spark.executorEnv.OMP_NUM_THREADS": str(settings.spark.torch_threads),
+    }
+    if settings.spark.executor_gpus:
+        conf["spark.executor.resource.gpu.amount"] = str(settings.spark.executor_gpus)
+        conf["spark.task.resource.gpu.amount"] = str(settings.spark.task_gpus)
+        script = settings.spark.gpu_discovery_script or GPU_DISCOVERY_SCRIPT
+        conf["spark.executor.resource.gpu.discoveryScript"] = str(script)
+    conf.update(settings.spark.conf)
+    args = [
+        "--input", str(requests),
+        "--output", str(output),
+        "--spec", json.dumps(asdict(spec)),
+        "--model-id", model_id,
+        "--udf", settings.spark.udf,
+    ]  # fmt: skip
+    if settings.spark.partitions:
+        args += ["--partitions", str(settings.spark.partitions)]
+    env = {
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
+        # spark-submit lives beside this Python: found even when the venv is not on PATH
+        "PATH": os.pathsep.join(
+            filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])
+        ),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(settings.spark.torch_threads),
+    }
+    if settings.spark.master.startswith("local"):
+        env["SPARK_LOCAL_IP"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")  # no network needed
+    return SparkJob(settings.spark.master, str(JOB_SCRIPT), conf, args, env)
+
+
+def _spark_submit() -> Path:
+    beside_python = Path(sys.executable).parent / "spark-submit"
+    found = beside_python if beside_python.exists() else shutil.which("spark-submit")
+    if not found:
+        raise RecsysError("spark-submit is not installed in this environment: run `make setup`")
+    return Path(found)
+
+
+def submit_spark_job(job: SparkJob) -> None:
+    """spark-submit in a subprocess, its output streamed to stderr; a failure names its cause."""
+    tail: deque[str] = deque(maxlen=30)
+    with subprocess.Popen(
+        job.command(str(_spark_submit())),
+        env={**os.environ, **job.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stderr.write(line)
+            tail.append(line.rstrip())
+    if process.returncode != 0:
+        errors = [line for line in tail if "Error" in line or "Exception" in line] or list(tail)[
+            -5:
+        ]
+        raise RecsysError(
+            f"the Spark embedding job failed (exit {process.returncode}): {' | '.join(errors[-3:])}"
+        )

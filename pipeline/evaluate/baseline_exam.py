@@ -1,0 +1,209 @@
+"""The baselines on the exam, scored exactly like the model: EASE, ItemKNN and implicit MF with
+their parameter tuned on the validation split, popularity, text similarity, random new items, and
+the bias and biased-MF rating models. Every value is logged as `baseline_<name>_<metric>`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pipeline.evaluate import baselines
+from pipeline.evaluate.exam import Exam
+from pipeline.evaluate.split import Split
+from pipeline.learn.feature_space import history_text
+from pipeline.learn.fit import both_directions
+from pipeline.learn.scoring import ScoreFn
+from pipeline.learn.snapshot import Snapshot
+from pipeline.metrics.catalogue import baseline_key
+from pipeline.metrics.functions import mae, rmse
+
+log = logging.getLogger(__name__)
+
+
+def pair_scores(
+    score_fn: ScoreFn, users: np.ndarray, items: np.ndarray, chunk: int = 1024
+) -> np.ndarray:
+    """score_fn's score of each (user, item) pair, computed a chunk of distinct users at a time."""
+    out = np.empty(len(users), dtype=np.float32)
+    distinct = np.unique(users)
+    for start in range(0, len(distinct), chunk):
+        rows = distinct[start : start + chunk]
+        block = score_fn(rows)
+        mask = np.isin(users, rows)
+        out[mask] = block[np.searchsorted(rows, users[mask]), items[mask]]
+    return out
+
+
+def collaborative_metrics(
+    name: str,
+    fit: Callable[[sp.csr_matrix, float], baselines.ItemScorer],
+    grid: tuple[float, ...],
+    snapshot: Snapshot,
+    split: Split,
+    exam: Exam,
+    tuning: tuple[Split, Exam] | None,
+) -> dict[str, float]:
+    """A collaborative baseline (EASE, ItemKNN, MF): its parameter chosen by validation NDCG@10
+    from `grid` (the middle value without a validation slice), refitted on the training period."""
+    shape = (len(snapshot.users), len(snapshot.items))
+    if shape[1] > baselines.COLLABORATIVE_MAX_ITEMS:
+        log.warning(
+            "%s baseline skipped: %d items (limit %d)",
+            name,
+            shape[1],
+            baselines.COLLABORATIVE_MAX_ITEMS,
+        )
+        return {}
+
+    def matrix(events: pd.DataFrame) -> sp.csr_matrix:
+        return baselines.binary_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
+
+    best = grid[len(grid) // 2]
+    if tuning is not None and tuning[1].evaluable_users and len(tuning[0].train):
+        fit_x = matrix(tuning[0].train)
+        scored = {}
+        for value in grid:
+            model = fit(fit_x, value)
+            ranked = tuning[1].ranking(lambda rows, m=model: m.scores(fit_x, rows))
+            scored[value] = ranked["ndcg_at_10"]
+        best = max(grid, key=lambda v: (scored[v], -grid.index(v)))  # ties: the first
+    x = matrix(split.train)
+    model = fit(x, best)
+    out = {
+        baseline_key(name, k): v
+        for k, v in exam.ranking(lambda rows: model.scores(x, rows)).items()
+    }
+    out[baseline_key(name, "interaction_auc")] = exam.interaction_auc(
+        lambda a, b: pair_scores(lambda rows: model.scores(x, rows), a, b)
+    )
+    out[f"baseline_{name}_param"] = float(best)  # the tuned value, not a metric
+    return out
+
+
+def biased_mf_metrics(
+    snapshot: Snapshot, split: Split, exam: Exam, tuning: tuple[Split, Exam] | None
+) -> dict[str, float]:
+    """The `mf` baseline's rating metrics: biased MF, lambda chosen by validation RMSE."""
+    shape = (len(snapshot.users), len(snapshot.items))
+    if sum(shape) > baselines.BIASED_MF_MAX_ROWS:
+        log.warning(
+            "biased MF baseline skipped: %d users + items (limit %d)",
+            sum(shape),
+            baselines.BIASED_MF_MAX_ROWS,
+        )
+        return {}
+
+    def fit(events: pd.DataFrame, lam: float) -> baselines.BiasedMF:
+        rated = events[events["rating"].notna()]
+        return baselines.BiasedMF.fit(
+            rated["user"].to_numpy(),
+            rated["item"].to_numpy(),
+            rated["rating"].to_numpy(),
+            shape,
+            lam,
+        )
+
+    grid = baselines.BIASED_MF_LAMBDAS
+    best = grid[len(grid) // 2]
+    if tuning is not None and len(tuning[1].rated) and tuning[0].train["rating"].notna().any():
+        val = tuning[1].rated
+        errors = {
+            lam: rmse(
+                val["rating"].to_numpy(),
+                fit(tuning[0].train, lam).predict(val["user"].to_numpy(), val["item"].to_numpy()),
+            )
+            for lam in grid
+        }
+        best = min(grid, key=lambda lam: (errors[lam], grid.index(lam)))
+    predicted = fit(split.train, best).predict(
+        exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy()
+    )
+    truth = exam.rated["rating"].to_numpy()
+    return {
+        baseline_key("mf", "rating_rmse"): rmse(truth, predicted),
+        baseline_key("mf", "rating_mae"): mae(truth, predicted),
+        "baseline_mf_rating_param": float(best),
+    }
+
+
+def baseline_metrics(
+    snapshot: Snapshot,
+    split: Split,
+    exam: Exam,
+    *,
+    seed: int,
+    tuning: tuple[Split, Exam] | None = None,
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    train, n_items = split.train, len(snapshot.items)
+
+    def put(name: str, metrics: dict[str, float]) -> None:
+        out.update({baseline_key(name, metric): value for metric, value in metrics.items()})
+
+    out.update(
+        collaborative_metrics(
+            "ease", baselines.EASE.fit, baselines.EASE_LAMBDAS, snapshot, split, exam, tuning
+        )
+    )
+    out.update(
+        collaborative_metrics(
+            "itemknn",
+            lambda x, k: baselines.ItemKNN.fit(x, int(k)),
+            tuple(float(k) for k in baselines.ITEMKNN_KS),
+            snapshot,
+            split,
+            exam,
+            tuning,
+        )
+    )
+    out.update(
+        collaborative_metrics(
+            "mf", baselines.ImplicitMF.fit, baselines.MF_LAMBDAS, snapshot, split, exam, tuning
+        )
+    )
+
+    pop = baselines.popularity(train["item"].to_numpy(), n_items)
+    put("popularity", exam.ranking(lambda rows: np.broadcast_to(pop, (len(rows), n_items))))
+    out[baseline_key("popularity", "interaction_auc")] = exam.interaction_auc(lambda a, b: pop[b])
+
+    profiles, _ = history_text(snapshot, train)
+    item_text = snapshot.item_text
+    put("content", exam.ranking(lambda rows: profiles[rows] @ item_text.T))
+    out[baseline_key("content", "interaction_auc")] = exam.interaction_auc(
+        lambda a, b: np.sum(profiles[a] * item_text[b], axis=1)
+    )
+
+    candidates = exam.cold & exam.released
+    noise = baselines.random_scores(len(snapshot.users), candidates, seed)
+    put("random_new", exam.ranking(lambda rows: noise[rows]))
+
+    rated = train[train["rating"].notna()]
+    if len(exam.rated) and len(rated):
+        bias = baselines.BiasBaseline.fit(
+            rated["user"].to_numpy(),
+            rated["item"].to_numpy(),
+            rated["rating"].to_numpy(),
+            (len(snapshot.users), n_items),
+        )
+        predicted = bias.predict(exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy())
+        out[baseline_key("bias", "rating_rmse")] = rmse(exam.rated["rating"].to_numpy(), predicted)
+        out[baseline_key("bias", "rating_mae")] = mae(exam.rated["rating"].to_numpy(), predicted)
+        out.update(biased_mf_metrics(snapshot, split, exam, tuning))
+
+    if len(snapshot.friends):
+        degree = np.bincount(
+            both_directions(split.friends_train)[:, 0], minlength=len(snapshot.users)
+        ).astype(np.float32)
+        out[baseline_key("popularity", "social_recall_at_10")] = exam.social_recall(
+            lambda rows: np.broadcast_to(degree, (len(rows), len(degree)))
+        )
+        who = np.where(snapshot.users["has_text"].to_numpy()[:, None], snapshot.user_text, profiles)
+        out[baseline_key("content", "social_recall_at_10")] = exam.social_recall(
+            lambda rows: who[rows] @ who.T
+        )
+    return out

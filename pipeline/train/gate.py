@@ -1,0 +1,74 @@
+"""The champion gate: the only way the `champion` alias moves.
+
+- too few evaluable users tonight (< `gate_min_eval_users`): a first model becomes champion with
+  the reason `insufficient_holdout`; with a champion in place, the champion stays;
+- otherwise the candidate must beat popularity (for a rating metric: the bias model) on the
+  primary metric, and reach the primary metric its champion scored on its own night, less
+  `gate_tolerance`;
+- a candidate that fails becomes `challenger`; the reason is a tag on the version and the run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+
+from pipeline.core.config import Settings
+from pipeline.metrics.catalogue import at_least_as_good, baseline_key, better, lower_is_better
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass
+class Decision:
+    alias: str
+    reason: str
+    champion_metric: float | None = None
+
+
+def decide(
+    settings: Settings, metrics: dict[str, float], evaluable_users: int, champion_metric: Any
+) -> Decision:
+    """The gate, as a pure function of tonight's metrics and the champion's own-night metric.
+
+    `champion_metric` is None when there is no champion, else the champion's primary metric (NaN
+    when its run did not log one)."""
+    primary = settings.gate.metric
+    has_champion = champion_metric is not None
+    if evaluable_users < settings.gate.min_eval_users:
+        return Decision(CHALLENGER if has_champion else CHAMPION, "insufficient_holdout")
+    value = metrics.get(primary, float("nan"))
+    # Ranking metrics must beat popularity; rating metrics (which popularity lacks) the bias model.
+    yardstick = "bias" if lower_is_better(primary) else "popularity"
+    reference = metrics.get(baseline_key(yardstick, primary), float("nan"))
+    beats = better(primary, value, reference)
+    if not beats:
+        return Decision(CHALLENGER, f"does_not_beat_{yardstick}", champion_metric)
+    if not has_champion:
+        return Decision(CHAMPION, "first_model_beats_popularity")
+    if champion_metric != champion_metric:  # NaN: the champion's run has no such metric
+        return Decision(CHAMPION, "champion_has_no_primary_metric", champion_metric)
+    if at_least_as_good(primary, value, float(champion_metric), settings.gate.tolerance):
+        return Decision(CHAMPION, "at_least_as_good_as_champion", champion_metric)
+    return Decision(CHALLENGER, "below_champion", champion_metric)
+
+
+def apply_decision(
+    client: MlflowClient, settings: Settings, model_version: str, decision: Decision, run_id: str
+) -> None:
+    name = settings.registered_model
+    client.set_registered_model_alias(name, decision.alias, model_version)
+    for key, value in (("gate_reason", decision.reason), ("gate_alias", decision.alias)):
+        client.set_model_version_tag(name, model_version, key, value)
+        client.set_tag(run_id, key, value)
+
+
+def champion_metric(client: MlflowClient, settings: Settings, champion: Any | None) -> Any:
+    """The champion's primary metric on its own night: None without a champion, NaN when its run
+    did not log it."""
+    if champion is None:
+        return None
+    return client.get_run(champion.run_id).data.metrics.get(settings.gate.metric, math.nan)

@@ -1,0 +1,60 @@
+"""The served model: an MLflow pyfunc over the vector tables of the night it was trained on."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+SERVED_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "pyarrow", "scipy")
+
+
+class RecsysPyfunc(mlflow.pyfunc.PythonModel):
+    """Scores (user_id, item_id) pairs with the vector tables of the night it was trained on.
+
+    `score` is the interaction probability sigmoid(user · item); `rating` the rating head's prediction.
+    Unknown ids get NaN. The nightly `recommend` stage uses `bundle` to encode its own night.
+    """
+
+    def load_context(self, context: Any) -> None:
+        from pipeline.learn.bundle import Bundle, read_vectors
+
+        folder = Path(context.artifacts["bundle"])
+        self.bundle = Bundle.load(folder)
+        user_ids, self.user_vectors = read_vectors(folder / "users.parquet", "user_id")
+        item_ids, self.item_vectors = read_vectors(folder / "items.parquet", "item_id")
+        _, self.user_rating = read_vectors(folder / "users.parquet", "user_id", "rating_vector")
+        _, self.item_rating = read_vectors(folder / "items.parquet", "item_id", "rating_vector")
+        self.user_row = {u: i for i, u in enumerate(user_ids)}
+        self.item_row = {v: i for i, v in enumerate(item_ids)}
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        import numpy as np
+        import torch
+
+        frame = pd.DataFrame(model_input)
+        u = frame["user_id"].astype(str).map(self.user_row)
+        i = frame["item_id"].astype(str).map(self.item_row)
+        known = (u.notna() & i.notna()).to_numpy()
+        score = np.full(len(frame), np.nan)
+        rating = np.full(len(frame), np.nan)
+        if known.any():
+            rows_u, rows_i = u[known].astype(int).to_numpy(), i[known].astype(int).to_numpy()
+            uv, iv = self.user_vectors[rows_u], self.item_vectors[rows_i]
+            score[known] = 1.0 / (1.0 + np.exp(-np.sum(uv * iv, axis=1)))
+            with torch.no_grad():
+                predicted = self.bundle.model.rating(
+                    torch.as_tensor(self.user_rating[rows_u]),
+                    torch.as_tensor(self.item_rating[rows_i]),
+                )
+            rating[known] = predicted.numpy()
+        return pd.DataFrame({"score": score, "rating": rating})
+
+
+def served_requirements() -> list[str]:
+    return [f"{name}=={version(name)}" for name in SERVED_PACKAGES]

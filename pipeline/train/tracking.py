@@ -1,0 +1,113 @@
+"""What one night's MLflow run records: params, per-epoch losses, metrics beside the baselines
+(a table and plots) and the one-page quality report."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from pipeline.core.config import Settings
+from pipeline.evaluate.comparison import comparison_table
+from pipeline.evaluate.exam import Exam
+from pipeline.evaluate.plots import loss_curves, metrics_vs_baselines
+from pipeline.evaluate.quality_report import QUALITY_REPORT, NightFacts, quality_report
+from pipeline.evaluate.split import Split
+from pipeline.learn.fit import Fitted, TrainConfig
+from pipeline.learn.snapshot import Snapshot
+from pipeline.train.gate import Decision
+
+
+@dataclass
+class TrainedNight:
+    """Everything a night's training produced: what is logged, registered and gated."""
+
+    run_date: date
+    snapshot: Snapshot
+    split: Split
+    exam: Exam
+    cfg: TrainConfig
+    evaluated: Fitted  # fitted before the holdout: the one the metrics judge
+    served: Fitted  # refitted on every event (or `evaluated` itself): the one registered
+    metrics: dict[str, float]
+
+    @property
+    def data(self) -> dict[str, int]:
+        return {**self.snapshot.summary(), **self.split.summary()}
+
+    @property
+    def finite_metrics(self) -> dict[str, float]:
+        return {k: v for k, v in self.metrics.items() if not math.isnan(v)}
+
+
+def run_params(settings: Settings, night: TrainedNight) -> dict[str, Any]:
+    cfg, model_cfg = night.cfg, night.evaluated.model.cfg
+    return {
+        **{k: v for k, v in asdict(cfg).items() if k not in ("model", "loss_weights")},
+        **{f"loss_weight_{k}": v for k, v in cfg.loss_weights.items()},
+        **{f"model_{k}": v for k, v in model_cfg.to_dict().items()},
+        "run_date": night.run_date.isoformat(),
+        "holdout_days": settings.holdout_days,
+        "embedding_model": night.snapshot.embedding_model,
+        "architecture": model_cfg.architecture,
+        "single_task_control": settings.train.single_task_control,
+        "epochs_chosen": night.evaluated.epochs,
+        "refit": settings.train.refit,
+        "gate_metric": settings.gate.metric,
+        "gate_tolerance": settings.gate.tolerance,
+        **{f"data_{k}": v for k, v in night.data.items()},
+        "evaluable_users": night.exam.evaluable_users,
+        "cold_evaluable_users": len(night.exam.cold_truth),
+    }
+
+
+def log_history(night: TrainedNight) -> None:
+    """Per-epoch losses and validation metrics; the serving refit's under `refit_`."""
+    fits = [("", night.evaluated)]
+    if night.served is not night.evaluated:
+        fits.append(("refit_", night.served))
+    for prefix, fitted in fits:
+        for row in fitted.history:
+            values = {f"{prefix}{k}": v for k, v in row.items() if k != "epoch"}
+            mlflow.log_metrics(values, step=int(row["epoch"]))
+
+
+def log_evaluation(night: TrainedNight) -> pd.DataFrame:
+    """Metrics, the metrics-vs-baselines table and the plots; returns the table."""
+    log_history(night)
+    mlflow.log_metrics(night.finite_metrics)
+    mlflow.log_metric("evaluable_users", night.exam.evaluable_users)
+    table = comparison_table(night.metrics)
+    mlflow.log_table(table, artifact_file="metrics_vs_baselines.json")
+    mlflow.log_text(table.to_markdown(index=False, floatfmt=".4f"), "metrics_vs_baselines.md")
+    mlflow.log_figure(
+        loss_curves(night.evaluated.history, "evaluation fit"), "plots/loss_curves.png"
+    )
+    if night.served is not night.evaluated:
+        mlflow.log_figure(
+            loss_curves(night.served.history, "serving refit"), "plots/refit_loss.png"
+        )
+    mlflow.log_figure(metrics_vs_baselines(night.metrics), "plots/metrics_vs_baselines.png")
+    return table
+
+
+def log_quality_report(
+    night: TrainedNight, model_version: str, decision: Decision, table: pd.DataFrame
+) -> None:
+    facts = NightFacts(
+        run_date=night.run_date,
+        model_version=model_version,
+        alias=decision.alias,
+        reason=decision.reason,
+        architecture=night.evaluated.model.cfg.architecture,
+        loss_weighting=night.cfg.loss_weighting,
+        epochs=night.evaluated.epochs,
+        data=night.data,
+        evaluable_users=night.exam.evaluable_users,
+        history=night.evaluated.history,
+    )
+    mlflow.log_text(quality_report(facts, night.metrics, table), QUALITY_REPORT)

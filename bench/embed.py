@@ -34,14 +34,13 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.core.config import Settings
+from pipeline.core.warehouse import connect, ensure_schemas
+from pipeline.embed.encoder import encoder_spec
+from pipeline.embed.stage import run_embedding, work_dir
+from pipeline.landing.demo_data import DemoShop
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pipeline.core.config import Settings  # noqa: E402
-from pipeline.core.warehouse import connect, ensure_schemas  # noqa: E402
-from pipeline.embed.stage import encoder_spec, run_embedding, work_dir  # noqa: E402
-from pipeline.landing.demo_data import DemoShop  # noqa: E402
-
 DAY = date(2026, 11, 27)
 BASELINE = """
 import sys, time, pyarrow.parquet as pq

@@ -24,22 +24,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.clean.transform import transform
+from pipeline.core.config import Settings
+from pipeline.core.run_date import resolve_run_date
+from pipeline.embed.stage import embed
+from pipeline.evaluate.exam import Exam, model_metrics
+from pipeline.evaluate.quality_report import multi_vs_single
+from pipeline.evaluate.single_task import single_task_metrics
+from pipeline.evaluate.split import Split
+from pipeline.landing.ingest import ingest
+from pipeline.learn.fit import Fitted, TrainConfig, Trainer
+from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT))
-
-from pipeline.clean.transform import transform  # noqa: E402
-from pipeline.core.config import Settings  # noqa: E402
-from pipeline.core.run_date import resolve_run_date  # noqa: E402
-from pipeline.embed.stage import embed  # noqa: E402
-from pipeline.evaluate.exam import Exam, Split, model_metrics  # noqa: E402
-from pipeline.evaluate.quality_report import multi_vs_single  # noqa: E402
-from pipeline.evaluate.single_task import single_task_metrics  # noqa: E402
-from pipeline.landing.ingest import ingest  # noqa: E402
-from pipeline.learn.fit import Fitted, TrainConfig, Trainer  # noqa: E402
-from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir  # noqa: E402
-from pipeline.learn.fit import TrainConfig
 
 log = logging.getLogger("bench")
 

@@ -29,7 +29,9 @@ from quality_common import (
 )
 
 from pipeline.core.config import Settings
-from pipeline.evaluate.exam import Exam, baseline_metrics, temporal_split, validation_split
+from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.exam import Exam
+from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.landing.demo_data import generate
 
 SHOWN = (

@@ -35,7 +35,8 @@ from quality_common import (
     write_results,
 )
 
-from pipeline.evaluate.exam import baseline_metrics, model_metrics
+from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.exam import model_metrics
 
 SHOWN = ("recall_at_10", "ndcg_at_10", "map_at_10", "coverage_at_10", "interaction_auc")
 ANCHORS = {"popularity": 0.116, "itemknn": 0.189, "ease": 0.199, "mf": 0.201}

@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from pipeline.learn.scoring import chunked_top_k, seen_matrix
 
-from pipeline.learn.scoring import chunked_top_k, seen_matrix  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DIM, SEEN_PER_USER, K, CHUNK = 65, 30, 10, 2048
 

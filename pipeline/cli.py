@@ -283,6 +283,14 @@ def run_date_cmd(
         raise typer.Exit(1) from None
 
 
+@app.command("settings-reference")
+def settings_reference_cmd() -> None:
+    """Print the settings reference (Markdown) generated from the code: docs/settings.md."""
+    from pipeline.core.settings_reference import settings_reference
+
+    sys.stdout.write(settings_reference())
+
+
 @app.command("airflow-setup")
 def airflow_setup(home: str | None = HOME) -> None:
     """Create the DAG's Airflow pools (the plugin also does it when the scheduler starts)."""

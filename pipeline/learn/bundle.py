@@ -20,7 +20,7 @@ import torch
 
 from pipeline.core.errors import RecsysError
 from pipeline.learn.feature_space import FeatureSpace
-from pipeline.learn.model import Features, HeadTables, ModelConfig, MultiTaskModel
+from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 
 # Recommendations made for day D are read during D + 1: score items at the middle of that day.
@@ -46,7 +46,7 @@ class Bundle:
         u, v = self.model.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
         return u, v, self.model.head_tables(users_f, items_f, social=social)
 
-    def _encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[Features, Features]:
+    def _encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[TowerInputs, TowerInputs]:
         device = next(self.model.parameters()).device
         if snapshot.embedding_model != self.space.embedding_model:
             raise RecsysError(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, Features
+from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 
 
@@ -70,7 +70,7 @@ class FeatureSpace:
             "n_categories": len(self.categories),
         }
 
-    def encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[Features, Features]:
+    def encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[TowerInputs, TowerInputs]:
         """Tensors for every user and item of the snapshot; `history` gives each user's past items."""
         users, items = snapshot.users, snapshot.items
         hist, has_hist = history_text(snapshot, history)
@@ -90,7 +90,7 @@ class FeatureSpace:
                 "has_text": items["has_text"].astype("float64"),
             }
         )[list(ITEM_NUMERIC)]
-        user_features = Features(
+        user_features = TowerInputs(
             ids=torch.from_numpy(_codes(users["user_id"], self.user_ids)),
             texts=[torch.from_numpy(snapshot.user_text), torch.from_numpy(hist)],
             cats=torch.from_numpy(
@@ -104,7 +104,7 @@ class FeatureSpace:
             ),
             numeric=torch.from_numpy(user_numeric.to_numpy(np.float32)),
         )
-        item_features = Features(
+        item_features = TowerInputs(
             ids=torch.from_numpy(_codes(items["item_id"], self.item_ids)),
             texts=[torch.from_numpy(snapshot.item_text)],
             cats=torch.from_numpy(_codes(items["category"], self.categories)[:, None]),

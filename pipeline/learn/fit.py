@@ -30,9 +30,9 @@ from pipeline.core.config import Settings
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.model import (
     SECONDS_PER_DAY,
-    Features,
     ModelConfig,
     MultiTaskModel,
+    TowerInputs,
     sampled_softmax,
 )
 from pipeline.learn.scoring import ranked_lists, seen_matrix
@@ -264,8 +264,8 @@ class Trainer:
     def _interaction_loss(
         self,
         model: MultiTaskModel,
-        users_f: Features,
-        items_f: Features,
+        users_f: TowerInputs,
+        items_f: TowerInputs,
         u_rows: torch.Tensor,
         i_rows: torch.Tensor,
         t: torch.Tensor,
@@ -291,7 +291,7 @@ class Trainer:
     def _social_loss(
         self,
         model: MultiTaskModel,
-        users_f: Features,
+        users_f: TowerInputs,
         pairs: torch.Tensor,
         rng: np.random.Generator,
     ) -> torch.Tensor:
@@ -311,8 +311,8 @@ class Trainer:
     def validate(
         self,
         model: MultiTaskModel,
-        users_f: Features,
-        items_f: Features,
+        users_f: TowerInputs,
+        items_f: TowerInputs,
         events: pd.DataFrame,
         validation: pd.DataFrame,
     ) -> dict[str, float]:

@@ -63,7 +63,7 @@ ITEM_NUMERIC = ("price_z", "price_imputed", "price_clipped", "has_text")
 
 
 @dataclass
-class Features:
+class TowerInputs:
     """One side's inputs as tensors, row-aligned with the snapshot's users or items."""
 
     ids: torch.Tensor  # [n] long, 0 = unknown id
@@ -72,8 +72,8 @@ class Features:
     numeric: torch.Tensor  # [n, f] float
     release_s: torch.Tensor | None = None  # items: [n] float64, NaN = no release date
 
-    def to(self, device: torch.device | str) -> Features:
-        return Features(
+    def to(self, device: torch.device | str) -> TowerInputs:
+        return TowerInputs(
             ids=self.ids.to(device),
             texts=[t.to(device) for t in self.texts],
             cats=self.cats.to(device),
@@ -146,7 +146,7 @@ class Tower(nn.Module):
         self.bottom = bottom(width, out, tasks, cfg)
         nn.init.normal_(self.ids.weight, std=0.05)
 
-    def inputs(self, f: Features, rows: torch.Tensor, id_dropout: float = 0.0) -> torch.Tensor:
+    def inputs(self, f: TowerInputs, rows: torch.Tensor, id_dropout: float = 0.0) -> torch.Tensor:
         ids = f.ids[rows]
         if self.training and id_dropout > 0:
             # Cold-start practice: the tower must also work from content when the id is unknown.
@@ -158,7 +158,7 @@ class Tower(nn.Module):
         return torch.cat(parts, dim=1)
 
     def forward(
-        self, f: Features, rows: torch.Tensor, id_dropout: float = 0.0, task: str = "interaction"
+        self, f: TowerInputs, rows: torch.Tensor, id_dropout: float = 0.0, task: str = "interaction"
     ) -> torch.Tensor:
         return self.bottom(self.inputs(f, rows, id_dropout), task)
 
@@ -200,11 +200,11 @@ class MultiTaskModel(nn.Module):
         self.social_proj = nn.Linear(cfg.dim, cfg.dim, bias=False)
 
     # ---- towers ------------------------------------------------------------------------------
-    def users(self, f: Features, rows: torch.Tensor, task: str = "interaction") -> torch.Tensor:
+    def users(self, f: TowerInputs, rows: torch.Tensor, task: str = "interaction") -> torch.Tensor:
         return self.user_tower(f, rows, self.cfg.user_id_dropout, task)
 
     def items(
-        self, f: Features, rows: torch.Tensor, task: str = "interaction"
+        self, f: TowerInputs, rows: torch.Tensor, task: str = "interaction"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.item_tower(f, rows, self.cfg.item_id_dropout, task)
         return out[:, :-1], out[:, -1]
@@ -229,7 +229,7 @@ class MultiTaskModel(nn.Module):
     # ---- serving -----------------------------------------------------------------------------
     @torch.no_grad()
     def vector_tables(
-        self, users: Features, items: Features, at_s: float, batch: int = 4096
+        self, users: TowerInputs, items: TowerInputs, at_s: float, batch: int = 4096
     ) -> tuple[np.ndarray, np.ndarray]:
         """User vectors [n, dim+1] and item vectors [m, dim+1] whose dot product is the
         interaction score at time `at_s` (the last column carries bias and freshness)."""
@@ -252,8 +252,8 @@ class MultiTaskModel(nn.Module):
     @torch.no_grad()
     def head_tables(
         self,
-        users: Features,
-        items: Features,
+        users: TowerInputs,
+        items: TowerInputs,
         *,
         rating: bool = True,
         social: bool = True,

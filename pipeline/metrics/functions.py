@@ -30,11 +30,6 @@ def recall_at_k(truth: Truth, preds: Preds, k: int = 10) -> float:
     return _mean([len(set(preds.get(u, [])[:k]) & rel) / len(rel) for u, rel in _users(truth)])
 
 
-def precision_at_k(truth: Truth, preds: Preds, k: int = 10) -> float:
-    """Mean over users of |top-k ∩ relevant| / k."""
-    return _mean([len(set(preds.get(u, [])[:k]) & rel) / k for u, rel in _users(truth)])
-
-
 def hit_rate_at_k(truth: Truth, preds: Preds, k: int = 10) -> float:
     """Share of users with at least one relevant item in their top k."""
     return _mean([float(bool(set(preds.get(u, [])[:k]) & rel)) for u, rel in _users(truth)])

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.core.config import PROJECT_ROOT, Settings, environment_variables
-from pipeline.embed.stage import spark_submit_command
+from pipeline.embed.spark_submit import spark_job
 from pipeline.train.registry import tracking_uri
 
 from .compose_file import (
@@ -197,7 +197,7 @@ def test_without_compose_the_embedded_defaults_hold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_under(monkeypatch, {"RECSYS_HOME": str(tmp_path)})
-    command = spark_submit_command(settings, tmp_path / "r.parquet", tmp_path / "v", "m")
+    command = spark_job(settings, tmp_path / "r.parquet", tmp_path / "v", "m").command()
     assert spark_master_of(command) == "local[*]"
     assert "spark.executor.resource.gpu.amount" not in spark_confs(command)
     assert tracking_uri(settings) == f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -214,7 +214,7 @@ def test_compose_spark_master_and_mlflow_uri_reach_the_embed_job_and_trainer(
     services = load_compose(secrets_only if source == "compose defaults" else example)["services"]
     settings = settings_under(monkeypatch, recsys_env(services["airflow-worker-gpu"]))
 
-    command = spark_submit_command(settings, tmp_path / "r.parquet", tmp_path / "v", "m")
+    command = spark_job(settings, tmp_path / "r.parquet", tmp_path / "v", "m").command()
     master = urlparse(spark_master_of(command))
     assert (master.scheme, master.hostname, master.port) == ("spark", "spark-master", 7077)
     spark = services[master.hostname]
@@ -249,7 +249,7 @@ def test_an_existing_spark_cluster_and_mlflow_server_are_environment_only(
     for name in ("airflow-worker", "airflow-worker-gpu"):
         service = load_compose(env)["services"][name]
         settings = settings_under(monkeypatch, recsys_env(service))
-        command = spark_submit_command(settings, tmp_path / "r.parquet", tmp_path / "v", "m")
+        command = spark_job(settings, tmp_path / "r.parquet", tmp_path / "v", "m").command()
         assert spark_master_of(command) == "spark://spark.corp.example:7077"
         assert tracking_uri(settings) == "https://mlflow.corp.example"
         connection = json.loads(service["environment"]["AIRFLOW_CONN_SPARK_DEFAULT"])

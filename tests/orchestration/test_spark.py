@@ -51,7 +51,10 @@ def test_a_cluster_master_gets_a_job_whose_driver_is_reachable(tmp_path: Path) -
     requests, output = tmp_path / "r.parquet", tmp_path / "v"
     local = spark_job(Settings(home=tmp_path), requests, output, "m")
     cluster = spark_job(
-        Settings(home=tmp_path, spark={"master": "spark://spark-master:7077"}), requests, output, "m"
+        Settings(home=tmp_path, spark={"master": "spark://spark-master:7077"}),
+        requests,
+        output,
+        "m",
     )
     assert local.env["SPARK_LOCAL_IP"] == os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
     assert "SPARK_LOCAL_IP" not in cluster.env  # executors elsewhere must reach the driver

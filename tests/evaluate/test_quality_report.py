@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipeline.evaluate.quality_report import NightFacts, multi_vs_single, quality_report, verdicts
 from pipeline.evaluate.comparison import comparison_table
+from pipeline.evaluate.quality_report import NightFacts, multi_vs_single, quality_report, verdicts
 
 METRICS = {
     "ndcg_at_10": 0.12,

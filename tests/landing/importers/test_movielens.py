@@ -11,7 +11,7 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.landing.importers.movielens import import_movielens
 from pipeline.landing.ingest import ingest
-from tests.importers.conftest import dataset, read_rows, slice_files
+from tests.landing.importers.conftest import dataset, read_rows, slice_files
 
 
 def test_100k_maps_movies_users_and_ratings(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ import re
 import pytest
 import torch
 
-from pipeline.learn.model import Features, HeadTables, ModelConfig, MultiTaskModel
+from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
 
 
-def tiny(architecture: str, experts: int = 3) -> tuple[MultiTaskModel, Features, Features]:
+def tiny(architecture: str, experts: int = 3) -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
     torch.manual_seed(0)
     cfg = ModelConfig(
         text_dim=6,
@@ -27,13 +27,13 @@ def tiny(architecture: str, experts: int = 3) -> tuple[MultiTaskModel, Features,
         architecture=architecture,
         experts=experts,
     )
-    users = Features(
+    users = TowerInputs(
         ids=torch.arange(6),
         texts=[torch.randn(6, 6), torch.randn(6, 6)],
         cats=torch.zeros(6, 2, dtype=torch.long),
         numeric=torch.randn(6, 4),
     )
-    items = Features(
+    items = TowerInputs(
         ids=torch.arange(8),
         texts=[torch.randn(8, 6)],
         cats=torch.zeros(8, 1, dtype=torch.long),

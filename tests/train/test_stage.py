@@ -12,8 +12,9 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
+from pipeline.metrics.catalogue import NAMES
 from pipeline.train.registry import load_champion, use_tracking
-from pipeline.train.stage import MODEL_METRICS, train
+from pipeline.train.stage import train
 from tests.conftest import Night, night_home
 
 # A deliberately crippled candidate: one-dimensional vectors, almost no learning.
@@ -90,7 +91,7 @@ def test_champion_run_logs_every_metric_baselines_plots_and_the_model(gate_story
     client: MlflowClient = use_tracking(settings)
     run = client.get_run(good["mlflow_run_id"])
     logged = set(run.data.metrics)
-    assert set(MODEL_METRICS) <= logged
+    assert set(NAMES) <= logged
     for name in ("popularity", "content", "random_new", "ease", "itemknn", "mf"):
         assert f"baseline_{name}_recall_at_10" in logged
     assert {"baseline_bias_rating_rmse", "baseline_popularity_social_recall_at_10"} <= logged

@@ -16,12 +16,13 @@ from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
 from pipeline.embed.stage import embed
-from pipeline.evaluate.exam import Exam, evaluate, temporal_split, validation_split
+from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.exam import Exam, model_metrics
+from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.landing.demo_data import generate
 from pipeline.landing.ingest import ingest
-from pipeline.learn.fit import Fitted, Trainer
+from pipeline.learn.fit import Fitted, TrainConfig, Trainer
 from pipeline.learn.snapshot import Snapshot, export_snapshot
-from pipeline.learn.fit import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,10 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, 
     )
     exam = Exam.build(snapshot, split, settings.holdout_days, cfg.seed)
     tuning_exam = Exam.build(snapshot, tuning, settings.holdout_days, cfg.seed)
-    metrics = evaluate(fitted, snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam))
+    metrics = model_metrics(fitted, snapshot, split, exam)
+    metrics.update(
+        baseline_metrics(snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam))
+    )
     return snapshot, fitted, exam, metrics
 
 

@@ -10,7 +10,7 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.landing.importers.lastfm import import_lastfm
 from pipeline.landing.ingest import ingest
-from tests.importers.conftest import dataset, read_rows, slice_files
+from tests.landing.importers.conftest import dataset, read_rows, slice_files
 
 ALL = None
 

@@ -13,8 +13,9 @@ import pytest
 from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.warehouse import connect
-from pipeline.embed.encoder import TextEncoder
-from pipeline.embed.stage import embed, encoder_spec, spark_submit_command, work_dir
+from pipeline.embed.encoder import TextEncoder, encoder_spec
+from pipeline.embed.spark_submit import spark_job
+from pipeline.embed.stage import embed, work_dir
 from pipeline.landing.ingest import ingest
 from tests.conftest import Night, write_csv
 
@@ -142,9 +143,7 @@ def test_tiny_decoder_embeds_through_the_spark_job(
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
-    settings = Settings(
-        home=home, embed={"model": str(tiny_decoder)}, spark={"partitions": 2}
-    )
+    settings = Settings(home=home, embed={"model": str(tiny_decoder)}, spark={"partitions": 2})
     summary = embed(settings, run_date(demo_night), engine="spark")
     assert summary["engine"] == "spark"
     assert ":last_token" in summary["model_id"]
@@ -162,7 +161,7 @@ def test_tiny_decoder_embeds_through_the_spark_job(
 
 def test_gpu_settings_reach_spark_submit_only_when_asked(tmp_path: Path) -> None:
     requests, output = tmp_path / "r.parquet", tmp_path / "v"
-    cpu = " ".join(spark_submit_command(Settings(home=tmp_path), requests, output, "m"))
+    cpu = " ".join(spark_job(Settings(home=tmp_path), requests, output, "m").command())
     assert "--master local[*]" in cpu
     assert "resource.gpu" not in cpu
     gpu_settings = Settings(
@@ -174,7 +173,7 @@ def test_gpu_settings_reach_spark_submit_only_when_asked(tmp_path: Path) -> None
             "gpu_discovery_script": tmp_path / "getGpus.sh",
         },
     )
-    gpu = " ".join(spark_submit_command(gpu_settings, requests, output, "m"))
+    gpu = " ".join(spark_job(gpu_settings, requests, output, "m").command())
     assert "--master spark://spark-master:7077" in gpu
     assert "spark.executor.resource.gpu.amount=1" in gpu
     assert "spark.task.resource.gpu.amount=0.5" in gpu

@@ -13,7 +13,6 @@ from pipeline.metrics.functions import (
     mae,
     map_at_k,
     ndcg_at_k,
-    precision_at_k,
     recall_at_k,
     rmse,
 )
@@ -29,10 +28,6 @@ PREDS = {"a": [1, 3, 2], "b": [5, 6, 7], "d": [9]}
 def test_recall_at_k() -> None:
     assert recall_at_k(TRUTH, PREDS, k=3) == pytest.approx((2 / 2 + 0 + 0) / 3)
     assert recall_at_k(TRUTH, PREDS, k=2) == pytest.approx((1 / 2) / 3)
-
-
-def test_precision_at_k() -> None:
-    assert precision_at_k(TRUTH, PREDS, k=3) == pytest.approx((2 / 3) / 3)
 
 
 def test_hit_rate_at_k() -> None:

@@ -64,7 +64,7 @@ def test_a_section_reads_its_variables_unchanged(
 
 def test_a_bad_section_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECSYS_TRAIN_MAX_EPOCHS", "zero")
-    with pytest.raises(ValidationError, match="train.max_epochs"):
+    with pytest.raises(ValidationError, match=r"train\.max_epochs"):
         Settings()
 
 

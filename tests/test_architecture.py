@@ -1,0 +1,56 @@
+"""The package's shape: stages layered like the night (import-linter's contract, also run by
+`make lint`), no import cycles between modules, no module too long to read in one sitting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+from pipeline.core.config import PROJECT_ROOT
+
+MAX_MODULE_LINES = 400
+
+
+def test_layers_contract_holds() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run(
+        [str(lint_imports)], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph = grimp.build_graph("pipeline", cache_dir=None)
+    edges = {
+        module: graph.find_modules_directly_imported_by(module) - {module}
+        for module in graph.modules
+    }
+    # depth-first search; a back edge closes a cycle
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(edges.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_module_is_too_long() -> None:
+    long = {
+        str(path.relative_to(PROJECT_ROOT)): n
+        for path in (PROJECT_ROOT / "pipeline").rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}, f"modules over {MAX_MODULE_LINES} lines: {long}"

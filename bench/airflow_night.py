@@ -1,4 +1,4 @@
-"""Benchmark of the whole demo night through Airflow (issue: the Airflow DAG).
+"""Benchmark of the whole demo night through Airflow.
 
     .venv/bin/python bench/airflow_night.py [--scale 1.0] [--repeats 1]
 

@@ -1,4 +1,4 @@
-"""Benchmark of the embed stage (issue: LLM text embeddings in Spark partitions).
+"""Benchmark of the embed stage.
 
     .venv/bin/python bench/embed.py [--texts 50000] [--repeats 3] [--udf-texts 4000]
 

@@ -1,4 +1,4 @@
-"""The demo world, judged as a night judges it (issue 8).
+"""The demo world, judged as a night judges it.
 
     .venv/bin/python bench/quality_demo.py [--scale 1.0] [--seeds 42,43,44]
 

@@ -1,4 +1,4 @@
-"""HetRec 2011 Last.fm: the interaction and social tasks, multi-task vs single-task (issue 8).
+"""HetRec 2011 Last.fm: the interaction and social tasks, multi-task vs single-task.
 
     .venv/bin/python bench/quality_lastfm.py [--seeds 42] [--architectures shared_bottom,mmoe]
 

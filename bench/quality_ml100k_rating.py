@@ -1,4 +1,4 @@
-"""MovieLens 100K rating prediction over the five `u1..u5` folds (issue: model depth and quality).
+"""MovieLens 100K rating prediction over the five `u1..u5` folds.
 
     .venv/bin/python bench/quality_ml100k_rating.py [--folds 1,2,3,4,5] [--variants ...]
 
@@ -211,7 +211,7 @@ def main() -> None:
         + ("beats" if best_ours["RMSE (mean of folds)"] < anchor else "**does not beat**")
         + f" SVD++ {anchor} and "
         + ("reaches" if best_ours["RMSE (mean of folds)"] <= 0.900 else "**misses**")
-        + " the issue's target 0.900.",
+        + " the target 0.900.",
         "",
         f"Biased MF lambda chosen per fold: {lambdas}. Epochs chosen per fold: "
         + "; ".join(f"{k}: {v}" for k, v in epochs_chosen.items())

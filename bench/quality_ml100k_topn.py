@@ -1,4 +1,4 @@
-"""MovieLens 100K top-N with a temporal split (issue: model depth and quality).
+"""MovieLens 100K top-N with a temporal split.
 
     .venv/bin/python bench/quality_ml100k_topn.py [--seeds 42,43,44] [--architectures ...]
 
@@ -10,7 +10,7 @@ earlier): it picks the model's epochs and the collaborative baselines' parameter
 as a night does. Metrics @10 over the whole catalogue, each user's training items excluded:
 Recall, NDCG, coverage, and the rest a night logs. Rankers: our model (per architecture; median of
 the seeds) vs popularity, ItemKNN, EASE, iALS (`mf`) and `content`, all in this script on the
-same split. Anchors measured on this machine kind (issue 8): popularity 0.116, ItemKNN 0.189, EASE
+same split. Anchors measured earlier with this protocol: popularity 0.116, ItemKNN 0.189, EASE
 0.199, iALS 0.201; target NDCG@10 >= 0.21. Results: bench/results/quality_ml100k_topn.md.
 """
 

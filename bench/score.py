@@ -1,4 +1,4 @@
-"""Benchmark of nightly top-N scoring (issue: recommendations back to the warehouse).
+"""Benchmark of nightly top-N scoring.
 
     .venv/bin/python bench/score.py [--users 50000] [--items 20000] [--repeats 3]
 

@@ -1,4 +1,4 @@
-"""The landing contract: which tables a landing folder may hold and their columns (DESIGN.md)."""
+"""The landing contract: which tables a landing folder may hold and their columns (docs/contracts.md)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-
+"""Metric functions and the one catalogue of metric names, tasks and directions."""

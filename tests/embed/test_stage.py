@@ -14,7 +14,6 @@ from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.warehouse import connect
 from pipeline.embed.encoder import TextEncoder, encoder_spec
-from pipeline.embed.spark_submit import spark_job
 from pipeline.embed.stage import embed, work_dir
 from pipeline.landing.ingest import ingest
 from tests.conftest import Night, write_csv
@@ -159,27 +158,6 @@ def test_tiny_decoder_embeds_through_the_spark_job(
         assert float(stored[(entity, id_)] @ reference) > 0.999
 
 
-def test_gpu_settings_reach_spark_submit_only_when_asked(tmp_path: Path) -> None:
-    requests, output = tmp_path / "r.parquet", tmp_path / "v"
-    cpu = " ".join(spark_job(Settings(home=tmp_path), requests, output, "m").command())
-    assert "--master local[*]" in cpu
-    assert "resource.gpu" not in cpu
-    gpu_settings = Settings(
-        home=tmp_path,
-        spark={
-            "master": "spark://spark-master:7077",
-            "executor_gpus": 1,
-            "task_gpus": 0.5,
-            "gpu_discovery_script": tmp_path / "getGpus.sh",
-        },
-    )
-    gpu = " ".join(spark_job(gpu_settings, requests, output, "m").command())
-    assert "--master spark://spark-master:7077" in gpu
-    assert "spark.executor.resource.gpu.amount=1" in gpu
-    assert "spark.task.resource.gpu.amount=0.5" in gpu
-    assert f"spark.executor.resource.gpu.discoveryScript={tmp_path / 'getGpus.sh'}" in gpu
-
-
 def test_a_text_the_model_cannot_embed_is_skipped_once_with_its_reason(
     demo_night: Night, tmp_path: Path
 ) -> None:
@@ -218,20 +196,3 @@ def test_a_text_the_model_cannot_embed_is_skipped_once_with_its_reason(
         assert con.execute("select reason from features.embedding_skips").fetchall() == [
             ("RuntimeError: boom",)
         ]
-
-
-def test_small_nights_stay_in_one_partition(tmp_path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from pipeline.embed.job import plan_partitions
-
-    def requests(rows: int) -> str:
-        path = tmp_path / f"r{rows}.parquet"
-        pq.write_table(pa.table({"text": ["x"] * rows}), path)
-        return str(path)
-
-    assert plan_partitions(requests(64), wanted=4) == 1
-    assert plan_partitions(requests(1200), wanted=4) == 3
-    assert plan_partitions(requests(50_000), wanted=4) == 4
-    assert plan_partitions(str(tmp_path / "elsewhere.parquet"), wanted=4) == 4

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from pipeline.core.config import Settings
-from pipeline.train.registry import decide
+from pipeline.train.gate import decide
 
 GOOD = {"ndcg_at_10": 0.20, "baseline_popularity_ndcg_at_10": 0.10}
 WORSE_THAN_POPULARITY = {"ndcg_at_10": 0.05, "baseline_popularity_ndcg_at_10": 0.10}

@@ -2,15 +2,16 @@
 
     .venv/bin/python bench/quality_ml100k_topn.py [--seeds 42,43,44] [--architectures ...]
 
-`--architectures shared_bottom,mmoe@42` runs MMoE for seed 42 only (`arch@seed+seed`).
+`--architectures shared_bottom,mmoe@42` runs MMoE for seed 42 only (`arch@seed+seed`);
+`--architectures none` prints the baselines alone (no results file).
 
 The last 20% of each user's ratings (by time) are held out; every rating counts as an interaction.
 The last 20% of each user's training events are the validation slice (the same question one step
 earlier): it picks the model's epochs and the collaborative baselines' parameters from their grids,
 as a night does. Metrics @10 over the whole catalogue, each user's training items excluded:
 Recall, NDCG, coverage, and the rest a night logs. Rankers: our model (per architecture; median of
-the seeds) vs popularity, ItemKNN, EASE, iALS (`mf`) and `content`, all in this script on the
-same split. Anchors measured earlier with this protocol: popularity 0.116, ItemKNN 0.189, EASE
+the seeds) vs popularity, ItemKNN and EASE (each also from a recency-weighted history:
+`_recent`), iALS (`mf`) and `content`, all in this script on the same split. Anchors measured earlier with this protocol: popularity 0.116, ItemKNN 0.189, EASE
 0.199, iALS 0.201; target NDCG@10 >= 0.21. Results: bench/results/quality_ml100k_topn.md.
 """
 
@@ -68,16 +69,19 @@ def main() -> None:
     base = baseline_metrics(snapshot, split, exam, seed=42, tuning=(tuning, tuning_exam))
     baseline_seconds = time.perf_counter() - started
     rows = []
-    for name in ("popularity", "itemknn", "ease", "mf", "content"):
+    for name in ("popularity", "itemknn", "itemknn_recent", "ease", "ease_recent", "mf", "content"):
         row = {"ranker": name}
         row.update({m: base.get(f"baseline_{name}_{m}") for m in SHOWN})
         if f"baseline_{name}_param" in base:
-            row["ranker"] = f"{name} ({base[f'baseline_{name}_param']:g})"
+            tuned = f"{base[f'baseline_{name}_param']:g}"
+            if f"baseline_{name}_half_life" in base:
+                tuned += f", half-life {base[f'baseline_{name}_half_life']:g}"
+            row["ranker"] = f"{name} ({tuned})"
         row["anchor NDCG@10"] = ANCHORS.get(name)
         rows.append(row)
 
     model_rows = []
-    for spec in args.architectures.split(","):
+    for spec in [s for s in args.architectures.split(",") if s != "none"]:
         arch, _, only = spec.partition("@")
         seeds = only.split("+") if only else args.seeds.split(",")
         runs = []
@@ -104,6 +108,9 @@ def main() -> None:
         model_rows.append(row)
 
     best_baseline = max(rows, key=lambda r: r["ndcg_at_10"] or 0)
+    if not model_rows:  # --architectures none: the baselines alone
+        print(table(rows))
+        return
     best_model = max(model_rows, key=lambda r: r["ndcg_at_10"])
     lines = [
         f"Split: last 20% of each user's ratings held out ({len(holdout)} events, "

@@ -170,6 +170,12 @@ class GateSettings(BaseModel):
     min_eval_users: int = Field(
         default=50, ge=0, description="Below this many evaluable users the holdout cannot judge."
     )
+    baselines: list[str] = Field(
+        default_factory=lambda: ["popularity"],
+        description="Baselines a new champion must beat on the gate metric, as JSON, e.g. "
+        '["popularity", "ease_recent"] for "never worse than EASE on recent history" (for a '
+        "rating metric, one that lacks it is replaced by the bias model).",
+    )
 
 
 class RecommendSettings(BaseModel):

@@ -6,6 +6,7 @@ the bias and biased-MF rating models. Every value is logged as `baseline_<name>_
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -47,41 +48,56 @@ def collaborative_metrics(
     split: Split,
     exam: Exam,
     tuning: tuple[Split, Exam] | None,
+    *,
+    half_lives: tuple[float, ...] = (),
 ) -> dict[str, float]:
     """A collaborative baseline (EASE, ItemKNN, MF): its parameter chosen by validation NDCG@10
-    from `grid` (the middle value without a validation slice), refitted on the training period."""
+    from `grid` (the middle value without a validation slice), refitted on the training period.
+
+    With `half_lives`, the same fits are also scored from recency-weighted histories: the variant
+    `<name>_recent`, its (parameter, half-life) pair chosen by validation NDCG@10 as well."""
     shape = (len(snapshot.users), len(snapshot.items))
-    if shape[1] > baselines.COLLABORATIVE_MAX_ITEMS:
-        log.warning(
-            "%s baseline skipped: %d items (limit %d)",
-            name,
-            shape[1],
-            baselines.COLLABORATIVE_MAX_ITEMS,
-        )
-        return {}
+    variants = {name: (math.inf,)}  # an infinite half-life: the plain binary history
+    if half_lives:
+        variants[f"{name}_recent"] = half_lives
 
-    def matrix(events: pd.DataFrame) -> sp.csr_matrix:
-        return baselines.binary_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
+    def history(events: pd.DataFrame, half_life: float) -> sp.csr_matrix:
+        users, items = events["user"].to_numpy(), events["item"].to_numpy()
+        if math.isinf(half_life):
+            return baselines.binary_matrix(users, items, shape)
+        times = events["event_s"].to_numpy()
+        return baselines.recency_matrix(users, items, times, shape, half_life)
 
-    best = grid[len(grid) // 2]
+    chosen = {v: (grid[len(grid) // 2], hs[len(hs) // 2]) for v, hs in variants.items()}
     if tuning is not None and tuning[1].evaluable_users and len(tuning[0].train):
-        fit_x = matrix(tuning[0].train)
-        scored = {}
+        every = sorted({h for hs in variants.values() for h in hs})
+        histories = {h: history(tuning[0].train, h) for h in every}
+        scored: dict[tuple[float, float], float] = {}
         for value in grid:
-            model = fit(fit_x, value)
-            ranked = tuning[1].ranking(lambda rows, m=model: m.scores(fit_x, rows))
-            scored[value] = ranked["ndcg_at_10"]
-        best = max(grid, key=lambda v: (scored[v], -grid.index(v)))  # ties: the first
-    x = matrix(split.train)
-    model = fit(x, best)
-    out = {
-        baseline_key(name, k): v
-        for k, v in exam.ranking(lambda rows: model.scores(x, rows)).items()
-    }
-    out[baseline_key(name, "interaction_auc")] = exam.interaction_auc(
-        lambda a, b: pair_scores(lambda rows: model.scores(x, rows), a, b)
-    )
-    out[f"baseline_{name}_param"] = float(best)  # the tuned value, not a metric
+            model = fit(histories[math.inf], value)
+            for h in every:
+                ranked = tuning[1].ranking(lambda rows, m=model, x=histories[h]: m.scores(x, rows))
+                scored[(value, h)] = ranked["ndcg_at_10"]
+        for variant, hs in variants.items():
+            pairs = [(value, h) for value in grid for h in hs]
+            chosen[variant] = max(pairs, key=lambda p: (scored[p], -pairs.index(p)))  # ties: first
+    x = history(split.train, math.inf)
+    fitted: dict[float, baselines.ItemScorer] = {}
+    out: dict[str, float] = {}
+    for variant, (value, h) in chosen.items():
+        model = fitted.setdefault(value, fit(x, value))
+        scored_from = x if math.isinf(h) else history(split.train, h)
+
+        def score(rows: np.ndarray, m: baselines.ItemScorer = model, s=scored_from) -> np.ndarray:
+            return m.scores(s, rows)
+
+        out.update({baseline_key(variant, k): v for k, v in exam.ranking(score).items()})
+        out[baseline_key(variant, "interaction_auc")] = exam.interaction_auc(
+            lambda a, b, f=score: pair_scores(f, a, b)
+        )
+        out[f"baseline_{variant}_param"] = float(value)  # the tuned values, not metrics
+        if not math.isinf(h):
+            out[f"baseline_{variant}_half_life"] = float(h)
     return out
 
 
@@ -145,11 +161,27 @@ def baseline_metrics(
     def put(name: str, metrics: dict[str, float]) -> None:
         out.update({baseline_key(name, metric): value for metric, value in metrics.items()})
 
-    out.update(
-        collaborative_metrics(
-            "ease", baselines.EASE.fit, baselines.EASE_LAMBDAS, snapshot, split, exam, tuning
+    recent = baselines.RECENCY_HALF_LIVES
+    if n_items <= baselines.EASE_MAX_ITEMS:
+        out.update(
+            collaborative_metrics(
+                "ease",
+                baselines.EASE.fit,
+                baselines.EASE_LAMBDAS,
+                snapshot,
+                split,
+                exam,
+                tuning,
+                half_lives=recent,
+            )
         )
-    )
+    else:
+        log.warning(
+            "ease baselines skipped: %d items (EASE inverts a dense items x items matrix; "
+            "limit %d)",
+            n_items,
+            baselines.EASE_MAX_ITEMS,
+        )
     out.update(
         collaborative_metrics(
             "itemknn",
@@ -159,6 +191,7 @@ def baseline_metrics(
             split,
             exam,
             tuning,
+            half_lives=recent,
         )
     )
     out.update(

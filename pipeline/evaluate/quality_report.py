@@ -19,6 +19,7 @@ from pipeline.metrics.catalogue import (
     TASKS,
     better,
     lower_is_better,
+    sign,
     single_key,
     task_metrics,
 )
@@ -42,7 +43,8 @@ class NightFacts:
 
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """Per metric: the model, the best baseline (name and value) and whether the model beats it."""
+    """Per metric: the model, the best baseline (name and value), the model's lead over it (in
+    the metric's unit; negative: the model trails) and whether the model beats it."""
     rankers = [c for c in table.columns if c not in NOT_RANKERS | NEW_ITEM_YARDSTICKS]
     rows = []
     for _, row in table.iterrows():
@@ -58,6 +60,7 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
                 "model": model,
                 "best baseline": best,
                 "its value": scored[best],
+                "model's lead": (model - scored[best]) * sign(metric),
                 "model beats it": "yes" if better(metric, model, scored[best]) else "**no**",
             }
         )

@@ -61,7 +61,9 @@ NAMES: tuple[str, ...] = tuple(BY_NAME)
 # Every baseline a night scores beside the model (bench scripts may add their own names).
 BASELINES: tuple[str, ...] = (
     "ease",
+    "ease_recent",
     "itemknn",
+    "itemknn_recent",
     "mf",
     "popularity",
     "content",

@@ -2,14 +2,15 @@
 
 - too few evaluable users tonight (< `gate_min_eval_users`): a first model becomes champion with
   the reason `insufficient_holdout`; with a champion in place, the champion stays;
-- otherwise the candidate must beat popularity (for a rating metric: the bias model) on the
-  primary metric, and reach the primary metric its champion scored on its own night, less
-  `gate_tolerance`;
+- otherwise the candidate must beat every baseline of `RECSYS_GATE_BASELINES` (default:
+  popularity; for a rating metric, which popularity lacks, the bias model) on the primary metric,
+  and reach the primary metric its champion scored on its own night, less `gate_tolerance`;
 - a candidate that fails becomes `challenger`; the reason is a tag on the version and the run.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,16 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
-from pipeline.metrics.catalogue import at_least_as_good, baseline_key, better, lower_is_better
+from pipeline.core.errors import RecsysError
+from pipeline.metrics.catalogue import (
+    BASELINES,
+    at_least_as_good,
+    baseline_key,
+    better,
+    lower_is_better,
+)
+
+log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -41,19 +51,34 @@ def decide(
     if evaluable_users < settings.gate.min_eval_users:
         return Decision(CHALLENGER if has_champion else CHAMPION, "insufficient_holdout")
     value = metrics.get(primary, float("nan"))
-    # Ranking metrics must beat popularity; rating metrics (which popularity lacks) the bias model.
-    yardstick = "bias" if lower_is_better(primary) else "popularity"
-    reference = metrics.get(baseline_key(yardstick, primary), float("nan"))
-    beats = better(primary, value, reference)
-    if not beats:
-        return Decision(CHALLENGER, f"does_not_beat_{yardstick}", champion_metric)
+    yardsticks = gate_baselines(settings, metrics)
+    for yardstick in yardsticks:
+        if not better(primary, value, metrics[baseline_key(yardstick, primary)]):
+            return Decision(CHALLENGER, f"does_not_beat_{yardstick}", champion_metric)
     if not has_champion:
-        return Decision(CHAMPION, "first_model_beats_popularity")
+        return Decision(CHAMPION, f"first_model_beats_{'_and_'.join(yardsticks)}")
     if champion_metric != champion_metric:  # NaN: the champion's run has no such metric
         return Decision(CHAMPION, "champion_has_no_primary_metric", champion_metric)
     if at_least_as_good(primary, value, float(champion_metric), settings.gate.tolerance):
         return Decision(CHAMPION, "at_least_as_good_as_champion", champion_metric)
     return Decision(CHALLENGER, "below_champion", champion_metric)
+
+
+def gate_baselines(settings: Settings, metrics: dict[str, float]) -> list[str]:
+    """The baselines a candidate must beat on the primary metric: those of `RECSYS_GATE_BASELINES`
+    that scored it tonight; when none did (popularity has no rating metric), the metric's own
+    yardstick: the bias model for a rating metric, popularity for the others."""
+    primary = settings.gate.metric
+    unknown = [b for b in settings.gate.baselines if b not in BASELINES]
+    if unknown:
+        raise RecsysError(
+            f"RECSYS_GATE_BASELINES names unknown baselines {unknown}: one of {', '.join(BASELINES)}"
+        )
+    named = [b for b in settings.gate.baselines if baseline_key(b, primary) in metrics]
+    missing = sorted(set(settings.gate.baselines) - set(named))
+    if missing:
+        log.warning("gate: no %s of %s tonight; not compared with it", primary, missing)
+    return named or ["bias" if lower_is_better(primary) else "popularity"]
 
 
 def apply_decision(

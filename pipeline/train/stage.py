@@ -23,7 +23,9 @@ import torch
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.comparison import comparison_table
 from pipeline.evaluate.exam import Exam, model_metrics
+from pipeline.evaluate.quality_report import verdicts
 from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.learn.fit import TrainConfig, Trainer
@@ -125,6 +127,15 @@ def train_summary(
         "evaluable_users": night.exam.evaluable_users,
         "epochs": night.evaluated.epochs,
         "metrics": {k: round(v, 5) for k, v in night.finite_metrics.items()},
+        # per metric: the strongest baseline tonight and the model's lead over it (< 0: trails)
+        "versus_best_baseline": {
+            row["metric"]: {
+                "baseline": row["best baseline"],
+                "value": round(row["its value"], 5),
+                "model_lead": round(row["model's lead"], 5),
+            }
+            for row in verdicts(comparison_table(night.metrics)).to_dict("records")
+        },
     }
 
 

@@ -115,3 +115,49 @@ def test_biased_mf_counts_a_pair_rated_twice_once_with_its_last_rating() -> None
     )
     assert once.mean == twice.mean == 3.0
     np.testing.assert_allclose(once.user_factors, twice.user_factors)
+
+
+def test_recency_matrix_weighs_each_item_by_its_position_from_the_latest() -> None:
+    from pipeline.evaluate.baselines import recency_matrix
+
+    # user 0: item 0 at t=0 and again at t=1, item 1 at t=2, item 2 at t=3 (the latest);
+    # user 1: items 2 and 0 at the same time (a tie: the lower index counts as more recent)
+    users = np.array([0, 0, 0, 0, 1, 1])
+    items = np.array([0, 0, 1, 2, 2, 0])
+    times = np.array([0.0, 1.0, 2.0, 3.0, 5.0, 5.0])
+    x = recency_matrix(users, items, times, (2, 3), half_life=1.0).toarray()
+    assert x[0].tolist() == [0.25, 0.5, 1.0]  # positions 2, 1, 0
+    assert x[1].tolist() == [1.0, 0.0, 0.5]
+    flat = recency_matrix(users, items, times, (2, 3), half_life=float("inf")).toarray()
+    assert flat.tolist() == [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]
+
+
+def test_recency_weighted_item_item_scores_are_the_weighted_sum_of_neighbours() -> None:
+    from pipeline.evaluate.baselines import ItemKNN, binary_matrix, recency_matrix
+
+    users = np.array([0, 0, 1, 1, 2, 2, 3])
+    items = np.array([0, 1, 1, 2, 0, 2, 2])
+    times = np.arange(7, dtype=float)
+    knn = ItemKNN.fit(binary_matrix(users, items, (4, 3)), k=2)
+    weighted = recency_matrix(users, items, times, (4, 3), half_life=1.0)
+    s = knn.similarity.toarray()
+    # user 0: item 1 is the latest (weight 1), item 0 one before (weight 0.5)
+    expected = 0.5 * s[0] + 1.0 * s[1]
+    assert np.allclose(knn.scores(weighted, np.array([0]))[0], expected)
+
+
+def test_sparse_itemknn_equals_the_dense_definition() -> None:
+    from pipeline.evaluate.baselines import ItemKNN, binary_matrix
+
+    rng = np.random.default_rng(3)
+    x = binary_matrix(rng.integers(0, 80, 900), rng.integers(0, 40, 900), (80, 40))
+    co = (x.T @ x).toarray()
+    norms = np.sqrt(np.diag(co))
+    dense = co / norms[:, None] / norms[None, :]
+    np.fill_diagonal(dense, 0.0)
+    for k in (3, 10, 39):
+        cut = np.argsort(-dense, axis=0, kind="stable")[k:]
+        expected = dense.copy()
+        np.put_along_axis(expected, cut, 0.0, axis=0)
+        got = ItemKNN.fit(x, k).similarity.toarray()
+        assert np.allclose(got, expected, atol=1e-6), k

@@ -33,6 +33,9 @@ def test_each_metric_names_its_best_baseline_and_says_when_the_model_loses() -> 
     assert judged.loc["rating_rmse", "best baseline"] == "mf"
     assert judged.loc["rating_rmse", "its value"] == 0.80
     assert judged.loc["rating_rmse", "model beats it"] == "**no**"
+    # the lead is signed by the metric's direction: negative when the model trails
+    assert judged.loc["rating_rmse", "model's lead"] < 0
+    assert judged.loc["recall_at_10", "model's lead"] > 0
 
 
 def test_multi_vs_single_is_signed_by_what_better_means_for_each_metric() -> None:

@@ -41,3 +41,23 @@ def test_lower_is_better_metrics_compare_the_other_way() -> None:
     metrics = {"rating_rmse": 0.9, "baseline_bias_rating_rmse": 1.0}
     assert decide(settings, metrics, 500, 0.95).alias == "champion"
     assert decide(settings, metrics, 500, 0.85).reason == "below_champion"
+
+
+def test_a_team_can_ask_for_stronger_yardsticks_than_popularity() -> None:
+    settings = Settings(gate={"baselines": ["popularity", "ease_recent"]})
+    metrics = {**GOOD, "baseline_ease_recent_ndcg_at_10": 0.22}
+    assert decide(settings, metrics, 500, None).reason == "does_not_beat_ease_recent"
+    metrics["baseline_ease_recent_ndcg_at_10"] = 0.15
+    assert (
+        decide(settings, metrics, 500, None).reason
+        == "first_model_beats_popularity_and_ease_recent"
+    )
+    # a yardstick that did not run tonight (e.g. EASE on a huge catalogue) is left out
+    assert decide(settings, GOOD, 500, None).reason == "first_model_beats_popularity"
+
+
+def test_an_unknown_gate_baseline_is_a_clear_error() -> None:
+    from pipeline.core.errors import RecsysError
+
+    with pytest.raises(RecsysError, match="unknown baselines"):
+        decide(Settings(gate={"baselines": ["eas"]}), GOOD, 500, None)

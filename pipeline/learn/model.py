@@ -2,7 +2,8 @@
 
 - *interaction*: score(u, i, t) = user(u) · item(i) + bias(i) + freshness(age of i at t). Top-N is
   a matrix product of two vector tables, so nightly scoring is chunked matmuls.
-- *rating*: the seed's ŷ = sigmoid(W·[...] + b), rescaled to 0.5..5, on the pair's tower outputs.
+- *rating*: a small MLP over [u, v, u * v] of the pair's rating-tower outputs, through a sigmoid
+  rescaled to 0.5..5.
 - *social*: friends are near each other after a learned projection of the user vectors.
 
 Two architectures share that outline (`ModelConfig.architecture`):

@@ -67,6 +67,15 @@ def test_user_errors_are_one_line_without_traceback(
     assert "Traceback" not in result.stderr
 
 
+def test_a_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.cli import _settings
+    from pipeline.core.errors import RecsysError
+
+    monkeypatch.setenv("RECSYS_TRAIN_MAX_EPOCHS", "zero")
+    with pytest.raises(RecsysError, match="RECSYS_TRAIN_MAX_EPOCHS: Input should be"):
+        _settings(None)
+
+
 def test_home_option_beats_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.cli import _settings
 

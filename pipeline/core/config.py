@@ -73,7 +73,7 @@ class SparkSettings(BaseModel):
         default=1,
         ge=1,
         description="torch threads per Python worker. One per core, one worker per core: "
-        "measured faster here than fewer workers with more threads each.",
+        "measured faster than fewer workers with more threads each (bench/embed.py).",
     )
     udf: Literal["arrow", "pandas"] = Field(
         default="arrow",
@@ -173,8 +173,8 @@ class GateSettings(BaseModel):
     baselines: list[str] = Field(
         default_factory=lambda: ["popularity"],
         description="Baselines a new champion must beat on the gate metric, as JSON, e.g. "
-        '["popularity", "ease_recent"] for "never worse than EASE on recent history" (for a '
-        "rating metric, one that lacks it is replaced by the bias model).",
+        '["popularity", "ease_recent"]. One that did not score the metric tonight is left out; '
+        "when none did, the yardstick is the bias model for a rating metric, else popularity.",
     )
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,7 @@ def _default(info: FieldInfo) -> str:
             if value.is_relative_to(PROJECT_ROOT)
             else f"`{value}`"
         )
-    if isinstance(value, dict):
-        import json
-
+    if isinstance(value, dict | list):
         return f"`{json.dumps(value)}`"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"

@@ -85,7 +85,9 @@ def collaborative_metrics(
     fitted: dict[float, baselines.ItemScorer] = {}
     out: dict[str, float] = {}
     for variant, (value, h) in chosen.items():
-        model = fitted.setdefault(value, fit(x, value))
+        if value not in fitted:  # ease and ease_recent often choose the same λ: fit it once
+            fitted[value] = fit(x, value)
+        model = fitted[value]
         scored_from = x if math.isinf(h) else history(split.train, h)
 
         def score(rows: np.ndarray, m: baselines.ItemScorer = model, s=scored_from) -> np.ndarray:

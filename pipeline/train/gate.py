@@ -1,10 +1,11 @@
 """The champion gate: the only way the `champion` alias moves.
 
-- too few evaluable users tonight (< `gate_min_eval_users`): a first model becomes champion with
-  the reason `insufficient_holdout`; with a champion in place, the champion stays;
+- too few evaluable users tonight (< `RECSYS_GATE_MIN_EVAL_USERS`): a first model becomes
+  champion with the reason `insufficient_holdout`; with a champion in place, the champion stays;
 - otherwise the candidate must beat every baseline of `RECSYS_GATE_BASELINES` (default:
   popularity; for a rating metric, which popularity lacks, the bias model) on the primary metric,
-  and reach the primary metric its champion scored on its own night, less `gate_tolerance`;
+  and reach the primary metric its champion scored on its own night, less
+  `RECSYS_GATE_TOLERANCE`;
 - a candidate that fails becomes `challenger`; the reason is a tag on the version and the run.
 """
 
@@ -25,6 +26,7 @@ from pipeline.metrics.catalogue import (
     baseline_key,
     better,
     lower_is_better,
+    metric,
 )
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ def decide(
     value = metrics.get(primary, float("nan"))
     yardsticks = gate_baselines(settings, metrics)
     for yardstick in yardsticks:
-        if not better(primary, value, metrics[baseline_key(yardstick, primary)]):
+        # a yardstick that did not score the metric (NaN) cannot be beaten: challenger
+        if not better(primary, value, metrics.get(baseline_key(yardstick, primary), math.nan)):
             return Decision(CHALLENGER, f"does_not_beat_{yardstick}", champion_metric)
     if not has_champion:
         return Decision(CHAMPION, f"first_model_beats_{'_and_'.join(yardsticks)}")
@@ -64,21 +67,31 @@ def decide(
     return Decision(CHALLENGER, "below_champion", champion_metric)
 
 
-def gate_baselines(settings: Settings, metrics: dict[str, float]) -> list[str]:
-    """The baselines a candidate must beat on the primary metric: those of `RECSYS_GATE_BASELINES`
-    that scored it tonight; when none did (popularity has no rating metric), the metric's own
-    yardstick: the bias model for a rating metric, popularity for the others."""
-    primary = settings.gate.metric
+def check_gate_settings(settings: Settings) -> None:
+    """Refuse a gate metric or yardstick the catalogue does not know, before anything is fitted."""
+    try:
+        metric(settings.gate.metric)
+    except KeyError as exc:
+        raise RecsysError(f"RECSYS_GATE_METRIC: {exc.args[0]}") from None
     unknown = [b for b in settings.gate.baselines if b not in BASELINES]
     if unknown:
         raise RecsysError(
             f"RECSYS_GATE_BASELINES names unknown baselines {unknown}: one of {', '.join(BASELINES)}"
         )
+
+
+def gate_baselines(settings: Settings, metrics: dict[str, float]) -> list[str]:
+    """The baselines a candidate must beat on the primary metric: those of `RECSYS_GATE_BASELINES`
+    that scored it tonight; when none did (popularity has no rating metric), the metric's own
+    yardstick: the bias model for a rating metric, popularity for the others."""
+    check_gate_settings(settings)
+    primary = settings.gate.metric
     named = [b for b in settings.gate.baselines if baseline_key(b, primary) in metrics]
     missing = sorted(set(settings.gate.baselines) - set(named))
-    if missing:
+    fallback = "bias" if lower_is_better(primary) else "popularity"
+    if missing and named:
         log.warning("gate: no %s of %s tonight; not compared with it", primary, missing)
-    return named or ["bias" if lower_is_better(primary) else "popularity"]
+    return named or [fallback]
 
 
 def apply_decision(

@@ -20,7 +20,11 @@ from pipeline.learn.bundle import Bundle
 from pipeline.learn.fit import Fitted
 from pipeline.learn.snapshot import Snapshot
 from pipeline.train.gate import CHAMPION
-from pipeline.train.served_model import RecsysPyfunc, served_requirements
+from pipeline.train.served_model import (
+    RecsysPyfunc,
+    register_legacy_modules,
+    served_requirements,
+)
 
 
 def tracking_uri(settings: Settings) -> str:
@@ -93,5 +97,6 @@ def load_champion(settings: Settings) -> tuple[Any, Any]:
         )
     # By the version the alias pointed to when read: a concurrent train moving the alias cannot
     # make the label and the weights disagree.
+    register_legacy_modules()
     loaded = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{found.version}")
     return loaded.unwrap_python_model().bundle, found

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,21 @@ import mlflow
 import pandas as pd
 
 SERVED_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "pyarrow", "scipy")
+# Versions registered before the package was split into stage subpackages pickled their classes
+# under these module names (pipeline.registry.RecsysPyfunc, pipeline.bundle.Bundle, ...): each
+# maps to the module that holds those classes now, so a champion of that time still loads.
+LEGACY_MODULES = {
+    "pipeline.registry": "pipeline.train.served_model",
+    "pipeline.bundle": "pipeline.learn.bundle",
+    "pipeline.model": "pipeline.learn.model",
+    "pipeline.feature_space": "pipeline.learn.feature_space",
+}
+
+
+def register_legacy_modules() -> None:
+    """Make the old module names importable (as the new modules) before unpickling a model."""
+    for old, new in LEGACY_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
 
 
 class RecsysPyfunc(mlflow.pyfunc.PythonModel):

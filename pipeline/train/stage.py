@@ -31,7 +31,14 @@ from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.learn.fit import TrainConfig, Trainer
 from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
 from pipeline.metrics.catalogue import baseline_key
-from pipeline.train.gate import Decision, apply_decision, champion_metric, decide
+from pipeline.train.gate import (
+    Decision,
+    apply_decision,
+    champion_metric,
+    check_gate_settings,
+    decide,
+    gate_baselines,
+)
 from pipeline.train.registry import champion_version, register_model, tracking_uri, use_tracking
 from pipeline.train.tracking import TrainedNight, log_evaluation, log_quality_report, run_params
 
@@ -104,15 +111,19 @@ def train_summary(
     settings: Settings, night: TrainedNight, version: str, decision: Decision, run_id: str
 ) -> dict[str, Any]:
     primary = settings.gate.metric
+    yardsticks = ", ".join(
+        f"{b} {night.metrics.get(baseline_key(b, primary), math.nan):.4f}"
+        for b in gate_baselines(settings, night.metrics)
+    )
     log.info(
-        "train %s: version %s -> %s (%s); %s %.4f vs popularity %.4f",
+        "train %s: version %s -> %s (%s); %s %.4f vs %s",
         night.run_date,
         version,
         decision.alias,
         decision.reason,
         primary,
         night.metrics.get(primary, math.nan),
-        night.metrics.get(baseline_key("popularity", primary), math.nan),
+        yardsticks,
     )
     return {
         "stage": "train",
@@ -142,6 +153,7 @@ def train_summary(
 def train_model(settings: Settings, run_date: date, folder: Path | None = None) -> dict[str, Any]:
     """Fit, judge, log and gate from the exported Parquet snapshot (never opens the warehouse)."""
     started = time.perf_counter()
+    check_gate_settings(settings)  # a typo in the gate's settings fails now, not after the fit
     folder = folder or snapshot_dir(settings, run_date)
     snapshot = Snapshot.load(folder)
     if snapshot.run_date != run_date:

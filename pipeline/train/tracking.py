@@ -59,6 +59,7 @@ def run_params(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         "refit": settings.train.refit,
         "gate_metric": settings.gate.metric,
         "gate_tolerance": settings.gate.tolerance,
+        "gate_baselines": ",".join(settings.gate.baselines),
         **{f"data_{k}": v for k, v in night.data.items()},
         "evaluable_users": night.exam.evaluable_users,
         "cold_evaluable_users": len(night.exam.cold_truth),

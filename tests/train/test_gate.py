@@ -61,3 +61,19 @@ def test_an_unknown_gate_baseline_is_a_clear_error() -> None:
 
     with pytest.raises(RecsysError, match="unknown baselines"):
         decide(Settings(gate={"baselines": ["eas"]}), GOOD, 500, None)
+
+
+def test_a_yardstick_without_the_metric_tonight_means_challenger_not_a_crash() -> None:
+    # a rating gate on a night without held-out ratings: no bias RMSE to beat
+    settings = Settings(gate={"metric": "rating_rmse"})
+    decision = decide(settings, {"rating_rmse": 0.9}, 500, None)
+    assert (decision.alias, decision.reason) == ("challenger", "does_not_beat_bias")
+
+
+def test_gate_settings_are_checked_before_anything_is_fitted() -> None:
+    from pipeline.core.errors import RecsysError
+    from pipeline.train.gate import check_gate_settings
+
+    with pytest.raises(RecsysError, match="RECSYS_GATE_METRIC: unknown metric 'ndcg'"):
+        check_gate_settings(Settings(gate={"metric": "ndcg"}))
+    check_gate_settings(Settings())

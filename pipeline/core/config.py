@@ -121,6 +121,18 @@ class TrainSettings(BaseModel):
         description="Weigh interaction events by 0.5 ** (age / half-life); 0 = all alike "
         "(measured on the demo: 30 days lowered NDCG@10).",
     )
+    recent_history_half_life: float = Field(
+        default=0.0,
+        ge=0,
+        description="> 0: the user tower also reads the user's recent-history text vector, each "
+        "past item weighted 0.5 ** (position back from the latest / this); 0: off.",
+    )
+    freshness_lr_scale: float = Field(
+        default=3.0,
+        ge=0,
+        description="Learning rate of the freshness curve (score by days since release) over "
+        "RECSYS_TRAIN_LR; 0 keeps the curve flat (no freshness term).",
+    )
     refit: bool = Field(
         default=True,
         description="After evaluation, refit on every event up to the run date for serving, "

@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
+
+from pipeline.learn.history import recency_matrix
+
+__all__ = ["recency_matrix"]  # re-exported: the recency baselines score from it
 
 EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
 # EASE inverts a dense items x items matrix (float64: ~24 bytes x items^2 at the peak, 15,000
@@ -88,30 +91,6 @@ def random_scores(n_users: int, candidates: np.ndarray, seed: int) -> np.ndarray
     scores = np.full((n_users, len(candidates)), -np.inf, dtype=np.float32)
     scores[:, candidates] = rng.random((n_users, int(candidates.sum())), dtype=np.float32)
     return scores
-
-
-def recency_matrix(
-    users: np.ndarray,
-    items: np.ndarray,
-    times: np.ndarray,
-    shape: tuple[int, int],
-    half_life: float,
-) -> sp.csr_matrix:
-    """users x items: each item of a user's history weighted 0.5 ** (p / half_life), p its
-    position back from the user's latest event (0: the latest; an item seen twice counts at its
-    latest). Ties in time go to the lower item index; an infinite half-life is the binary matrix."""
-    frame = pd.DataFrame({"user": users, "item": items, "time": times})
-    frame = frame.sort_values(
-        ["user", "time", "item"], ascending=[True, False, True], kind="stable"
-    )
-    frame = frame.drop_duplicates(["user", "item"], keep="first")
-    position = frame.groupby("user").cumcount().to_numpy(dtype=np.float64)
-    weights = np.power(0.5, position / half_life) if np.isfinite(half_life) else position * 0 + 1
-    return sp.csr_matrix(
-        (weights.astype(np.float32), (frame["user"].to_numpy(), frame["item"].to_numpy())),
-        shape=shape,
-        dtype=np.float32,
-    )
 
 
 class ItemScorer(Protocol):

@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline.evaluate.split import Split
 from pipeline.learn.fit import Fitted, both_directions
 from pipeline.learn.model import SECONDS_PER_DAY
-from pipeline.learn.scoring import ScoreFn, ranked_lists, seen_matrix
+from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics.functions import (
     auc,
@@ -46,7 +46,8 @@ class Exam:
     rated: pd.DataFrame
     friend_truth: dict[int, set[int]]
     friend_seen: object
-    at_s: float
+    at_s: float  # the holdout's middle: the moment of users without a holdout event
+    user_s: np.ndarray  # per user row: their first holdout event's time, the moment they are judged
 
     @classmethod
     def build(cls, snapshot: Snapshot, split: Split, holdout_days: int, seed: int) -> Exam:
@@ -73,6 +74,7 @@ class Exam:
                 i = int(candidates[rng.integers(0, len(candidates))])
                 tries += 1
             negatives[j] = i
+        at_s = split.cutoff_s + holdout_days * SECONDS_PER_DAY / 2
         friend_truth: dict[int, set[int]] = {}
         for a, b in both_directions(split.friends_holdout).tolist():
             friend_truth.setdefault(a, set()).add(b)
@@ -94,7 +96,8 @@ class Exam:
             rated=hold[hold["rating"].notna()],
             friend_truth=friend_truth,
             friend_seen=friend_seen,
-            at_s=split.cutoff_s + holdout_days * SECONDS_PER_DAY / 2,
+            at_s=at_s,
+            user_s=first_event_times(hold, shape[0], at_s),
         )
 
     @property
@@ -125,12 +128,21 @@ class Exam:
 
 
 def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) -> dict[str, float]:
-    """Every metric of the model on the exam, named as MLflow logs them."""
+    """Every metric of the model on the exam, named as MLflow logs them; each user is scored at
+    their own moment (their first holdout event), freshness included."""
     model, device = fitted.model, next(fitted.model.parameters()).device
     users_f, items_f = (f.to(device) for f in fitted.space.encode(snapshot, split.train))
-    u, v = model.vector_tables(users_f, items_f, exam.at_s)
-    metrics = exam.ranking(lambda rows: u[rows] @ v.T)
-    metrics["interaction_auc"] = exam.interaction_auc(lambda a, b: np.sum(u[a] * v[b], axis=1))
+    u, v = model.vector_tables(users_f, items_f, None)
+    release = snapshot.items["release_s"].to_numpy(dtype=float)
+
+    def scores(rows: np.ndarray) -> np.ndarray:
+        return u[rows] @ v.T + model.freshness_at(exam.user_s[rows][:, None], release[None, :])
+
+    def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.sum(u[a] * v[b], axis=1) + model.freshness_at(exam.user_s[a], release[b])
+
+    metrics = exam.ranking(scores)
+    metrics["interaction_auc"] = exam.interaction_auc(pair_scores)
     tables = model.head_tables(
         users_f, items_f, rating=len(exam.rated) > 0, social=len(snapshot.friends) > 0
     )

@@ -7,12 +7,14 @@ text and features, as the model learned to do with id dropout.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.learn.history import recency_matrix
 from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 
@@ -26,12 +28,26 @@ def _codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
     return np.array([index.get(str(v), 0) if pd.notna(v) else 0 for v in values], dtype=np.int64)
 
 
-def history_text(snapshot: Snapshot, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per user, the normalised mean text vector of the items in `events` (their history)."""
+def history_text(
+    snapshot: Snapshot, events: pd.DataFrame, half_life: float = math.inf
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per user, the normalised mean text vector of the items in `events` (their history), each
+    item once; with a finite `half_life` weighted by recency (`recency_matrix`: the latest items
+    count most)."""
     n = len(snapshot.users)
     sums = np.zeros((n, snapshot.text_dim), dtype=np.float64)
-    pairs = events[["user", "item"]].drop_duplicates()
-    np.add.at(sums, pairs["user"].to_numpy(), snapshot.item_text[pairs["item"].to_numpy()])
+    if math.isfinite(half_life):
+        weights = recency_matrix(
+            events["user"].to_numpy(),
+            events["item"].to_numpy(),
+            events["event_s"].to_numpy(),
+            (n, len(snapshot.items)),
+            half_life,
+        )
+        sums = np.asarray(weights @ snapshot.item_text.astype(np.float64))
+    else:
+        pairs = events[["user", "item"]].drop_duplicates()
+        np.add.at(sums, pairs["user"].to_numpy(), snapshot.item_text[pairs["item"].to_numpy()])
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     has = norms[:, 0] > 0
     out = np.zeros_like(sums, dtype=np.float32)
@@ -47,9 +63,14 @@ class FeatureSpace:
     occupations: list[str]
     categories: list[str]
     embedding_model: str
+    # > 0: users also get their recent-history text vector (half-life in positions back from
+    # their latest item); 0, as in bundles written before it existed: not
+    recent_half_life: float = 0.0
 
     @classmethod
-    def fit(cls, snapshot: Snapshot, events: pd.DataFrame) -> FeatureSpace:
+    def fit(
+        cls, snapshot: Snapshot, events: pd.DataFrame, *, recent_half_life: float = 0.0
+    ) -> FeatureSpace:
         """Ids known to the model are those with events in the training data."""
         users, items = snapshot.users, snapshot.items
         return cls(
@@ -59,6 +80,7 @@ class FeatureSpace:
             occupations=_vocab(users["occupation"]),
             categories=_vocab(items["category"]),
             embedding_model=snapshot.embedding_model,
+            recent_half_life=recent_half_life,
         )
 
     def sizes(self) -> dict[str, int]:
@@ -92,7 +114,12 @@ class FeatureSpace:
         )[list(ITEM_NUMERIC)]
         user_features = TowerInputs(
             ids=torch.from_numpy(_codes(users["user_id"], self.user_ids)),
-            texts=[torch.from_numpy(snapshot.user_text), torch.from_numpy(hist)],
+            texts=[torch.from_numpy(snapshot.user_text), torch.from_numpy(hist)]
+            + (
+                [torch.from_numpy(history_text(snapshot, history, self.recent_half_life)[0])]
+                if self.recent_half_life > 0
+                else []
+            ),
             cats=torch.from_numpy(
                 np.stack(
                     [

@@ -35,7 +35,7 @@ from pipeline.learn.model import (
     TowerInputs,
     sampled_softmax,
 )
-from pipeline.learn.scoring import ranked_lists, seen_matrix
+from pipeline.learn.scoring import first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics import catalogue
 from pipeline.metrics.functions import ndcg_at_k, rmse
@@ -61,9 +61,10 @@ class TrainConfig:
     loss_weighting: str  # "fixed" or "uncertainty"
     seed: int
     device: str
+    recent_history_half_life: float  # 0: no recent-history text for users
+    freshness_lr_scale: float  # the freshness curve's learning rate / lr (0: kept flat)
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
-    freshness_lr_scale: float = 3.0
     # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS
     select_on: str = "val_ndcg_at_10"
     progress: bool = True
@@ -164,9 +165,11 @@ class Trainer:
         select_sign = catalogue.sign(cfg.select_on.removeprefix("val_"))
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
-        space = FeatureSpace.fit(snap, events)
+        space = FeatureSpace.fit(snap, events, recent_half_life=cfg.recent_history_half_life)
         users_f, items_f = (f.to(dev) for f in space.encode(snap, events))
-        model_cfg = ModelConfig(text_dim=snap.text_dim, **space.sizes(), **cfg.model)
+        model_cfg = ModelConfig(
+            text_dim=snap.text_dim, user_texts=len(users_f.texts), **space.sizes(), **cfg.model
+        )
         model = MultiTaskModel(model_cfg).to(dev)
         # Adam moves a weight by about lr per step: the freshness curve spans several units of
         # logit, so it learns with a larger rate than the towers.
@@ -319,7 +322,11 @@ class Trainer:
         """NDCG@10 of the validation pairs among unseen items, and the rating RMSE on them."""
         snap = self.snapshot
         times = validation["event_s"]
-        u, v = model.vector_tables(users_f, items_f, float(times.min() + times.max()) / 2)
+        u, v = model.vector_tables(users_f, items_f, None)
+        # each user judged at their own moment: their first validation event
+        moments = first_event_times(
+            validation, len(snap.users), float(times.min() + times.max()) / 2
+        )
         shape = (len(snap.users), len(snap.items))
         seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
         unseen = ~np.asarray(
@@ -330,7 +337,11 @@ class Trainer:
         # The catalogue of that time: items released before the validation period ended.
         release = snap.items["release_s"].to_numpy(dtype=float)
         allowed = ~(release >= float(times.max()))
-        preds = ranked_lists(lambda r: u[r] @ v.T, rows, 10, exclude=seen, allowed=allowed)
+
+        def scores(r: np.ndarray) -> np.ndarray:
+            return u[r] @ v.T + model.freshness_at(moments[r][:, None], release[None, :])
+
+        preds = ranked_lists(scores, rows, 10, exclude=seen, allowed=allowed)
         out = {"val_ndcg_at_10": ndcg_at_k(truth, preds, k=10)}
         rated = validation[validation["rating"].notna()]
         if len(rated):

@@ -51,6 +51,7 @@ class ModelConfig:
     age_buckets: int = 14  # log2 days since release, 0 = no release date
     architecture: str = "shared_bottom"  # or "mmoe"
     experts: int = 4  # mmoe: expert MLPs per tower
+    user_texts: int = 2  # profile, history; 3 with the recent-history text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -183,7 +184,7 @@ class MultiTaskModel(nn.Module):
         self.user_tower = Tower(
             cfg.n_users,
             [cfg.n_genders, cfg.n_occupations],
-            2,
+            cfg.user_texts,
             len(USER_NUMERIC),
             cfg.dim,
             USER_TASKS,
@@ -230,10 +231,11 @@ class MultiTaskModel(nn.Module):
     # ---- serving -----------------------------------------------------------------------------
     @torch.no_grad()
     def vector_tables(
-        self, users: TowerInputs, items: TowerInputs, at_s: float, batch: int = 4096
+        self, users: TowerInputs, items: TowerInputs, at_s: float | None, batch: int = 4096
     ) -> tuple[np.ndarray, np.ndarray]:
         """User vectors [n, dim+1] and item vectors [m, dim+1] whose dot product is the
-        interaction score at time `at_s` (the last column carries bias and freshness)."""
+        interaction score at time `at_s` (the last column carries bias and freshness). With
+        `at_s` None the last column is the bias alone: add `freshness_at` per user's moment."""
         self.eval()
         u_parts, v_parts = [], []
         for start in range(0, len(users), batch):
@@ -243,12 +245,23 @@ class MultiTaskModel(nn.Module):
             rows = torch.arange(start, min(start + batch, len(items)), device=items.ids.device)
             v, b = self.items(items, rows)
             assert items.release_s is not None
-            b = b + self.fresh(at_s - items.release_s[rows]).to(b.dtype)
+            if at_s is not None:
+                b = b + self.fresh(at_s - items.release_s[rows]).to(b.dtype)
             v_parts.append(torch.cat([v, b[:, None]], dim=1))
         u = torch.cat(u_parts) if u_parts else torch.zeros((0, self.cfg.dim))
         u = torch.cat([u, torch.ones((len(u), 1), device=u.device)], dim=1)
         v = torch.cat(v_parts) if v_parts else torch.zeros((0, self.cfg.dim + 1))
         return u.float().cpu().numpy(), v.float().cpu().numpy()
+
+    @torch.no_grad()
+    def freshness_at(self, at_s: np.ndarray, release_s: np.ndarray) -> np.ndarray:
+        """The freshness term of items released at `release_s` seen at moments `at_s`, the two
+        broadcast against each other (`at[:, None]`, `release[None, :]` for a users x items
+        block): each user scored at their own moment. No release date (NaN): bucket 0."""
+        device = self.freshness.weight.device
+        at = torch.as_tensor(np.asarray(at_s, dtype=np.float64), device=device)
+        release = torch.as_tensor(np.asarray(release_s, dtype=np.float64), device=device)
+        return self.fresh(at - release).float().cpu().numpy()
 
     @torch.no_grad()
     def head_tables(

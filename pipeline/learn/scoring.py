@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -111,3 +112,13 @@ def ranked_lists(
         for r, user in enumerate(rows.tolist()):
             lists[user] = columns[r][finite[r]].tolist()
     return lists
+
+
+def first_event_times(events: pd.DataFrame, n_users: int, default: float) -> np.ndarray:
+    """Per user row, the time of their first event in `events` (`default` for the others): the
+    moment a user's list is judged, so an item's freshness is that of the user's own time."""
+    out = np.full(n_users, default, dtype=np.float64)
+    if len(events):
+        first = events.groupby("user")["event_s"].min()
+        out[first.index.to_numpy()] = first.to_numpy(dtype=np.float64)
+    return out

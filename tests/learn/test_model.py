@@ -120,3 +120,23 @@ def test_vectors_of_a_bundle_without_rating_vectors_read_as_the_old_rating_input
     ids, rating = read_vectors(tmp_path / "users.parquet", "user_id", "rating_vector")
     assert ids == ["a", "b", "c"]
     np.testing.assert_array_equal(rating, vectors[:, :-1])
+
+
+def test_freshness_is_read_at_each_users_own_moment() -> None:
+    import numpy as np
+
+    model, _, _ = tiny("shared_bottom")
+    with torch.no_grad():
+        model.freshness.weight.copy_(
+            torch.arange(model.cfg.age_buckets, dtype=torch.float32)[:, None]
+        )
+    day = 86_400.0
+    release = np.array([0.0, 10 * day, np.nan])
+    moments = np.array([1 * day, 100 * day])
+    block = model.freshness_at(moments[:, None], release[None, :])
+    assert block.shape == (2, 3)
+    assert block[0, 2] == block[1, 2] == 0.0  # no release date: bucket 0
+    assert block[1, 0] > block[0, 0]  # the same item, older at the later moment
+    assert block[0, 1] == 1.0  # not yet released at that moment: age 0, the first bucket
+    pairs = model.freshness_at(moments, release[:2])  # one moment per item: pairs
+    assert pairs.tolist() == [block[0, 0], block[1, 1]]

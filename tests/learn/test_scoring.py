@@ -62,3 +62,12 @@ def test_fast_and_exact_top_k_agree_with_and_without_ties() -> None:
         fast, exact = top_k(scores, 10), _top_k_exact(scores, 10)
         assert np.array_equal(fast[0], exact[0])
         assert np.array_equal(fast[1], exact[1])
+
+
+def test_each_user_is_judged_at_their_first_event_of_the_period() -> None:
+    import pandas as pd
+
+    from pipeline.learn.scoring import first_event_times
+
+    events = pd.DataFrame({"user": [2, 0, 2], "item": [1, 1, 2], "event_s": [50.0, 30.0, 40.0]})
+    assert first_event_times(events, 4, default=99.0).tolist() == [30.0, 99.0, 40.0, 99.0]

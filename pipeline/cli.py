@@ -59,10 +59,19 @@ def _settings(home: str | None, landing: str | None = None) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"RECSYS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise RecsysError(f"invalid settings: {problems}") from None
+
+
+def _variable(loc: tuple[Any, ...]) -> str:
+    """The environment variable of a validation error's location: a section's field is one
+    variable (`train.max_epochs` -> RECSYS_TRAIN_MAX_EPOCHS); what follows is a key inside it."""
+    from pipeline.core.config import SECTIONS
+
+    parts = [str(p) for p in loc]
+    width = 2 if parts[0] in SECTIONS and len(parts) > 1 else 1
+    keys = "".join(f"[{p}]" for p in parts[width:])
+    return "RECSYS_" + "_".join(parts[:width]).upper() + keys
 
 
 def _run(stage: Callable[[], dict[str, Any]]) -> None:

@@ -74,6 +74,10 @@ def test_a_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("RECSYS_TRAIN_MAX_EPOCHS", "zero")
     with pytest.raises(RecsysError, match="RECSYS_TRAIN_MAX_EPOCHS: Input should be"):
         _settings(None)
+    monkeypatch.delenv("RECSYS_TRAIN_MAX_EPOCHS")
+    monkeypatch.setenv("RECSYS_LOSS_WEIGHTS", '{"interaction": "x"}')
+    with pytest.raises(RecsysError, match=r"RECSYS_LOSS_WEIGHTS\[interaction\]: Input should be"):
+        _settings(None)
 
 
 def test_home_option_beats_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
 from pipeline.learn.feature_space import history_text
 from pipeline.learn.fit import both_directions
+from pipeline.learn.history import recency_matrix
 from pipeline.learn.scoring import ScoreFn
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics.catalogue import baseline_key
@@ -66,7 +67,7 @@ def collaborative_metrics(
         if math.isinf(half_life):
             return baselines.binary_matrix(users, items, shape)
         times = events["event_s"].to_numpy()
-        return baselines.recency_matrix(users, items, times, shape, half_life)
+        return recency_matrix(users, items, times, shape, half_life)
 
     chosen = {v: (grid[len(grid) // 2], hs[len(hs) // 2]) for v, hs in variants.items()}
     if tuning is not None and tuning[1].evaluable_users and len(tuning[0].train):

@@ -8,7 +8,7 @@
 - `ease`: Steck's EASE (2019), a closed-form item-item linear model; L2 strength tuned.
 - `itemknn`: item-based nearest neighbours, cosine similarity, neighbourhood size tuned.
 - `ease_recent`, `itemknn_recent`: the same models scored from a recency-weighted history (a
-  user's latest items count most: `recency_matrix`), the half-life tuned beside λ / k.
+  user's latest items count most: `pipeline.learn.history.recency_matrix`), the half-life tuned beside λ / k.
 - `mf`: implicit-feedback matrix factorisation by alternating least squares (iALS, Hu, Koren
   and Volinsky 2008; confidence 1 + 10 x event, 64 factors, 10 rounds), L2 strength tuned; for
   ratings, biased MF (r = mean + b_u + b_i + p_u.q_i) by ALS with weighted-lambda regularisation
@@ -28,14 +28,11 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.learn.history import recency_matrix
-
-__all__ = ["recency_matrix"]  # re-exported: the recency baselines score from it
-
 EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
 # EASE inverts a dense items x items matrix (float64: ~24 bytes x items^2 at the peak, 15,000
-# items is ~5.4 GB): above this catalogue size it is skipped, and the summary says so. ItemKNN
-# and iALS are sparse and run at any size.
+# items is ~5.4 GB): above this catalogue size it is skipped, with a warning in the log. ItemKNN
+# (sparse co-occurrences) and iALS (per-row solves) have no size limit; their cost grows with
+# the co-occurring item pairs and the events.
 EASE_MAX_ITEMS = 15_000
 # Half-lives (in positions back from a user's latest item) of the recency-weighted histories
 # that `ease_recent` and `itemknn_recent` score from, tuned on the validation slice with λ / k.

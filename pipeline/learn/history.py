@@ -26,7 +26,9 @@ def recency_matrix(
     )
     frame = frame.drop_duplicates(["user", "item"], keep="first")
     position = frame.groupby("user").cumcount().to_numpy(dtype=np.float64)
-    weights = np.power(0.5, position / half_life) if np.isfinite(half_life) else position * 0 + 1
+    weights = (
+        np.power(0.5, position / half_life) if np.isfinite(half_life) else np.ones_like(position)
+    )
     return sp.csr_matrix(
         (weights.astype(np.float32), (frame["user"].to_numpy(), frame["item"].to_numpy())),
         shape=shape,

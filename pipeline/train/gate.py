@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.tracking import MlflowClient
@@ -39,6 +39,7 @@ class Decision:
     alias: str
     reason: str
     champion_metric: float | None = None
+    yardsticks: list[str] = field(default_factory=list)  # the baselines it was compared with
 
 
 def decide(
@@ -50,21 +51,25 @@ def decide(
     when its run did not log one)."""
     primary = settings.gate.metric
     has_champion = champion_metric is not None
-    if evaluable_users < settings.gate.min_eval_users:
-        return Decision(CHALLENGER if has_champion else CHAMPION, "insufficient_holdout")
-    value = metrics.get(primary, float("nan"))
     yardsticks = gate_baselines(settings, metrics)
+
+    def verdict(alias: str, reason: str, champion: Any = None) -> Decision:
+        return Decision(alias, reason, champion, yardsticks)
+
+    if evaluable_users < settings.gate.min_eval_users:
+        return verdict(CHALLENGER if has_champion else CHAMPION, "insufficient_holdout")
+    value = metrics.get(primary, float("nan"))
     for yardstick in yardsticks:
         # a yardstick that did not score the metric (NaN) cannot be beaten: challenger
         if not better(primary, value, metrics.get(baseline_key(yardstick, primary), math.nan)):
-            return Decision(CHALLENGER, f"does_not_beat_{yardstick}", champion_metric)
+            return verdict(CHALLENGER, f"does_not_beat_{yardstick}", champion_metric)
     if not has_champion:
-        return Decision(CHAMPION, f"first_model_beats_{'_and_'.join(yardsticks)}")
+        return verdict(CHAMPION, f"first_model_beats_{'_and_'.join(yardsticks)}")
     if champion_metric != champion_metric:  # NaN: the champion's run has no such metric
-        return Decision(CHAMPION, "champion_has_no_primary_metric", champion_metric)
+        return verdict(CHAMPION, "champion_has_no_primary_metric", champion_metric)
     if at_least_as_good(primary, value, float(champion_metric), settings.gate.tolerance):
-        return Decision(CHAMPION, "at_least_as_good_as_champion", champion_metric)
-    return Decision(CHALLENGER, "below_champion", champion_metric)
+        return verdict(CHAMPION, "at_least_as_good_as_champion", champion_metric)
+    return verdict(CHALLENGER, "below_champion", champion_metric)
 
 
 def check_gate_settings(settings: Settings) -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 import torch
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.evaluate.baseline_exam import baseline_metrics
-from pipeline.evaluate.comparison import comparison_table
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.quality_report import verdicts
 from pipeline.evaluate.single_task import single_task_metrics
@@ -37,7 +37,6 @@ from pipeline.train.gate import (
     champion_metric,
     check_gate_settings,
     decide,
-    gate_baselines,
 )
 from pipeline.train.registry import champion_version, register_model, tracking_uri, use_tracking
 from pipeline.train.tracking import TrainedNight, log_evaluation, log_quality_report, run_params
@@ -104,16 +103,21 @@ def log_and_gate(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         apply_decision(client, settings, version, decision, run.info.run_id)
         mlflow.set_tag("model_version", version)
         log_quality_report(night, version, decision, table)
-    return train_summary(settings, night, version, decision, run.info.run_id)
+    return train_summary(settings, night, version, decision, run.info.run_id, table)
 
 
 def train_summary(
-    settings: Settings, night: TrainedNight, version: str, decision: Decision, run_id: str
+    settings: Settings,
+    night: TrainedNight,
+    version: str,
+    decision: Decision,
+    run_id: str,
+    table: pd.DataFrame,
 ) -> dict[str, Any]:
     primary = settings.gate.metric
     yardsticks = ", ".join(
         f"{b} {night.metrics.get(baseline_key(b, primary), math.nan):.4f}"
-        for b in gate_baselines(settings, night.metrics)
+        for b in decision.yardsticks
     )
     log.info(
         "train %s: version %s -> %s (%s); %s %.4f vs %s",
@@ -145,7 +149,7 @@ def train_summary(
                 "value": round(row["its value"], 5),
                 "model_lead": round(row["model's lead"], 5),
             }
-            for row in verdicts(comparison_table(night.metrics)).to_dict("records")
+            for row in verdicts(table).to_dict("records")
         },
     }
 

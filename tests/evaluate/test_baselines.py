@@ -118,7 +118,7 @@ def test_biased_mf_counts_a_pair_rated_twice_once_with_its_last_rating() -> None
 
 
 def test_recency_matrix_weighs_each_item_by_its_position_from_the_latest() -> None:
-    from pipeline.evaluate.baselines import recency_matrix
+    from pipeline.learn.history import recency_matrix
 
     # user 0: item 0 at t=0 and again at t=1, item 1 at t=2, item 2 at t=3 (the latest);
     # user 1: items 2 and 0 at the same time (a tie: the lower index counts as more recent)
@@ -133,7 +133,8 @@ def test_recency_matrix_weighs_each_item_by_its_position_from_the_latest() -> No
 
 
 def test_recency_weighted_item_item_scores_are_the_weighted_sum_of_neighbours() -> None:
-    from pipeline.evaluate.baselines import ItemKNN, binary_matrix, recency_matrix
+    from pipeline.evaluate.baselines import ItemKNN, binary_matrix
+    from pipeline.learn.history import recency_matrix
 
     users = np.array([0, 0, 1, 1, 2, 2, 3])
     items = np.array([0, 1, 1, 2, 0, 2, 2])

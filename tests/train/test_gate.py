@@ -48,6 +48,7 @@ def test_a_team_can_ask_for_stronger_yardsticks_than_popularity() -> None:
     metrics = {**GOOD, "baseline_ease_recent_ndcg_at_10": 0.22}
     assert decide(settings, metrics, 500, None).reason == "does_not_beat_ease_recent"
     metrics["baseline_ease_recent_ndcg_at_10"] = 0.15
+    assert decide(settings, metrics, 500, None).yardsticks == ["popularity", "ease_recent"]
     assert (
         decide(settings, metrics, 500, None).reason
         == "first_model_beats_popularity_and_ease_recent"

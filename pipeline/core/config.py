@@ -124,11 +124,39 @@ class TrainSettings(BaseModel):
     recent_history_half_life: float = Field(
         default=0.0,
         ge=0,
-        description="> 0: the user tower also reads the user's recent-history text vector, each "
-        "past item weighted 0.5 ** (position back from the latest / this); 0: off.",
+        description="Id-based users (RECSYS_TRAIN_HISTORY_LENGTH=0): > 0: the user tower also "
+        "reads the user's recent-history text vector, each past item weighted 0.5 ** (position "
+        "back from the latest / this); 0: off.",
+    )
+    history_length: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="The user's vector is made of their latest this-many distinct items (a "
+        "learned recency curve over the item tower's vectors) and their profile; 0: a per-user "
+        "id embedding instead (the model before history encoding).",
+    )
+    history_cuts: int = Field(
+        default=8,
+        ge=1,
+        description="History model: training examples per user per epoch, each the user's "
+        "history cut at a random point with the items after it as targets.",
+    )
+    history_horizon_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="History model: a cut's targets are the items the user took within this "
+        "many days after it (the question a night's holdout asks); 0: every later item.",
+    )
+    history_batch: int = Field(default=256, ge=1, description="History model: cuts per step.")
+    full_softmax_max_items: int = Field(
+        default=50_000,
+        ge=1,
+        description="History model: a softmax over the whole catalogue up to this many items; "
+        "above, over each batch's targets and RECSYS_TRAIN_NEGATIVES uniform negatives.",
     )
     freshness_lr_scale: float = Field(
-        default=3.0,
+        default=1.0,
         ge=0,
         description="Learning rate of the freshness curve (score by days since release) over "
         "RECSYS_TRAIN_LR; 0 keeps the curve flat (no freshness term).",

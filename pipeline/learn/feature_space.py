@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.learn.history import recency_matrix
+from pipeline.learn.history import history_rows, recency_matrix
 from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 
@@ -66,10 +66,18 @@ class FeatureSpace:
     # > 0: users also get their recent-history text vector (half-life in positions back from
     # their latest item); 0, as in bundles written before it existed: not
     recent_half_life: float = 0.0
+    # > 0: users also carry the rows of their latest items, for the history encoder; 0, as in
+    # bundles written before it existed: not
+    history_len: int = 0
 
     @classmethod
     def fit(
-        cls, snapshot: Snapshot, events: pd.DataFrame, *, recent_half_life: float = 0.0
+        cls,
+        snapshot: Snapshot,
+        events: pd.DataFrame,
+        *,
+        recent_half_life: float = 0.0,
+        history_len: int = 0,
     ) -> FeatureSpace:
         """Ids known to the model are those with events in the training data."""
         users, items = snapshot.users, snapshot.items
@@ -81,6 +89,7 @@ class FeatureSpace:
             categories=_vocab(items["category"]),
             embedding_model=snapshot.embedding_model,
             recent_half_life=recent_half_life,
+            history_len=history_len,
         )
 
     def sizes(self) -> dict[str, int]:
@@ -91,6 +100,21 @@ class FeatureSpace:
             "n_occupations": len(self.occupations),
             "n_categories": len(self.categories),
         }
+
+    def _history_texts(
+        self, snapshot: Snapshot, history: pd.DataFrame, mean_text: np.ndarray
+    ) -> list[torch.Tensor]:
+        """The users' history as text vectors: their mean item text (and the recency-weighted
+        one). None with a history encoder: it reads the items themselves, text included, and
+        a mean over the whole history would tell a training cut its own future."""
+        if self.history_len > 0:
+            return []
+        texts = [torch.from_numpy(mean_text)]
+        if self.recent_half_life > 0:
+            texts.append(
+                torch.from_numpy(history_text(snapshot, history, self.recent_half_life)[0])
+            )
+        return texts
 
     def encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[TowerInputs, TowerInputs]:
         """Tensors for every user and item of the snapshot; `history` gives each user's past items."""
@@ -114,12 +138,10 @@ class FeatureSpace:
         )[list(ITEM_NUMERIC)]
         user_features = TowerInputs(
             ids=torch.from_numpy(_codes(users["user_id"], self.user_ids)),
-            texts=[torch.from_numpy(snapshot.user_text), torch.from_numpy(hist)]
-            + (
-                [torch.from_numpy(history_text(snapshot, history, self.recent_half_life)[0])]
-                if self.recent_half_life > 0
-                else []
-            ),
+            texts=[
+                torch.from_numpy(snapshot.user_text),
+                *self._history_texts(snapshot, history, hist),
+            ],
             cats=torch.from_numpy(
                 np.stack(
                     [
@@ -130,6 +152,13 @@ class FeatureSpace:
                 )
             ),
             numeric=torch.from_numpy(user_numeric.to_numpy(np.float32)),
+            history=(
+                torch.from_numpy(
+                    history_rows(history, len(users), self.history_len, pad=len(items))
+                )
+                if self.history_len > 0
+                else None
+            ),
         )
         item_features = TowerInputs(
             ids=torch.from_numpy(_codes(items["item_id"], self.item_ids)),

@@ -1,11 +1,7 @@
 """The training loop: every task in each step, weighted losses, early stopping on a validation slice.
 
-Loss weighting (`TrainConfig.loss_weighting`):
-- *fixed*: total = sum of weight_t x loss_t with the configured weights;
-- *uncertainty* (Kendall, Gal and Cipolla 2018): total = sum of exp(-s_t) x loss_t + s_t with a
-  learned log-variance s_t per task, so no task's scale drowns the others; a configured weight of
-  0 still switches its task off. This is the common simplified form: one expression for the
-  regression (rating) and the classification (interaction, social) losses.
+Loss weighting: `loss_weights.py`. A history-based user tower learns the interaction task from
+cut histories (`next_items.py`); an id-based one from sampled softmax over single events.
 
 Deterministic on CPU for a given seed: numpy draws the batches and negatives, torch is seeded, and
 nothing depends on the clock or on thread timing.
@@ -17,7 +13,7 @@ import copy
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -28,6 +24,7 @@ from tqdm import tqdm
 
 from pipeline.core.config import Settings
 from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.loss_weights import LossWeights, recency_weights
 from pipeline.learn.model import (
     SECONDS_PER_DAY,
     ModelConfig,
@@ -35,6 +32,7 @@ from pipeline.learn.model import (
     TowerInputs,
     sampled_softmax,
 )
+from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
 from pipeline.learn.scoring import first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics import catalogue
@@ -63,6 +61,12 @@ class TrainConfig:
     device: str
     recent_history_half_life: float  # 0: no recent-history text for users
     freshness_lr_scale: float  # the freshness curve's learning rate / lr (0: kept flat)
+    # > 0: users are their latest items (next_items.py trains them); 0: id-based users
+    history_length: int = 0
+    history_cuts: int = 8  # training examples per user per epoch
+    history_batch: int = 256  # cuts per step
+    full_softmax_max_items: int = 50_000
+    history_horizon_days: float = 7.0  # a cut's targets: the items taken this soon after it
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
     # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS
@@ -102,39 +106,9 @@ class Fitted:
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
 
 
-LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 # what `validate` computes on the validation slice, logged as `val_<metric>`
 VALIDATION_METRICS = ("ndcg_at_10", "rating_rmse")
 SELECT_ON = tuple(f"val_{m}" for m in VALIDATION_METRICS)
-
-
-class LossWeights(torch.nn.Module):
-    """Combines the tasks' losses into the one that is minimised (see the module docstring)."""
-
-    def __init__(self, weights: dict[str, float], kind: str) -> None:
-        super().__init__()
-        if kind not in LOSS_WEIGHTINGS:
-            raise ValueError(
-                f"unknown loss weighting {kind!r}: choose one of {', '.join(LOSS_WEIGHTINGS)}"
-            )
-        self.kind, self.weights = kind, weights
-        learned = kind == "uncertainty"
-        self.log_vars = torch.nn.ParameterDict(
-            {t: torch.nn.Parameter(torch.zeros(()), requires_grad=learned) for t in weights}
-        )
-
-    def forward(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
-        if self.kind == "fixed":
-            return sum(self.weights[t] * loss for t, loss in losses.items())  # type: ignore[return-value]
-        return sum(  # type: ignore[return-value]
-            torch.exp(-self.log_vars[t]) * loss + self.log_vars[t] for t, loss in losses.items()
-        )
-
-    def effective(self, tasks: Iterable[str]) -> dict[str, float]:
-        """The weight on each of `tasks`' losses now."""
-        if self.kind == "fixed":
-            return {t: self.weights[t] for t in tasks}
-        return {t: float(torch.exp(-self.log_vars[t].detach())) for t in tasks}
 
 
 def both_directions(pairs: np.ndarray) -> np.ndarray:
@@ -165,10 +139,19 @@ class Trainer:
         select_sign = catalogue.sign(cfg.select_on.removeprefix("val_"))
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
-        space = FeatureSpace.fit(snap, events, recent_half_life=cfg.recent_history_half_life)
+        space = FeatureSpace.fit(
+            snap,
+            events,
+            recent_half_life=cfg.recent_history_half_life,
+            history_len=cfg.history_length,
+        )
         users_f, items_f = (f.to(dev) for f in space.encode(snap, events))
         model_cfg = ModelConfig(
-            text_dim=snap.text_dim, user_texts=len(users_f.texts), **space.sizes(), **cfg.model
+            text_dim=snap.text_dim,
+            user_texts=len(users_f.texts),
+            history_len=cfg.history_length,
+            **space.sizes(),
+            **cfg.model,
         )
         model = MultiTaskModel(model_cfg).to(dev)
         # Adam moves a weight by about lr per step: the freshness curve spans several units of
@@ -190,7 +173,9 @@ class Trainer:
         ev_u = torch.as_tensor(events["user"].to_numpy(), device=dev)
         ev_i = torch.as_tensor(events["item"].to_numpy(), device=dev)
         ev_t = torch.as_tensor(events["event_s"].to_numpy(), device=dev)
-        ev_w = torch.as_tensor(recency_weights(events["event_s"].to_numpy(), cfg), device=dev)
+        ev_w = torch.as_tensor(
+            recency_weights(events["event_s"].to_numpy(), cfg.recency_half_life_days), device=dev
+        )
         rated = events[events["rating"].notna()]
         r_u = torch.as_tensor(rated["user"].to_numpy(), device=dev)
         r_i = torch.as_tensor(rated["item"].to_numpy(), device=dev)
@@ -203,6 +188,18 @@ class Trainer:
         }
 
         n, batch = len(events), cfg.batch_size
+        all_items = torch.arange(len(items_f), device=dev)
+        data_end = float(events["event_s"].max()) if len(events) else 0.0
+        sequences = (
+            UserSequences(
+                events,
+                cfg.history_length,
+                pad=len(items_f),
+                horizon_s=cfg.history_horizon_days * SECONDS_PER_DAY or np.inf,
+            )
+            if model.history is not None
+            else None
+        )
         n_epochs = epochs if epochs is not None else cfg.max_epochs
         history: list[dict[str, float]] = []
         best: tuple[float, int, dict] | None = None
@@ -212,22 +209,43 @@ class Trainer:
             model.train()
             sums: dict[str, float] = defaultdict(float)
             steps = 0
-            order = rng.permutation(n)
-            for start in range(0, n, batch):
-                idx = torch.as_tensor(order[start : start + batch], device=dev)
+            for step in self._steps(sequences, n, rng):
                 losses: dict[str, torch.Tensor] = {}
-                if active["interaction"]:
+                # a history-based user is made of item vectors: computed once per step
+                item_vectors = model.items(items_f, all_items) if sequences else None
+                table = None if item_vectors is None else model.with_padding(item_vectors[0])
+                if active["interaction"] and isinstance(step, Cuts):
+                    assert item_vectors is not None
+                    w = torch.as_tensor(
+                        recency_weights(
+                            step.at_s.cpu().numpy(), cfg.recency_half_life_days, data_end
+                        ),
+                        device=dev,
+                    )
+                    losses["interaction"] = next_items_loss(
+                        model,
+                        users_f,
+                        items_f,
+                        item_vectors,
+                        step,
+                        w,
+                        full_softmax_max_items=cfg.full_softmax_max_items,
+                        negatives=cfg.negatives,
+                        rng=rng,
+                    )
+                elif active["interaction"]:
+                    idx = step
                     losses["interaction"] = self._interaction_loss(
                         model, users_f, items_f, ev_u[idx], ev_i[idx], ev_t[idx], ev_w[idx], rng
                     )
                 if active["rating"]:
                     pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
-                    u = model.users(users_f, r_u[pick], "rating")
+                    u = model.users(users_f, r_u[pick], "rating", table)
                     v, _ = model.items(items_f, r_i[pick], "rating")
                     losses["rating"] = F.mse_loss(model.rating(u, v), r_y[pick])
                 if active["social"]:
                     pick = torch.as_tensor(rng.integers(0, len(friends), size=batch), device=dev)
-                    losses["social"] = self._social_loss(model, users_f, friends[pick], rng)
+                    losses["social"] = self._social_loss(model, users_f, friends[pick], rng, table)
                 if not losses:
                     raise ValueError(f"{label}: no task to train (every loss weight is 0)")
                 total = weighting(losses)
@@ -264,6 +282,19 @@ class Trainer:
         model.eval()
         return Fitted(model=model, space=space, history=history, epochs=used)
 
+    def _steps(
+        self, sequences: UserSequences | None, n: int, rng: np.random.Generator
+    ) -> Iterator[Cuts | torch.Tensor]:
+        """One epoch's steps: batches of cuts for a history-based model, else of event rows."""
+        if sequences is not None:
+            yield from sequences.batches(
+                rng, self.cfg.history_cuts, self.cfg.history_batch, self.device
+            )
+            return
+        order = rng.permutation(n)
+        for start in range(0, n, self.cfg.batch_size):
+            yield torch.as_tensor(order[start : start + self.cfg.batch_size], device=self.device)
+
     def _interaction_loss(
         self,
         model: MultiTaskModel,
@@ -297,12 +328,13 @@ class Trainer:
         users_f: TowerInputs,
         pairs: torch.Tensor,
         rng: np.random.Generator,
+        table: torch.Tensor | None = None,
     ) -> torch.Tensor:
         negs = torch.as_tensor(
             rng.integers(0, len(users_f), size=self.cfg.negatives), device=pairs.device
         )
         a, b = pairs[:, 0], pairs[:, 1]
-        s = model.social(model.users(users_f, torch.cat([a, b, negs]), "social"))
+        s = model.social(model.users(users_f, torch.cat([a, b, negs]), "social", table))
         k = len(a)
         sa, sb, sn = s[:k], s[k : 2 * k], s[2 * k :]
         tau = self.cfg.social_temperature
@@ -351,14 +383,6 @@ class Trainer:
             )
             out["val_rating_rmse"] = rmse(rated["rating"].to_numpy(), predicted)
         return out
-
-
-def recency_weights(event_s: np.ndarray, cfg: TrainConfig) -> np.ndarray:
-    """0.5 ** (age of the event at the end of the data / half-life); all ones when switched off."""
-    if cfg.recency_half_life_days <= 0 or not len(event_s):
-        return np.ones(len(event_s), dtype=np.float32)
-    age_days = (event_s.max() - event_s) / SECONDS_PER_DAY
-    return np.power(0.5, age_days / cfg.recency_half_life_days).astype(np.float32)
 
 
 def _fmt(row: dict[str, float]) -> str:

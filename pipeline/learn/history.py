@@ -1,6 +1,7 @@
-"""A user's history as weights: their latest items count most.
+"""A user's history, latest first: as weights (their latest items count most) and as the rows of
+their latest items.
 
-Both the recency-aware baselines and the model's recent-history text read it.
+The recency-aware baselines read the weights; the model's history encoder reads the rows.
 """
 
 from __future__ import annotations
@@ -20,11 +21,7 @@ def recency_matrix(
     """users x items: each item of a user's history weighted 0.5 ** (p / half_life), p its
     position back from the user's latest event (0: the latest; an item seen twice counts at its
     latest). Ties in time go to the lower item index; an infinite half-life is the binary matrix."""
-    frame = pd.DataFrame({"user": users, "item": items, "time": times})
-    frame = frame.sort_values(
-        ["user", "time", "item"], ascending=[True, False, True], kind="stable"
-    )
-    frame = frame.drop_duplicates(["user", "item"], keep="first")
+    frame = latest_first(pd.DataFrame({"user": users, "item": items, "event_s": times}))
     position = frame.groupby("user").cumcount().to_numpy(dtype=np.float64)
     weights = (
         np.power(0.5, position / half_life) if np.isfinite(half_life) else np.ones_like(position)
@@ -34,3 +31,25 @@ def recency_matrix(
         shape=shape,
         dtype=np.float32,
     )
+
+
+def latest_first(events: pd.DataFrame) -> pd.DataFrame:
+    """`events` (user, item, event_s) newest first per user, each item once at its latest time;
+    ties in time go to the lower item index."""
+    frame = events[["user", "item", "event_s"]].sort_values(
+        ["user", "event_s", "item"], ascending=[True, False, True], kind="stable"
+    )
+    return frame.drop_duplicates(["user", "item"], keep="first")
+
+
+def history_rows(events: pd.DataFrame, n_users: int, length: int, pad: int) -> np.ndarray:
+    """users x `length`: each user's latest distinct items (item rows), newest first, padded
+    with `pad`: what the model's history encoder reads."""
+    out = np.full((n_users, length), pad, dtype=np.int64)
+    if length == 0 or not len(events):
+        return out
+    frame = latest_first(events)
+    position = frame.groupby("user").cumcount().to_numpy()
+    keep = position < length
+    out[frame["user"].to_numpy()[keep], position[keep]] = frame["item"].to_numpy()[keep]
+    return out

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pipeline.learn.towers import HistoryPooling, Tower, TowerInputs
+
 SECONDS_PER_DAY = 86_400.0
 RATING_LOW, RATING_HIGH = 0.5, 5.0
 
@@ -52,117 +54,20 @@ class ModelConfig:
     architecture: str = "shared_bottom"  # or "mmoe"
     experts: int = 4  # mmoe: expert MLPs per tower
     user_texts: int = 2  # profile, history; 3 with the recent-history text
+    # > 0: the user's vector is computed from their latest `history_len` items (HistoryPooling);
+    # 0, as in bundles written before it existed: from the user's id and features alone
+    history_len: int = 0
+    history_half_life: float = 10.0  # the position curve's starting shape, in positions
+    history_dropout: float = 0.5  # of the history items' vectors while training
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-ARCHITECTURES = ("shared_bottom", "mmoe")
 USER_TASKS = ("interaction", "rating", "social")
 ITEM_TASKS = ("interaction", "rating")
 USER_NUMERIC = ("age_z", "age_imputed", "has_profile", "has_history")
 ITEM_NUMERIC = ("price_z", "price_imputed", "price_clipped", "has_text")
-
-
-@dataclass
-class TowerInputs:
-    """One side's inputs as tensors, row-aligned with the snapshot's users or items."""
-
-    ids: torch.Tensor  # [n] long, 0 = unknown id
-    texts: list[torch.Tensor]  # each [n, text_dim]
-    cats: torch.Tensor  # [n, c] long, 0 = unknown value
-    numeric: torch.Tensor  # [n, f] float
-    release_s: torch.Tensor | None = None  # items: [n] float64, NaN = no release date
-
-    def to(self, device: torch.device | str) -> TowerInputs:
-        return TowerInputs(
-            ids=self.ids.to(device),
-            texts=[t.to(device) for t in self.texts],
-            cats=self.cats.to(device),
-            numeric=self.numeric.to(device),
-            release_s=None if self.release_s is None else self.release_s.to(device),
-        )
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def mlp(width: int, out: int, cfg: ModelConfig) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(width, cfg.hidden),
-        nn.GELU(),
-        nn.Dropout(cfg.dropout),
-        nn.Linear(cfg.hidden, out),
-    )
-
-
-class SharedBottom(nn.Module):
-    """One MLP: every task reads the same output."""
-
-    def __init__(self, width: int, out: int, tasks: tuple[str, ...], cfg: ModelConfig) -> None:
-        super().__init__()
-        self.mlp = mlp(width, out, cfg)
-
-    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
-        return self.mlp(x)
-
-
-class MMoE(nn.Module):
-    """Experts shared by the tasks, one gate per task: a task's output is its gate's softmax
-    mixture of the experts' outputs."""
-
-    def __init__(self, width: int, out: int, tasks: tuple[str, ...], cfg: ModelConfig) -> None:
-        super().__init__()
-        self.experts = nn.ModuleList(mlp(width, out, cfg) for _ in range(cfg.experts))
-        self.gates = nn.ModuleDict({t: nn.Linear(width, cfg.experts) for t in tasks})
-
-    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
-        outs = torch.stack([expert(x) for expert in self.experts], dim=1)  # [n, experts, out]
-        gate = torch.softmax(self.gates[task](x), dim=1)  # [n, experts]
-        return (gate[:, :, None] * outs).sum(1)
-
-
-class Tower(nn.Module):
-    """Id embedding + categorical embeddings + projected texts + numeric -> bottom -> vector."""
-
-    def __init__(
-        self,
-        n_ids: int,
-        cat_sizes: list[int],
-        n_texts: int,
-        n_numeric: int,
-        out: int,
-        tasks: tuple[str, ...],
-        cfg: ModelConfig,
-    ) -> None:
-        super().__init__()
-        if cfg.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"unknown architecture {cfg.architecture!r}: choose one of {', '.join(ARCHITECTURES)}"
-            )
-        self.ids = nn.Embedding(n_ids + 1, cfg.id_dim, padding_idx=0)
-        self.cats = nn.ModuleList(nn.Embedding(n + 1, cfg.cat_dim) for n in cat_sizes)
-        self.texts = nn.ModuleList(nn.Linear(cfg.text_dim, cfg.text_proj) for _ in range(n_texts))
-        width = cfg.id_dim + cfg.cat_dim * len(cat_sizes) + cfg.text_proj * n_texts + n_numeric
-        bottom = MMoE if cfg.architecture == "mmoe" else SharedBottom
-        self.bottom = bottom(width, out, tasks, cfg)
-        nn.init.normal_(self.ids.weight, std=0.05)
-
-    def inputs(self, f: TowerInputs, rows: torch.Tensor, id_dropout: float = 0.0) -> torch.Tensor:
-        ids = f.ids[rows]
-        if self.training and id_dropout > 0:
-            # Cold-start practice: the tower must also work from content when the id is unknown.
-            ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < id_dropout, 0)
-        parts = [self.ids(ids)]
-        parts += [emb(f.cats[rows, c]) for c, emb in enumerate(self.cats)]
-        parts += [proj(text[rows]) for proj, text in zip(self.texts, f.texts, strict=True)]
-        parts.append(f.numeric[rows])
-        return torch.cat(parts, dim=1)
-
-    def forward(
-        self, f: TowerInputs, rows: torch.Tensor, id_dropout: float = 0.0, task: str = "interaction"
-    ) -> torch.Tensor:
-        return self.bottom(self.inputs(f, rows, id_dropout), task)
 
 
 @dataclass
@@ -181,6 +86,7 @@ class MultiTaskModel(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.history = HistoryPooling(cfg) if cfg.history_len > 0 else None
         self.user_tower = Tower(
             cfg.n_users,
             [cfg.n_genders, cfg.n_occupations],
@@ -189,6 +95,7 @@ class MultiTaskModel(nn.Module):
             cfg.dim,
             USER_TASKS,
             cfg,
+            extra=2 * cfg.dim if self.history is not None else 0,
         )
         # One extra output: the item's own bias in the interaction score.
         self.item_tower = Tower(
@@ -202,8 +109,50 @@ class MultiTaskModel(nn.Module):
         self.social_proj = nn.Linear(cfg.dim, cfg.dim, bias=False)
 
     # ---- towers ------------------------------------------------------------------------------
-    def users(self, f: TowerInputs, rows: torch.Tensor, task: str = "interaction") -> torch.Tensor:
-        return self.user_tower(f, rows, self.cfg.user_id_dropout, task)
+    def users(
+        self,
+        f: TowerInputs,
+        rows: torch.Tensor,
+        task: str = "interaction",
+        table: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """User vectors for `task`. With a history encoder, `table` (`history_table`) holds the
+        item vectors their history is made of: the pooled history plus what the tower adds.
+        `history` [len(rows), L] replaces the users' own (training cuts them at earlier points)."""
+        if self.history is None:
+            return self.user_tower(f, rows, self.cfg.user_id_dropout, task)
+        if table is None or (history is None and f.history is None):
+            raise ValueError("a history-based user tower needs the users' history and item table")
+        if history is None:
+            assert f.history is not None
+            # a batch repeats users (one per rated pair): each history is pooled once
+            unique, inverse = torch.unique(rows, return_inverse=True)
+            pooled = self.history(table, f.history[unique])[inverse]
+        else:
+            pooled = self.history(table, history)
+        out = self.user_tower(f, rows, self.cfg.user_id_dropout, task, extra=pooled)
+        return pooled[:, : self.cfg.dim] + out
+
+    def history_table(self, items: TowerInputs, batch: int = 4096) -> torch.Tensor | None:
+        """What the users' histories are made of: every item's interaction vector (as the item
+        tower makes it of id, text and features) and a zero row for the padding; None without
+        a history encoder."""
+        if self.history is None:
+            return None
+        parts = [
+            self.items(items, torch.arange(s, min(s + batch, len(items)), device=items.ids.device))[
+                0
+            ]
+            for s in range(0, len(items), batch)
+        ]
+        return self.with_padding(torch.cat(parts) if parts else torch.zeros((0, self.cfg.dim)))
+
+    @staticmethod
+    def with_padding(item_vectors: torch.Tensor) -> torch.Tensor:
+        """The item vectors and a zero row: the history's padding reads as nothing."""
+        zero = torch.zeros((1, item_vectors.shape[1]), device=item_vectors.device)
+        return torch.cat([item_vectors, zero])
 
     def items(
         self, f: TowerInputs, rows: torch.Tensor, task: str = "interaction"
@@ -238,9 +187,10 @@ class MultiTaskModel(nn.Module):
         `at_s` None the last column is the bias alone: add `freshness_at` per user's moment."""
         self.eval()
         u_parts, v_parts = [], []
+        table = self.history_table(items, batch)
         for start in range(0, len(users), batch):
             rows = torch.arange(start, min(start + batch, len(users)), device=users.ids.device)
-            u_parts.append(self.users(users, rows))
+            u_parts.append(self.users(users, rows, table=table))
         for start in range(0, len(items), batch):
             rows = torch.arange(start, min(start + batch, len(items)), device=items.ids.device)
             v, b = self.items(items, rows)
@@ -294,11 +244,12 @@ class MultiTaskModel(nn.Module):
 
         udev, idev = users.ids.device, items.ids.device
         both = table if rating else skipped
+        made_of = self.history_table(items, batch) if rating or social else None
         return HeadTables(
-            rating_user=both(len(users), udev, lambda r: self.users(users, r, "rating")),
+            rating_user=both(len(users), udev, lambda r: self.users(users, r, "rating", made_of)),
             rating_item=both(len(items), idev, lambda r: self.items(items, r, "rating")[0]),
             social_user=(table if social else skipped)(
-                len(users), udev, lambda r: self.users(users, r, "social")
+                len(users), udev, lambda r: self.users(users, r, "social", made_of)
             ),
         )
 

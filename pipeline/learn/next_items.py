@@ -1,0 +1,147 @@
+"""The interaction task of a history-based user tower: from what a user had taken by some moment,
+predict what they took next.
+
+Each epoch cuts every user's training events at `cuts` random points. A cut after c events is one
+example: its history is the distinct items of those c events (newest first, as the served user's
+history is), its moment the time of event c + 1 (freshness and the released catalogue are taken
+then), its targets the items not in that history that the user took within `horizon_s` of that
+moment (a night predicts its holdout window, not the rest of time). A user with one event gets the empty cut:
+a user with no history yet, scored from profile and features alone.
+
+The loss is the multinomial likelihood of the targets (Liang et al. 2018) under a softmax over the
+items released at the cut's moment, its history left out (the served lists leave seen items out
+too): over the whole catalogue up to `full_softmax_max_items` items, above it over the batch's
+targets and uniformly drawn negatives (uniform draws need no logQ correction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from pipeline.learn.model import MultiTaskModel, TowerInputs
+
+MASKED = -1e9  # a logit that never wins; finite so that no row is all -inf
+
+
+@dataclass
+class Cuts:
+    """One batch of cuts as tensors."""
+
+    users: torch.Tensor  # [b] user rows
+    history: torch.Tensor  # [b, L] item rows, newest first, padded with the number of items
+    at_s: torch.Tensor  # [b] float64: the moment of the cut
+    seen: torch.Tensor  # [2, s] (batch row, item) pairs of the histories
+    targets: torch.Tensor  # [2, t] (batch row, item) pairs to predict
+
+
+class UserSequences:
+    """Every user's training events in time order, cut into examples."""
+
+    def __init__(
+        self, events: pd.DataFrame, length: int, pad: int, horizon_s: float = np.inf
+    ) -> None:
+        frame = events.sort_values(["user", "event_s", "item"], kind="stable")
+        self.length, self.pad, self.horizon_s = length, pad, horizon_s
+        users = frame["user"].to_numpy()
+        bounds = np.flatnonzero(np.diff(users)) + 1
+        self.users = users[np.r_[0, bounds]] if len(users) else users
+        self.items = np.split(frame["item"].to_numpy(), bounds) if len(users) else []
+        self.times = np.split(frame["event_s"].to_numpy(np.float64), bounds) if len(users) else []
+
+    def draw(self, rng: np.random.Generator, cuts: int) -> np.ndarray:
+        """[n, 2] (sequence index, cut) pairs: `cuts` per user, in a random order."""
+        sizes = np.array([len(s) for s in self.items], dtype=np.int64)
+        seq = np.repeat(np.arange(len(sizes)), cuts)
+        # a cut after 1..n-1 events; a user with a single event gets the empty cut
+        upper = np.maximum(sizes[seq] - 1, 1)
+        cut = np.where(sizes[seq] > 1, 1 + (rng.random(len(seq)) * upper).astype(np.int64), 0)
+        pairs = np.stack([seq, cut], axis=1)
+        return pairs[rng.permutation(len(pairs))]
+
+    def batches(
+        self, rng: np.random.Generator, cuts: int, batch: int, device: torch.device
+    ) -> Iterator[Cuts]:
+        pairs = self.draw(rng, cuts)
+        for start in range(0, len(pairs), batch):
+            yield self.cuts(pairs[start : start + batch], device)
+
+    def cuts(self, pairs: np.ndarray, device: torch.device) -> Cuts:
+        history = np.full((len(pairs), self.length), self.pad, dtype=np.int64)
+        at = np.zeros(len(pairs), dtype=np.float64)
+        seen: list[tuple[np.ndarray, np.ndarray]] = []
+        targets: list[tuple[np.ndarray, np.ndarray]] = []
+        for row, (s, c) in enumerate(pairs.tolist()):
+            items = self.items[s]
+            past = pd.unique(items[:c][::-1])  # distinct, newest first
+            history[row, : min(len(past), self.length)] = past[: self.length]
+            at[row] = self.times[s][c]
+            # what the user took within the horizon of the cut: the question a night asks
+            soon = self.times[s][c:] < at[row] + self.horizon_s
+            future = np.setdiff1d(items[c:][soon], past)
+            seen.append((np.full(len(past), row), past))
+            targets.append((np.full(len(future), row), future))
+
+        def pairs_tensor(parts: list[tuple[np.ndarray, np.ndarray]]) -> torch.Tensor:
+            rows = np.concatenate([p[0] for p in parts]).astype(np.int64)
+            cols = np.concatenate([p[1] for p in parts]).astype(np.int64)
+            return torch.as_tensor(np.stack([rows, cols]), device=device)
+
+        return Cuts(
+            users=torch.as_tensor(self.users[pairs[:, 0]], device=device),
+            history=torch.as_tensor(history, device=device),
+            at_s=torch.as_tensor(at, device=device),
+            seen=pairs_tensor(seen),
+            targets=pairs_tensor(targets),
+        )
+
+
+def next_items_loss(
+    model: MultiTaskModel,
+    users_f: TowerInputs,
+    items_f: TowerInputs,
+    item_vectors: tuple[torch.Tensor, torch.Tensor],
+    cuts: Cuts,
+    weights: torch.Tensor,
+    *,
+    full_softmax_max_items: int,
+    negatives: int,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """Mean over the batch's cuts (weighted) of the targets' mean negative log-likelihood.
+    `item_vectors`: every item's interaction vector and bias, computed once for the step."""
+    v, b = item_vectors
+    table = torch.cat([v, torch.zeros((1, v.shape[1]), device=v.device)])
+    u = model.users(users_f, cuts.users, table=table, history=cuts.history)
+    n, m = len(cuts.users), len(v)
+    if m <= full_softmax_max_items:
+        columns = torch.arange(m, device=v.device)
+    else:
+        drawn = torch.as_tensor(rng.integers(0, m, size=negatives), device=v.device)
+        columns = torch.unique(torch.cat([cuts.targets[1], drawn]))
+    place = torch.full((m,), -1, dtype=torch.long, device=v.device)
+    place[columns] = torch.arange(len(columns), device=v.device)
+    release = items_f.release_s
+    assert release is not None
+    age = cuts.at_s[:, None] - release[columns][None, :]
+    logits = u @ v[columns].T + b[columns][None, :] + model.fresh(age)
+    target = torch.zeros((n, len(columns)), device=v.device)
+    target[cuts.targets[0], place[cuts.targets[1]]] = 1.0
+    # Not yet released at the cut's moment: left out, targets too. A later cut learns them at
+    # their own age; kept here, the newest age bucket would learn "released after the cut means
+    # taken" and push every new item up at serving time.
+    masked = age < 0
+    target = target.masked_fill(masked, 0.0)
+    kept = place[cuts.seen[1]] >= 0
+    masked[cuts.seen[0][kept], place[cuts.seen[1][kept]]] = True
+    log_p = F.log_softmax(logits.masked_fill(masked, MASKED), dim=1)
+    counts = target.sum(1)
+    has = counts > 0  # a cut whose later items were all in its history teaches nothing
+    per_cut = -(log_p * target).sum(1)[has] / counts[has]
+    w = weights[has]
+    return (per_cut * w).sum() / w.sum().clamp(min=1e-12)

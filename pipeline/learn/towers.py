@@ -1,0 +1,173 @@
+"""The towers' parts: what a side's inputs are, the bottoms the tasks read, and the history pooling
+that makes a user of their latest items (see `model.py` for how they fit together)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from pipeline.learn.model import ModelConfig
+
+ARCHITECTURES = ("shared_bottom", "mmoe")
+
+
+@dataclass
+class TowerInputs:
+    """One side's inputs as tensors, row-aligned with the snapshot's users or items."""
+
+    ids: torch.Tensor  # [n] long, 0 = unknown id
+    texts: list[torch.Tensor]  # each [n, text_dim]
+    cats: torch.Tensor  # [n, c] long, 0 = unknown value
+    numeric: torch.Tensor  # [n, f] float
+    release_s: torch.Tensor | None = None  # items: [n] float64, NaN = no release date
+    # users: [n, history_len] long item rows of their latest items, newest first; padded with
+    # the number of items (a zero vector)
+    history: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> TowerInputs:
+        return TowerInputs(
+            ids=self.ids.to(device),
+            texts=[t.to(device) for t in self.texts],
+            cats=self.cats.to(device),
+            numeric=self.numeric.to(device),
+            release_s=None if self.release_s is None else self.release_s.to(device),
+            history=None if self.history is None else self.history.to(device),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def mlp(width: int, out: int, cfg: ModelConfig) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(width, cfg.hidden),
+        nn.GELU(),
+        nn.Dropout(cfg.dropout),
+        nn.Linear(cfg.hidden, out),
+    )
+
+
+class SharedBottom(nn.Module):
+    """One MLP: every task reads the same output."""
+
+    def __init__(self, width: int, out: int, tasks: tuple[str, ...], cfg: ModelConfig) -> None:
+        super().__init__()
+        self.mlp = mlp(width, out, cfg)
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        return self.mlp(x)
+
+
+class MMoE(nn.Module):
+    """Experts shared by the tasks, one gate per task: a task's output is its gate's softmax
+    mixture of the experts' outputs."""
+
+    def __init__(self, width: int, out: int, tasks: tuple[str, ...], cfg: ModelConfig) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(mlp(width, out, cfg) for _ in range(cfg.experts))
+        self.gates = nn.ModuleDict({t: nn.Linear(width, cfg.experts) for t in tasks})
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        outs = torch.stack([expert(x) for expert in self.experts], dim=1)  # [n, experts, out]
+        gate = torch.softmax(self.gates[task](x), dim=1)  # [n, experts]
+        return (gate[:, :, None] * outs).sum(1)
+
+
+class Tower(nn.Module):
+    """Id embedding + categorical embeddings + projected texts + numeric -> bottom -> vector."""
+
+    def __init__(
+        self,
+        n_ids: int,
+        cat_sizes: list[int],
+        n_texts: int,
+        n_numeric: int,
+        out: int,
+        tasks: tuple[str, ...],
+        cfg: ModelConfig,
+        extra: int = 0,
+    ) -> None:
+        super().__init__()
+        if cfg.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown architecture {cfg.architecture!r}: choose one of {', '.join(ARCHITECTURES)}"
+            )
+        self.ids = nn.Embedding(n_ids + 1, cfg.id_dim, padding_idx=0)
+        self.cats = nn.ModuleList(nn.Embedding(n + 1, cfg.cat_dim) for n in cat_sizes)
+        self.texts = nn.ModuleList(nn.Linear(cfg.text_dim, cfg.text_proj) for _ in range(n_texts))
+        width = cfg.id_dim + cfg.cat_dim * len(cat_sizes) + cfg.text_proj * n_texts + n_numeric
+        width += extra
+        bottom = MMoE if cfg.architecture == "mmoe" else SharedBottom
+        self.bottom = bottom(width, out, tasks, cfg)
+        nn.init.normal_(self.ids.weight, std=0.05)
+
+    def inputs(
+        self,
+        f: TowerInputs,
+        rows: torch.Tensor,
+        id_dropout: float = 0.0,
+        extra: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        ids = f.ids[rows]
+        if self.training and id_dropout > 0:
+            # Cold-start practice: the tower must also work from content when the id is unknown.
+            ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < id_dropout, 0)
+        parts = [self.ids(ids)]
+        parts += [emb(f.cats[rows, c]) for c, emb in enumerate(self.cats)]
+        parts += [proj(text[rows]) for proj, text in zip(self.texts, f.texts, strict=True)]
+        parts.append(f.numeric[rows])
+        if extra is not None:
+            parts.append(extra)
+        return torch.cat(parts, dim=1)
+
+    def forward(
+        self,
+        f: TowerInputs,
+        rows: torch.Tensor,
+        id_dropout: float = 0.0,
+        task: str = "interaction",
+        extra: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.bottom(self.inputs(f, rows, id_dropout, extra), task)
+
+
+class HistoryPooling(nn.Module):
+    """A user's latest items as one vector: a softmax over positions (newest first) of a learned
+    curve, started at 0.5 ** (position / half-life), weighs their vectors; also their plain mean.
+
+    The curve is the model's own recency: how much more the latest item says than the tenth.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        start = [-(p / cfg.history_half_life) * math.log(2) for p in range(cfg.history_len)]
+        self.curve = nn.Parameter(torch.tensor(start))
+        self.dropout = nn.Dropout(cfg.history_dropout)
+
+    def forward(self, table: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """`table` [m + 1, d]: the item vectors and a zero row (the padding); `history` [b, L]
+        item rows. Returns [b, 2d]: the recency-weighted pooling, then the mean."""
+        pad = history == len(table) - 1
+        logits = self.curve[None, : history.shape[1]].expand(history.shape)
+        # -1e9, not -inf: a user with no history gets all-zero weights and finite gradients
+        weights = torch.softmax(logits.masked_fill(pad, -1e9), dim=1) * (~pad)
+        counts = (~pad).sum(1, keepdim=True).clamp(min=1)
+        # Histories are mostly padding: a sparse users x items matrix of the real entries
+        rows, positions = torch.nonzero(~pad, as_tuple=True)
+        index = torch.stack([rows, history[rows, positions]])
+        shape = (len(history), len(table))
+        table = self.dropout(table)
+
+        def pool(values: torch.Tensor) -> torch.Tensor:
+            return torch.sparse.mm(
+                torch.sparse_coo_tensor(index, values, shape, check_invariants=False), table
+            )
+
+        return torch.cat(
+            [pool(weights[rows, positions]), pool((1.0 / counts[rows, 0]).to(table.dtype))], dim=1
+        )

@@ -1,0 +1,148 @@
+"""The history-based user: its latest items pooled by a learned recency curve, trained on cuts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.learn.history import history_rows
+from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.next_items import UserSequences, next_items_loss
+
+N_USERS, N_ITEMS = 4, 6
+
+
+def events() -> pd.DataFrame:
+    # user 0: items 3, 1, 3 (again), 5 in time order; user 1: one event; users 2, 3: none
+    return pd.DataFrame(
+        {
+            "user": [0, 0, 0, 0, 1],
+            "item": [3, 1, 3, 5, 2],
+            "event_s": [10.0, 20.0, 30.0, 40.0, 15.0],
+        }
+    )
+
+
+def history_model() -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        text_dim=5,
+        n_users=N_USERS,
+        n_items=N_ITEMS,
+        n_genders=1,
+        n_occupations=1,
+        n_categories=1,
+        dim=4,
+        hidden=8,
+        id_dim=3,
+        cat_dim=2,
+        text_proj=3,
+        user_texts=1,
+        history_len=3,
+    )
+    users = TowerInputs(
+        ids=torch.arange(N_USERS),
+        texts=[torch.randn(N_USERS, 5)],
+        cats=torch.zeros(N_USERS, 2, dtype=torch.long),
+        numeric=torch.randn(N_USERS, 4),
+        history=torch.from_numpy(history_rows(events(), N_USERS, 3, pad=N_ITEMS)),
+    )
+    items = TowerInputs(
+        ids=torch.arange(N_ITEMS),
+        texts=[torch.randn(N_ITEMS, 5)],
+        cats=torch.zeros(N_ITEMS, 1, dtype=torch.long),
+        numeric=torch.randn(N_ITEMS, 4),
+        release_s=torch.zeros(N_ITEMS, dtype=torch.float64),
+    )
+    return MultiTaskModel(cfg), users, items
+
+
+def test_history_rows_are_the_latest_distinct_items_newest_first() -> None:
+    rows = history_rows(events(), N_USERS, 3, pad=N_ITEMS)
+    assert rows.tolist() == [[5, 3, 1], [2, 6, 6], [6, 6, 6], [6, 6, 6]]
+    assert history_rows(events(), N_USERS, 1, pad=-1)[:, 0].tolist() == [5, 2, -1, -1]
+
+
+def test_pooling_follows_the_curve_and_an_empty_history_is_nothing() -> None:
+    model, _, _ = history_model()
+    pooling = model.history
+    assert pooling is not None
+    pooling.eval()
+    table = torch.randn(N_ITEMS + 1, 4)
+    table[-1] = 0
+    history = torch.tensor([[5, 3, 1], [6, 6, 6]])
+    out = pooling(table, history)
+    weights = torch.softmax(pooling.curve, 0)
+    assert torch.allclose(out[0, :4], weights @ table[[5, 3, 1]], atol=1e-6)
+    assert torch.allclose(out[0, 4:], table[[5, 3, 1]].mean(0), atol=1e-6)
+    assert torch.equal(out[1], torch.zeros(8))
+    # the curve starts at 0.5 ** (position / half-life): the latest item counts most
+    assert weights[0] > weights[1] > weights[2]
+
+
+def test_a_users_new_events_change_their_vector_without_retraining() -> None:
+    model, users, items = history_model()
+    model.eval()
+    before, _ = model.vector_tables(users, items, at_s=None)
+    tonight = pd.concat(
+        [events(), pd.DataFrame({"user": [2], "item": [4], "event_s": [50.0]})], ignore_index=True
+    )
+    users.history = torch.from_numpy(history_rows(tonight, N_USERS, 3, pad=N_ITEMS))
+    after, _ = model.vector_tables(users, items, at_s=None)
+    assert np.allclose(before[[0, 1, 3]], after[[0, 1, 3]])
+    assert not np.allclose(before[2], after[2])
+
+
+def test_cuts_never_show_a_user_their_own_future() -> None:
+    sequences = UserSequences(events(), length=3, pad=N_ITEMS)
+    cuts = sequences.cuts(np.array([[0, 3], [0, 1], [1, 0]]), torch.device("cpu"))
+    assert cuts.users.tolist() == [0, 0, 1]
+    # user 0 cut after 3 events: history 3, 1 (distinct, newest first); target 5 only (3 is seen)
+    assert cuts.history.tolist() == [[3, 1, 6], [3, 6, 6], [6, 6, 6]]
+    assert cuts.at_s.tolist() == [40.0, 20.0, 15.0]
+    targets = sorted(zip(*cuts.targets.tolist(), strict=True))
+    assert targets == [(0, 5), (1, 1), (1, 5), (2, 2)]
+    seen = sorted(zip(*cuts.seen.tolist(), strict=True))
+    assert seen == [(0, 1), (0, 3), (1, 3)]
+
+
+def test_draws_cut_inside_each_sequence_reproducibly() -> None:
+    sequences = UserSequences(events(), length=3, pad=N_ITEMS)
+    pairs = sequences.draw(np.random.default_rng(1), cuts=20)
+    assert len(pairs) == 40
+    many = pairs[pairs[:, 0] == 0][:, 1]
+    assert set(many.tolist()) <= {1, 2, 3} and len(set(many.tolist())) > 1
+    assert set(pairs[pairs[:, 0] == 1][:, 1].tolist()) == {0}
+    again = sequences.draw(np.random.default_rng(1), cuts=20)
+    assert np.array_equal(pairs, again)
+
+
+@pytest.mark.parametrize("full_max", [100, 2])
+def test_the_loss_is_finite_and_trains_with_full_or_sampled_softmax(full_max: int) -> None:
+    model, users, items = history_model()
+    model.train()
+    sequences = UserSequences(events(), length=3, pad=N_ITEMS)
+    cuts = sequences.cuts(np.array([[0, 3], [0, 1], [1, 0]]), torch.device("cpu"))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(30):
+        vectors = model.items(items, torch.arange(N_ITEMS))
+        loss = next_items_loss(
+            model,
+            users,
+            items,
+            vectors,
+            cuts,
+            torch.ones(3),
+            full_softmax_max_items=full_max,
+            negatives=3,
+            rng=np.random.default_rng(0),
+        )
+        opt.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]

@@ -12,7 +12,7 @@ as a night does. Metrics @10 over the whole catalogue, each user's training item
 Recall, NDCG, coverage, and the rest a night logs. Rankers: our model (per architecture; median of
 the seeds) vs popularity, ItemKNN and EASE (each also from a recency-weighted history:
 `_recent`), iALS (`mf`) and `content`, all in this script on the same split. Anchors measured earlier with this protocol: popularity 0.116, ItemKNN 0.189, EASE
-0.199, iALS 0.201; target NDCG@10 >= 0.21. Results: bench/results/quality_ml100k_topn.md.
+0.199, iALS 0.201; target NDCG@10 >= 0.26. Results: bench/results/quality_ml100k_topn.md.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pipeline.evaluate.exam import model_metrics
 
 SHOWN = ("recall_at_10", "ndcg_at_10", "map_at_10", "coverage_at_10", "interaction_auc")
 ANCHORS = {"popularity": 0.116, "itemknn": 0.189, "ease": 0.199, "mf": 0.201}
-TARGET = 0.21
+TARGET = 0.26  # issue 16: above every baseline, recency-aware ones included
 
 
 def main() -> None:

@@ -156,7 +156,7 @@ class TrainSettings(BaseModel):
         "above, over each batch's targets and RECSYS_TRAIN_NEGATIVES uniform negatives.",
     )
     freshness_lr_scale: float = Field(
-        default=1.0,
+        default=3.0,
         ge=0,
         description="Learning rate of the freshness curve (score by days since release) over "
         "RECSYS_TRAIN_LR; 0 keeps the curve flat (no freshness term).",

@@ -28,7 +28,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pipeline.learn.towers import HistoryPooling, Tower, TowerInputs
+# Registered champions pickled the tower classes under this module's name: they stay importable here.
+from pipeline.learn.towers import (  # noqa: F401
+    ARCHITECTURES,
+    HistoryPooling,
+    MMoE,
+    SharedBottom,
+    Tower,
+    TowerInputs,
+    mlp,
+)
 
 SECONDS_PER_DAY = 86_400.0
 RATING_LOW, RATING_HIGH = 0.5, 5.0

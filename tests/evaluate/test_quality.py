@@ -91,7 +91,7 @@ def test_vector_tables_reproduce_the_training_score(judged: tuple) -> None:
     u_table, v_table = model.vector_tables(users_f, items_f, at)
     rows_u, rows_i = torch.tensor([0, 5, 9]), torch.tensor([3, 3, 40])
     with torch.no_grad():
-        u = model.users(users_f, rows_u)
+        u = model.users(users_f, rows_u, table=model.history_table(items_f))
         v, b = model.items(items_f, rows_i)
         direct = (u * v).sum(1) + b + model.fresh(at - items_f.release_s[rows_i])
     table = np.sum(u_table[rows_u.numpy()] * v_table[rows_i.numpy()], axis=1)

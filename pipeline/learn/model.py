@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 # Registered champions pickled the tower classes under this module's name: they stay importable here.
+from pipeline.learn.model_config import ModelConfig
 from pipeline.learn.towers import (  # noqa: F401
     ARCHITECTURES,
     HistoryPooling,
@@ -41,36 +42,6 @@ from pipeline.learn.towers import (  # noqa: F401
 
 SECONDS_PER_DAY = 86_400.0
 RATING_LOW, RATING_HIGH = 0.5, 5.0
-
-
-@dataclass
-class ModelConfig:
-    text_dim: int
-    n_users: int  # known user ids; index 0 is "unknown"
-    n_items: int
-    n_genders: int
-    n_occupations: int
-    n_categories: int
-    dim: int = 64  # user and item vectors
-    hidden: int = 256
-    id_dim: int = 32
-    cat_dim: int = 8
-    text_proj: int = 64
-    dropout: float = 0.1
-    user_id_dropout: float = 0.2
-    item_id_dropout: float = 0.3
-    age_buckets: int = 14  # log2 days since release, 0 = no release date
-    architecture: str = "shared_bottom"  # or "mmoe"
-    experts: int = 4  # mmoe: expert MLPs per tower
-    user_texts: int = 2  # profile, history; 3 with the recent-history text
-    # > 0: the user's vector is computed from their latest `history_len` items (HistoryPooling);
-    # 0, as in bundles written before it existed: from the user's id and features alone
-    history_len: int = 0
-    history_half_life: float = 10.0  # the position curve's starting shape, in positions
-    history_dropout: float = 0.5  # of the history items' vectors while training
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 USER_TASKS = ("interaction", "rating", "social")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from pipeline.learn.model import ModelConfig
+from pipeline.learn.model_config import ModelConfig
 
 ARCHITECTURES = ("shared_bottom", "mmoe")
 

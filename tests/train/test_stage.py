@@ -21,7 +21,8 @@ from tests.conftest import Night, night_home
 CRIPPLED = {
     "model_options": {"dim": 1},
 }
-CRIPPLED_TRAIN = {"lr": 1e-7, "max_epochs": 1, "refit": False}
+# id-based users: an untrained history-based user is already item-item similarity, not crippled
+CRIPPLED_TRAIN = {"lr": 1e-7, "max_epochs": 1, "refit": False, "history_length": 0}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,35 @@
+"""The model's shape: sizes, dropouts, architecture, the history encoder's length."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class ModelConfig:
+    text_dim: int
+    n_users: int  # known user ids; index 0 is "unknown"
+    n_items: int
+    n_genders: int
+    n_occupations: int
+    n_categories: int
+    dim: int = 64  # user and item vectors
+    hidden: int = 256
+    id_dim: int = 32
+    cat_dim: int = 8
+    text_proj: int = 64
+    dropout: float = 0.1
+    user_id_dropout: float = 0.2
+    item_id_dropout: float = 0.3
+    age_buckets: int = 14  # log2 days since release, 0 = no release date
+    architecture: str = "shared_bottom"  # or "mmoe"
+    experts: int = 4  # mmoe: expert MLPs per tower
+    user_texts: int = 2  # profile, history; 3 with the recent-history text
+    # > 0: the user's vector is computed from their latest `history_len` items (HistoryPooling);
+    # 0, as in bundles written before it existed: from the user's id and features alone
+    history_len: int = 0
+    history_half_life: float = 10.0  # the position curve's starting shape, in positions
+    history_dropout: float = 0.5  # of the history items' vectors while training
+
+    def to_dict(self) -> dict:
+        return asdict(self)

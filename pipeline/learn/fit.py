@@ -62,11 +62,11 @@ class TrainConfig:
     recent_history_half_life: float  # 0: no recent-history text for users
     freshness_lr_scale: float  # the freshness curve's learning rate / lr (0: kept flat)
     # > 0: users are their latest items (next_items.py trains them); 0: id-based users
-    history_length: int = 0
-    history_cuts: int = 8  # training examples per user per epoch
-    history_batch: int = 256  # cuts per step
-    full_softmax_max_items: int = 50_000
-    history_horizon_days: float = 7.0  # a cut's targets: the items taken this soon after it
+    history_length: int
+    history_cuts: int  # training examples per user per epoch
+    history_batch: int  # cuts per step
+    full_softmax_max_items: int
+    history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
     # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS

@@ -28,8 +28,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# Registered champions pickled the tower classes under this module's name: they stay importable here.
 from pipeline.learn.model_config import ModelConfig
+
+# Registered champions pickled the tower classes under this module's name: they stay importable here.
 from pipeline.learn.towers import (  # noqa: F401
     ARCHITECTURES,
     HistoryPooling,
@@ -120,10 +121,9 @@ class MultiTaskModel(nn.Module):
         a history encoder."""
         if self.history is None:
             return None
+        device = items.ids.device
         parts = [
-            self.items(items, torch.arange(s, min(s + batch, len(items)), device=items.ids.device))[
-                0
-            ]
+            self.items(items, torch.arange(s, min(s + batch, len(items)), device=device))[0]
             for s in range(0, len(items), batch)
         ]
         return self.with_padding(torch.cat(parts) if parts else torch.zeros((0, self.cfg.dim)))
@@ -167,10 +167,6 @@ class MultiTaskModel(nn.Module):
         `at_s` None the last column is the bias alone: add `freshness_at` per user's moment."""
         self.eval()
         u_parts, v_parts = [], []
-        table = self.history_table(items, batch)
-        for start in range(0, len(users), batch):
-            rows = torch.arange(start, min(start + batch, len(users)), device=users.ids.device)
-            u_parts.append(self.users(users, rows, table=table))
         for start in range(0, len(items), batch):
             rows = torch.arange(start, min(start + batch, len(items)), device=items.ids.device)
             v, b = self.items(items, rows)
@@ -178,9 +174,14 @@ class MultiTaskModel(nn.Module):
             if at_s is not None:
                 b = b + self.fresh(at_s - items.release_s[rows]).to(b.dtype)
             v_parts.append(torch.cat([v, b[:, None]], dim=1))
+        v = torch.cat(v_parts) if v_parts else torch.zeros((0, self.cfg.dim + 1))
+        # the users' histories are made of the item vectors just computed (no second pass)
+        table = self.with_padding(v[:, :-1]) if self.history is not None else None
+        for start in range(0, len(users), batch):
+            rows = torch.arange(start, min(start + batch, len(users)), device=users.ids.device)
+            u_parts.append(self.users(users, rows, table=table))
         u = torch.cat(u_parts) if u_parts else torch.zeros((0, self.cfg.dim))
         u = torch.cat([u, torch.ones((len(u), 1), device=u.device)], dim=1)
-        v = torch.cat(v_parts) if v_parts else torch.zeros((0, self.cfg.dim + 1))
         return u.float().cpu().numpy(), v.float().cpu().numpy()
 
     @torch.no_grad()

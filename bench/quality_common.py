@@ -34,6 +34,7 @@ from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import Split
 from pipeline.landing.ingest import ingest
 from pipeline.learn.fit import Fitted, TrainConfig, Trainer
+from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,10 +157,13 @@ def fit(
     train: pd.DataFrame,
     validation: pd.DataFrame | None,
     friends: np.ndarray | None = None,
+    item_item: ItemItemPath | None = None,
 ) -> tuple[Fitted, float]:
+    """A fit as a night makes one; a refit (no validation) passes the `item_item` path chosen
+    by the fit before it."""
     started = time.perf_counter()
     pairs = np.zeros((0, 2), dtype=np.int64) if friends is None else friends
-    fitted = Trainer(snapshot, cfg).fit(train, pairs, validation=validation)
+    fitted = Trainer(snapshot, cfg).fit(train, pairs, validation=validation, item_item=item_item)
     return fitted, time.perf_counter() - started
 
 

@@ -93,7 +93,11 @@ def main() -> None:
             chosen, seconds = fit(snapshot, cfg, fit_part, val)
             # refit on the whole training period for the chosen epochs, as a night serves
             served, refit_seconds = fit(
-                snapshot, replace(cfg, max_epochs=chosen.epochs), train, None
+                snapshot,
+                replace(cfg, max_epochs=chosen.epochs),
+                train,
+                None,
+                item_item=chosen.model.item_item,
             )
             metrics = model_metrics(served, snapshot, split, exam)
             metrics["seconds"] = seconds + refit_seconds

@@ -105,13 +105,9 @@ class TrainSettings(BaseModel):
     """The training loop and the model's architecture (`recsys train`)."""
 
     seed: int = Field(default=42, description="Seed of every random draw of a night.")
-    device: str = Field(
-        default="auto", pattern=DEVICE_PATTERN, description="auto: CUDA when present."
-    )
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN, description="auto: CUDA if any.")
     max_epochs: int = Field(default=30, ge=1, description="Upper bound of training epochs.")
-    patience: int = Field(
-        default=5, ge=1, description="Stop after this many epochs without a better validation NDCG."
-    )
+    patience: int = Field(default=5, ge=1, description="Epochs without a better validation.")
     batch_size: int = Field(default=1024, ge=8, description="Events per training step.")
     negatives: int = Field(default=256, ge=1, description="Sampled negatives per batch.")
     lr: float = Field(default=3e-3, gt=0, description="Adam learning rate.")
@@ -149,6 +145,12 @@ class TrainSettings(BaseModel):
         "many days after it (the question a night's holdout asks); 0: every later item.",
     )
     history_batch: int = Field(default=256, ge=1, description="History model: cuts per step.")
+    item_item_path: Literal["auto", "ease", "itemknn", "off"] = Field(
+        default="auto",
+        description="Item-item path of the interaction score (recency-weighted history x "
+        "closed-form item-item weights, its weight chosen on validation; none where it does "
+        "not help). auto: EASE up to 15,000 items, ItemKNN above; off: towers alone.",
+    )
     full_softmax_max_items: int = Field(
         default=50_000,
         ge=1,

@@ -28,12 +28,14 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+# the model's item-item path is made of these too: they live beside it, and stay importable here
+from pipeline.learn.item_item import EASE, EASE_MAX_ITEMS, ItemKNN, binary_matrix  # noqa: F401
+
 EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
-# EASE inverts a dense items x items matrix (float64: ~24 bytes x items^2 at the peak, 15,000
-# items is ~5.4 GB): above this catalogue size it is skipped, with a warning in the log. ItemKNN
-# (sparse co-occurrences) and iALS (per-row solves) have no size limit; their cost grows with
-# the co-occurring item pairs and the events.
-EASE_MAX_ITEMS = 15_000
+# EASE (`EASE_MAX_ITEMS`: above it, skipped with a warning in the log), ItemKNN and the binary
+# history live in `pipeline.learn.item_item`: the model's own item-item path is made of them too.
+# ItemKNN (sparse co-occurrences) and iALS (per-row solves) have no size limit; their cost grows
+# with the co-occurring item pairs and the events.
 # Half-lives (in positions back from a user's latest item) of the recency-weighted histories
 # that `ease_recent` and `itemknn_recent` score from, tuned on the validation slice with λ / k.
 RECENCY_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
@@ -94,69 +96,6 @@ class ItemScorer(Protocol):
     """A fitted collaborative baseline: users' scores of every item from their interactions."""
 
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray: ...
-
-
-def binary_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """users x items, 1.0 where the user has at least one event with the item."""
-    matrix = sp.csr_matrix(
-        (np.ones(len(users), dtype=np.float32), (users, items)), shape=shape, dtype=np.float32
-    )
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
-
-
-@dataclass
-class EASE:
-    """B = I - P / diag(P) with P = (XᵀX + λI)⁻¹, so diag(B) = 0; a user's scores are x_u B."""
-
-    weights: np.ndarray  # items x items, float32
-
-    @classmethod
-    def fit(cls, interactions: sp.csr_matrix, lam: float) -> EASE:
-        gram = (interactions.T @ interactions).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += lam
-        inverse = np.linalg.inv(gram)
-        weights = -inverse / np.diag(inverse)  # column j divided by P_jj
-        np.fill_diagonal(weights, 0.0)
-        return cls(weights.astype(np.float32))
-
-    def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(interactions[rows] @ self.weights, dtype=np.float32)
-
-
-@dataclass
-class ItemKNN:
-    """sim(i, j) = |U_i ∩ U_j| / sqrt(|U_i| |U_j|), each item keeping its k most similar items;
-    a user's score of j is the sum of sim(i, j) over the items i of their history."""
-
-    similarity: sp.csr_matrix  # items x items: column j holds j's k neighbours
-
-    @classmethod
-    def fit(cls, interactions: sp.csr_matrix, k: int) -> ItemKNN:
-        # sparse throughout: co-occurrences of a real catalogue are mostly zero
-        co = (interactions.T @ interactions).tocoo()
-        counts = np.zeros(co.shape[0], dtype=np.float32)
-        on_diagonal = co.row == co.col
-        counts[co.row[on_diagonal]] = co.data[on_diagonal]
-        norms = np.sqrt(counts)
-        norms[norms == 0] = 1.0
-        off = ~on_diagonal & (co.data != 0)
-        rows, cols = co.row[off], co.col[off]
-        sim = co.data[off].astype(np.float32) / norms[rows] / norms[cols]
-        # keep the k largest of each column, ties to the lower index
-        order = np.lexsort((rows, -sim, cols))
-        rows, cols, sim = rows[order], cols[order], sim[order]
-        starts = np.searchsorted(cols, np.arange(co.shape[1]))
-        rank = np.arange(len(cols)) - starts[cols]
-        keep = rank < k
-        similarity = sp.csr_matrix(
-            (sim[keep], (rows[keep], cols[keep])), shape=co.shape, dtype=np.float32
-        )
-        return cls(similarity)
-
-    def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        return np.asarray((interactions[rows] @ self.similarity).toarray(), dtype=np.float32)
 
 
 @dataclass

@@ -129,17 +129,24 @@ class Exam:
 
 def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) -> dict[str, float]:
     """Every metric of the model on the exam, named as MLflow logs them; each user is scored at
-    their own moment (their first holdout event), freshness included."""
+    their own moment (their first holdout event), freshness and the item-item path included."""
     model, device = fitted.model, next(fitted.model.parameters()).device
     users_f, items_f = (f.to(device) for f in fitted.space.encode(snapshot, split.train))
     u, v = model.vector_tables(users_f, items_f, None)
     release = snapshot.items["release_s"].to_numpy(dtype=float)
 
+    path = model.item_item
+    n_users = len(snapshot.users)
+    path_rows = path.scorer(split.train, n_users) if path is not None else None
+    path_pairs = path.pair_scorer(split.train, n_users) if path is not None else None
+
     def scores(rows: np.ndarray) -> np.ndarray:
-        return u[rows] @ v.T + model.freshness_at(exam.user_s[rows][:, None], release[None, :])
+        out = u[rows] @ v.T + model.freshness_at(exam.user_s[rows][:, None], release[None, :])
+        return out if path_rows is None else out + path_rows(rows)
 
     def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.sum(u[a] * v[b], axis=1) + model.freshness_at(exam.user_s[a], release[b])
+        out = np.sum(u[a] * v[b], axis=1) + model.freshness_at(exam.user_s[a], release[b])
+        return out if path_pairs is None else out + path_pairs(a, b)
 
     metrics = exam.ranking(scores)
     metrics["interaction_auc"] = exam.interaction_auc(pair_scores)

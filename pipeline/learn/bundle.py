@@ -20,11 +20,14 @@ import torch
 
 from pipeline.core.errors import RecsysError
 from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 
 # Recommendations made for day D are read during D + 1: score items at the middle of that day.
 SERVE_OFFSET_S = 12 * 3600.0
+# the interaction score's item-item path (`item_item.py`), when the night chose one
+ITEM_ITEM_FILE = "item_item.npz"
 
 
 @dataclass
@@ -70,6 +73,11 @@ class Bundle:
             "trained_on": self.trained_on.isoformat(),
         }
         (folder / "bundle.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        path = folder / ITEM_ITEM_FILE
+        if self.model.item_item is not None:
+            path.write_bytes(self.model.item_item.to_bytes())
+        else:
+            path.unlink(missing_ok=True)
         u, v, heads = self.tables(snapshot, snapshot.events, social=False)
         users, items = snapshot.users["user_id"], snapshot.items["item_id"]
         _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
@@ -84,6 +92,8 @@ class Bundle:
         # bundles written before the towers had a `bottom` (Shared-Bottom or MMoE) still load
         state = {re.sub(r"_tower\.mlp\.", "_tower.bottom.mlp.", k): w for k, w in state.items()}
         model.load_state_dict(state)
+        if (folder / ITEM_ITEM_FILE).exists():  # bundles before the path, or without one: none
+            model.item_item = ItemItemPath.from_bytes((folder / ITEM_ITEM_FILE).read_bytes())
         model.to(device).eval()
         return cls(
             model=model,

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from pipeline.core.config import Settings
 from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.item_item import ItemItemPath, choose_path
 from pipeline.learn.loss_weights import LossWeights, recency_weights
 from pipeline.learn.model import (
     SECONDS_PER_DAY,
@@ -33,10 +34,9 @@ from pipeline.learn.model import (
     sampled_softmax,
 )
 from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
-from pipeline.learn.scoring import first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.validation import ValidationSlice
 from pipeline.metrics import catalogue
-from pipeline.metrics.functions import ndcg_at_k, rmse
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class TrainConfig:
     history_batch: int  # cuts per step
     full_softmax_max_items: int
     history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
+    item_item_path: str  # "auto", "ease", "itemknn" or "off" (`item_item.py`)
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
     # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS
@@ -130,7 +131,10 @@ class Trainer:
         validation: pd.DataFrame | None = None,
         epochs: int | None = None,
         label: str = "fit",
+        item_item: ItemItemPath | None = None,
     ) -> Fitted:
+        """With `validation`, the epochs and the item-item path are chosen on it; without, a
+        refit trains `epochs` epochs and refits the `item_item` path chosen before (if any)."""
         cfg, snap, dev = self.cfg, self.snapshot, self.device
         if cfg.select_on not in SELECT_ON:
             raise ValueError(
@@ -280,6 +284,12 @@ class Trainer:
             model.load_state_dict(best[2])
             used = best[1]
         model.eval()
+        shape = (len(snap.users), len(snap.items))
+        if validation is not None and len(validation):
+            judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
+            model.item_item = choose_path(judge, events, shape, cfg.item_item_path)
+        elif item_item is not None and cfg.item_item_path != "off":
+            model.item_item = item_item.refit(events, shape)
         return Fitted(model=model, space=space, history=history, epochs=used)
 
     def _steps(
@@ -352,36 +362,11 @@ class Trainer:
         validation: pd.DataFrame,
     ) -> dict[str, float]:
         """NDCG@10 of the validation pairs among unseen items, and the rating RMSE on them."""
-        snap = self.snapshot
-        times = validation["event_s"]
-        u, v = model.vector_tables(users_f, items_f, None)
-        # each user judged at their own moment: their first validation event
-        moments = first_event_times(
-            validation, len(snap.users), float(times.min() + times.max()) / 2
-        )
-        shape = (len(snap.users), len(snap.items))
-        seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
-        unseen = ~np.asarray(
-            seen[validation["user"].to_numpy(), validation["item"].to_numpy()]
-        ).ravel()
-        truth = validation[unseen].groupby("user")["item"].agg(set).to_dict()
-        rows = np.array(sorted(truth), dtype=np.int64)
-        # The catalogue of that time: items released before the validation period ended.
-        release = snap.items["release_s"].to_numpy(dtype=float)
-        allowed = ~(release >= float(times.max()))
-
-        def scores(r: np.ndarray) -> np.ndarray:
-            return u[r] @ v.T + model.freshness_at(moments[r][:, None], release[None, :])
-
-        preds = ranked_lists(scores, rows, 10, exclude=seen, allowed=allowed)
-        out = {"val_ndcg_at_10": ndcg_at_k(truth, preds, k=10)}
-        rated = validation[validation["rating"].notna()]
-        if len(rated):
-            tables = model.head_tables(users_f, items_f, social=False)
-            predicted = model.predict_ratings(
-                tables, rated["user"].to_numpy(), rated["item"].to_numpy()
-            )
-            out["val_rating_rmse"] = rmse(rated["rating"].to_numpy(), predicted)
+        judge = ValidationSlice(model, users_f, items_f, self.snapshot, events, validation)
+        out = {"val_ndcg_at_10": judge.ndcg()}
+        error = judge.rating_rmse()
+        if error is not None:
+            out["val_rating_rmse"] = error
         return out
 
 

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model_config import ModelConfig
 
 # Registered champions pickled the tower classes under this module's name: they stay importable here.
@@ -88,6 +89,9 @@ class MultiTaskModel(nn.Module):
             nn.Linear(3 * cfg.dim, cfg.hidden // 2), nn.GELU(), nn.Linear(cfg.hidden // 2, 1)
         )
         self.social_proj = nn.Linear(cfg.dim, cfg.dim, bias=False)
+        # not a torch weight: the closed-form item-item part of the interaction score, fitted
+        # after the towers (`Trainer.fit`), None when the night chose none
+        self.item_item: ItemItemPath | None = None
 
     # ---- towers ------------------------------------------------------------------------------
     def users(

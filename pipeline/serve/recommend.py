@@ -118,8 +118,15 @@ def score(
     depth = top_n * 5 if rerank_by_rating else top_n
     rec_users, rec_ranks, rec_items, rec_scores, rec_because = [], [], [], [], []
     bar = tqdm(total=len(active), desc="recommend", unit="user", disable=not progress, leave=False)
+    path = bundle.model.item_item
+    path_rows = path.scorer(events, n_users) if path is not None else None
+
+    def scores(rows: np.ndarray) -> np.ndarray:
+        out = u[rows] @ v.T
+        return out if path_rows is None else out + path_rows(rows)
+
     for rows, columns, values in chunked_top_k(
-        lambda r: u[r] @ v.T, active, depth, exclude=seen, allowed=released, chunk_size=chunk_size
+        scores, active, depth, exclude=seen, allowed=released, chunk_size=chunk_size
     ):
         if rerank_by_rating:
             columns, values = _rerank(bundle, heads, rows, columns, values, top_n)

@@ -80,7 +80,11 @@ def fit_and_judge(settings: Settings, snapshot: Snapshot) -> TrainedNight:
     served = evaluated
     if settings.train.refit:
         served = trainer.fit(
-            snapshot.events, snapshot.friends, epochs=evaluated.epochs, label="refit"
+            snapshot.events,
+            snapshot.friends,
+            epochs=evaluated.epochs,
+            label="refit",
+            item_item=evaluated.model.item_item,
         )
     return TrainedNight(snapshot.run_date, snapshot, split, exam, cfg, evaluated, served, metrics)
 

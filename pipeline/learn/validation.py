@@ -1,0 +1,81 @@
+"""The validation slice as a judge: NDCG@10 of a model's lists among the items a user had not
+seen, each user at their own moment (their first validation event), over the catalogue of that
+time; the rating RMSE of its pairs. Early stopping reads it each epoch, and the item-item path's
+choice (`item_item.choose_path`) asks it about sums of the towers' scores and the path's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.learn.model import MultiTaskModel, TowerInputs
+from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
+from pipeline.learn.snapshot import Snapshot
+from pipeline.metrics.functions import ndcg_at_k, rmse
+
+# users whose score spread is measured (the first ones in row order: the same for every call)
+SPREAD_USERS = 512
+
+
+class ValidationSlice:
+    """One model's view of the validation events, given the events it was fitted on."""
+
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        users_f: TowerInputs,
+        items_f: TowerInputs,
+        snapshot: Snapshot,
+        events: pd.DataFrame,
+        validation: pd.DataFrame,
+    ) -> None:
+        self.model, self.users_f, self.items_f = model, users_f, items_f
+        self.validation = validation
+        times = validation["event_s"]
+        self.u, self.v = model.vector_tables(users_f, items_f, None)
+        self.moments = first_event_times(
+            validation, len(snapshot.users), float(times.min() + times.max()) / 2
+        )
+        shape = (len(snapshot.users), len(snapshot.items))
+        self.seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
+        unseen = ~np.asarray(
+            self.seen[validation["user"].to_numpy(), validation["item"].to_numpy()]
+        ).ravel()
+        self.truth = validation[unseen].groupby("user")["item"].agg(set).to_dict()
+        self.rows = np.array(sorted(self.truth), dtype=np.int64)
+        self.release = snapshot.items["release_s"].to_numpy(dtype=float)
+        # The catalogue of that time: items released before the validation period ended.
+        self.allowed = ~(self.release >= float(times.max()))
+
+    def towers(self, rows: np.ndarray) -> np.ndarray:
+        """The towers' interaction scores of `rows`, freshness at each user's moment."""
+        fresh = self.model.freshness_at(self.moments[rows][:, None], self.release[None, :])
+        return self.u[rows] @ self.v.T + fresh
+
+    def ndcg(self, extra: ScoreFn | None = None) -> float:
+        def scores(rows: np.ndarray) -> np.ndarray:
+            out = self.towers(rows)
+            return out if extra is None else out + extra(rows)
+
+        preds = ranked_lists(scores, self.rows, 10, exclude=self.seen, allowed=self.allowed)
+        return ndcg_at_k(self.truth, preds, k=10)
+
+    def spread(self, fn: ScoreFn | None = None) -> float:
+        """The median over validation users of the standard deviation of their scores of the
+        catalogue of that time (`fn`'s, or the towers' own)."""
+        rows = self.rows[:SPREAD_USERS]
+        if not len(rows):
+            return 0.0
+        scores = (fn or self.towers)(rows)[:, self.allowed]
+        return float(np.median(scores.std(axis=1))) if scores.size else 0.0
+
+    def rating_rmse(self) -> float | None:
+        rated = self.validation[self.validation["rating"].notna()]
+        if not len(rated):
+            return None
+        tables = self.model.head_tables(self.users_f, self.items_f, social=False)
+        predicted = self.model.predict_ratings(
+            tables, rated["user"].to_numpy(), rated["item"].to_numpy()
+        )
+        return rmse(rated["rating"].to_numpy(), predicted)

@@ -1,0 +1,134 @@
+"""The interaction score's item-item path: weights, recency, scores, storage and its choice."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+from pipeline.learn.history import history_rows
+from pipeline.learn.item_item import (
+    EASE_MAX_ITEMS,
+    ItemItemPath,
+    choose_path,
+    path_kind,
+    top_per_row,
+)
+from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.validation import ValidationSlice
+
+
+def test_top_per_row_keeps_the_largest_weights_in_magnitude() -> None:
+    kept = top_per_row(np.array([[0.1, -0.9, 0.5, 0.0], [0.3, 0.2, -0.1, 0.05]]), 2)
+    expected = [[0.0, -0.9, 0.5, 0.0], [0.3, 0.2, 0.0, 0.0]]
+    np.testing.assert_allclose(kept.toarray(), expected, rtol=1e-6)
+
+
+def test_auto_is_ease_up_to_its_size_then_itemknn_and_unknown_kinds_are_refused() -> None:
+    assert path_kind("auto", EASE_MAX_ITEMS) == "ease"
+    assert path_kind("auto", EASE_MAX_ITEMS + 1) == "itemknn"
+    assert path_kind("off", 10) == "off"
+    with pytest.raises(ValueError, match="unknown item-item path 'slim'"):
+        path_kind("slim", 10)
+
+
+def test_scores_are_the_recency_weighted_history_times_the_weights() -> None:
+    weights = sp.csr_matrix(np.array([[0.0, 2.0, 1.0], [0.5, 0.0, 0.0], [0.0, 4.0, 0.0]]))
+    path = ItemItemPath("ease", 1.0, half_life=1.0, scale=3.0, weights=weights)
+    # user 0 took item 0, then item 2 (the latest: weight 1, item 0 one back: 0.5); user 1 none
+    events = pd.DataFrame({"user": [0, 0], "item": [0, 2], "event_s": [1.0, 2.0]})
+    h = np.array([0.5, 0.0, 1.0])
+    expected = 3.0 * h @ weights.toarray()
+    got = path.scorer(events, 2)(np.array([0, 1]))
+    assert got[0] == pytest.approx(expected)
+    assert got[1].tolist() == [0.0, 0.0, 0.0]
+    pairs = path.pair_scorer(events, 2)(np.array([0, 0, 1]), np.array([1, 0, 2]))
+    assert pairs == pytest.approx([expected[1], expected[0], 0.0])
+
+
+def test_a_path_survives_its_bytes() -> None:
+    weights = sp.random(5, 5, density=0.4, format="csr", random_state=1, dtype=np.float32)
+    path = ItemItemPath("itemknn", 50.0, 5.0, 0.25, weights)
+    back = ItemItemPath.from_bytes(path.to_bytes())
+    assert (back.kind, back.param, back.half_life, back.scale) == ("itemknn", 50.0, 5.0, 0.25)
+    assert (back.weights != weights).nnz == 0
+
+
+N_USERS, N_ITEMS = 12, 6
+
+
+def paired_world() -> tuple[
+    MultiTaskModel, TowerInputs, TowerInputs, Snapshot, pd.DataFrame, pd.DataFrame
+]:
+    """Items come in pairs (0, 1), (2, 3), (4, 5). Users 0-5 took both items of their pair,
+    users 6-11 the first one only: their next item (validation) is the second."""
+    group = np.arange(N_USERS) % 3
+    first, second = 2 * group, 2 * group + 1
+    both = np.arange(N_USERS) < 6
+    fit_events = pd.DataFrame(
+        {
+            "user": np.r_[np.arange(N_USERS), np.flatnonzero(both)],
+            "item": np.r_[first, second[both]],
+            "event_s": np.r_[np.full(N_USERS, 10.0), np.full(both.sum(), 20.0)],
+            "rating": np.nan,
+        }
+    )
+    later = np.flatnonzero(~both)
+    validation = pd.DataFrame(
+        {"user": later, "item": second[later], "event_s": 30.0, "rating": np.nan}
+    )
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        text_dim=3, n_users=N_USERS, n_items=N_ITEMS, n_genders=1, n_occupations=1,
+        n_categories=1, dim=4, hidden=8, id_dim=3, cat_dim=2, text_proj=3, user_texts=1,
+        history_len=3,
+    )  # fmt: skip
+    model = MultiTaskModel(cfg)
+    users = TowerInputs(
+        ids=torch.arange(N_USERS),
+        texts=[torch.randn(N_USERS, 3)],
+        cats=torch.zeros(N_USERS, 2, dtype=torch.long),
+        numeric=torch.randn(N_USERS, 4),
+        history=torch.from_numpy(history_rows(fit_events, N_USERS, 3, pad=N_ITEMS)),
+    )
+    items = TowerInputs(
+        ids=torch.arange(N_ITEMS),
+        texts=[torch.randn(N_ITEMS, 3)],
+        cats=torch.zeros(N_ITEMS, 1, dtype=torch.long),
+        numeric=torch.randn(N_ITEMS, 4),
+        release_s=torch.zeros(N_ITEMS, dtype=torch.float64),
+    )
+    snapshot = Snapshot(
+        run_date=date(2026, 1, 1),
+        embedding_model="test",
+        users=pd.DataFrame({"user_id": [f"u{i}" for i in range(N_USERS)]}),
+        items=pd.DataFrame({"item_id": [f"i{i}" for i in range(N_ITEMS)], "release_s": 0.0}),
+        user_text=np.zeros((N_USERS, 3), np.float32),
+        item_text=np.zeros((N_ITEMS, 3), np.float32),
+        events=pd.concat([fit_events, validation], ignore_index=True),
+        friends=np.zeros((0, 2), np.int64),
+    )
+    return model, users, items, snapshot, fit_events, validation
+
+
+def test_the_path_is_chosen_where_it_ranks_the_validation_slice_better() -> None:
+    model, users, items, snapshot, fit_events, validation = paired_world()
+    judge = ValidationSlice(model, users, items, snapshot, fit_events, validation)
+    alone = judge.ndcg()
+    assert alone < 1.0  # untrained towers do not know the pairs
+    path = choose_path(judge, fit_events, (N_USERS, N_ITEMS), "auto")
+    assert path is not None and path.kind == "ease"
+    assert judge.ndcg(path.scorer(fit_events, N_USERS)) > alone
+    # the path alone puts each later user's second item above the other unseen ones
+    later = validation["user"].to_numpy()
+    own = path.scorer(fit_events, N_USERS)(later)
+    own[np.arange(len(later)), 2 * (later % 3)] = -np.inf  # seen
+    assert own.argmax(axis=1).tolist() == validation["item"].tolist()
+    assert choose_path(judge, fit_events, (N_USERS, N_ITEMS), "off") is None
+    knn = choose_path(judge, fit_events, (N_USERS, N_ITEMS), "itemknn")
+    assert knn is not None and knn.kind == "itemknn"

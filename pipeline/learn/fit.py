@@ -287,9 +287,9 @@ class Trainer:
         shape = (len(snap.users), len(snap.items))
         if validation is not None and len(validation):
             judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
-            model.item_item = choose_path(judge, events, shape, cfg.item_item_path)
+            model.item_item = choose_path(judge, events, shape, cfg.item_item_path, snap.item_text)
         elif item_item is not None and cfg.item_item_path != "off":
-            model.item_item = item_item.refit(events, shape)
+            model.item_item = item_item.refit(events, shape, snap.item_text)
         return Fitted(model=model, space=space, history=history, epochs=used)
 
     def _steps(

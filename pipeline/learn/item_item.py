@@ -37,10 +37,18 @@ PATH_KINDS = ("auto", "ease", "itemknn", "off")
 PATH_LAMBDAS = (200.0, 1000.0)
 PATH_KS = (50.0, 200.0)
 PATH_HALF_LIVES = (2.0, 5.0, 10.0, 25.0)
-PATH_WEIGHTS = (0.1, 0.25, 0.5, 1.0)
+PATH_WEIGHTS = (0.05, 0.1, 0.25, 0.5, 1.0)
+# the share of the towers' validation cold-item recall a chosen path may give up: the path
+# finds known items, so every weight trades some new items for them (demo: weight 0.1 costs 7%)
+PATH_COLD_TOLERANCE = 0.1
+# ... where new items matter: at least this share of the validation events is on them (on
+# ML-100K, 0.3%: a handful of events whose recall would be noise)
+PATH_COLD_MIN_SHARE = 0.02
 # weights kept per item (the largest in magnitude): ML-100K NDCG@10 of the sum 0.2624 with 200
 # against 0.2627 with all 1,682
 PATH_KEEP = 200
+# known items an item without events borrows its item-item column from (by text similarity)
+COLD_NEIGHBOURS = 5
 
 
 def binary_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -131,13 +139,62 @@ def path_kind(kind: str, n_items: int) -> str:
 
 
 def path_weights(
-    kind: str, events: pd.DataFrame, shape: tuple[int, int], param: float, keep: int
+    kind: str,
+    events: pd.DataFrame,
+    shape: tuple[int, int],
+    param: float,
+    keep: int,
+    texts: np.ndarray | None = None,
 ) -> sp.csr_matrix:
-    """The item-item weights of `kind` fitted on `events`, `keep` per item."""
+    """The item-item weights of `kind` fitted on `events`, `keep` per item; with `texts` (item
+    text vectors), an item without events reads as its text neighbours (`lend_to_cold`)."""
     x = binary_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
     if kind == "ease":
-        return top_per_row(EASE.fit(x, param).weights, keep)
-    return ItemKNN.fit(x, min(int(param), keep)).similarity
+        weights = top_per_row(EASE.fit(x, param).weights, keep)
+    else:
+        weights = ItemKNN.fit(x, min(int(param), keep)).similarity
+    if texts is None:
+        return weights
+    known = np.bincount(events["item"].to_numpy(), minlength=shape[1]) > 0
+    return lend_to_cold(weights, known, texts)
+
+
+def lend_to_cold(
+    weights: sp.csr_matrix,
+    known: np.ndarray,
+    texts: np.ndarray,
+    neighbours: int = COLD_NEIGHBOURS,
+    chunk: int = 2048,
+) -> sp.csr_matrix:
+    """Column j of an item without events (all zero: nobody took it) becomes the mean of the
+    columns of its `neighbours` known items most similar by text (cosine, positive only, as
+    weights): a history scores a new item as it scores the known items it reads like."""
+    norms = np.linalg.norm(texts, axis=1)
+    cold = np.flatnonzero(~known & (norms > 0))
+    donors = np.flatnonzero(known & (norms > 0))
+    if not len(cold) or not len(donors):
+        return weights
+    unit = texts / np.where(norms > 0, norms, 1.0)[:, None]
+    k = min(neighbours, len(donors))
+    rows, cols, vals = [], [], []
+    for start in range(0, len(cold), chunk):
+        block = cold[start : start + chunk]
+        sim = unit[block] @ unit[donors].T  # [block, donors]
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        w = np.clip(np.take_along_axis(sim, top, axis=1), 0.0, None)
+        w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+        rows.append(np.repeat(block, k))
+        cols.append(donors[top].ravel())
+        vals.append(w.ravel())
+    # lend[d, j]: how much cold item j reads like donor d; weights @ lend gives j its column
+    lend = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(cols), np.concatenate(rows))),
+        shape=(weights.shape[1], weights.shape[1]),
+        dtype=np.float32,
+    )
+    out = (weights + weights @ lend).tocsr()
+    out.eliminate_zeros()
+    return out
 
 
 @dataclass
@@ -151,10 +208,14 @@ class ItemItemPath:
     weights: sp.csr_matrix  # items x items
 
     def refit(
-        self, events: pd.DataFrame, shape: tuple[int, int], keep: int = PATH_KEEP
+        self,
+        events: pd.DataFrame,
+        shape: tuple[int, int],
+        texts: np.ndarray | None = None,
+        keep: int = PATH_KEEP,
     ) -> ItemItemPath:
         """The same choice fitted on other events (a refit on every event of the night)."""
-        weights = path_weights(self.kind, events, shape, self.param, keep)
+        weights = path_weights(self.kind, events, shape, self.param, keep, texts)
         return ItemItemPath(self.kind, self.param, self.half_life, self.scale, weights)
 
     def history(self, events: pd.DataFrame, n_users: int) -> sp.csr_matrix:
@@ -210,10 +271,12 @@ class ItemItemPath:
 
 class Judge(Protocol):
     """What `choose_path` asks of the validation slice (`pipeline.learn.validation`): NDCG@10
-    of the towers' scores plus `extra`, and the typical spread of a user's scores (the towers'
-    own without `fn`)."""
+    and cold-item recall@10 of the towers' scores plus `extra`, and the typical spread of a
+    user's scores (the towers' own without `fn`)."""
 
-    def ndcg(self, extra: ScoreFn | None = None) -> float: ...
+    cold_share: float  # of the validation events: those on items the fit never saw
+
+    def judged(self, extra: ScoreFn | None = None) -> tuple[float, float]: ...
 
     def spread(self, fn: ScoreFn | None = None) -> float: ...
 
@@ -223,18 +286,26 @@ def choose_path(
     events: pd.DataFrame,
     shape: tuple[int, int],
     kind: str,
+    texts: np.ndarray | None = None,
     keep: int = PATH_KEEP,
 ) -> ItemItemPath | None:
     """The (parameter, half-life, weight) whose sum with the towers ranks the validation slice
-    best; None when no weight beats the towers alone (or the path is `off`)."""
+    best while recalling nearly as many of its cold items as the towers alone (new items are the
+    towers' to find: `PATH_COLD_TOLERANCE`); None when none beats the towers alone (or `off`)."""
     kind = path_kind(kind, shape[1])
     if kind == "off" or not len(events):
         return None
-    alone = judge.ndcg()
+    alone, alone_cold = judge.judged()
+    log.debug(
+        "towers alone: NDCG@10 %.4f, cold recall@10 %.4f (%.1f%% of the events on cold items)",
+        *(alone, alone_cold, 100 * judge.cold_share),
+    )
+    guarded = judge.cold_share >= PATH_COLD_MIN_SHARE
+    floor = alone_cold * (1.0 - PATH_COLD_TOLERANCE) if guarded else -np.inf
     best: tuple[float, ItemItemPath | None] = (alone, None)
     towers = judge.spread()
     for param in PATH_LAMBDAS if kind == "ease" else PATH_KS:
-        weights = path_weights(kind, events, shape, param, keep)
+        weights = path_weights(kind, events, shape, param, keep, texts)
         for half_life in PATH_HALF_LIVES:
             unit = ItemItemPath(kind, param, half_life, 1.0, weights)
             own = judge.spread(unit.scorer(events, shape[0]))
@@ -242,8 +313,12 @@ def choose_path(
                 continue  # no co-occurrences at all: nothing to add
             for weight in PATH_WEIGHTS:
                 path = ItemItemPath(kind, param, half_life, weight * towers / own, weights)
-                score = judge.ndcg(path.scorer(events, shape[0]))
-                if score > best[0]:
+                score, cold = judge.judged(path.scorer(events, shape[0]))
+                log.debug(
+                    "item-item path %s %g, half-life %g, weight %g: NDCG@10 %.4f, cold %.4f",
+                    *(kind, param, half_life, weight, score, cold),
+                )
+                if score > best[0] and not cold < floor:  # NaN: no cold items to keep
                     best = (score, path)
     chosen = best[1]
     if chosen is None:

@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline.learn.model import MultiTaskModel, TowerInputs
 from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
-from pipeline.metrics.functions import ndcg_at_k, rmse
+from pipeline.metrics.functions import ndcg_at_k, recall_at_k, rmse
 
 # users whose score spread is measured (the first ones in row order: the same for every call)
 SPREAD_USERS = 512
@@ -43,6 +43,11 @@ class ValidationSlice:
             self.seen[validation["user"].to_numpy(), validation["item"].to_numpy()]
         ).ravel()
         self.truth = validation[unseen].groupby("user")["item"].agg(set).to_dict()
+        # validation events on items the fit never saw: what cold-start recall is measured on
+        cold = np.bincount(events["item"].to_numpy(), minlength=shape[1]) == 0
+        on_cold = validation[unseen & cold[validation["item"].to_numpy()]]
+        self.cold_truth = on_cold.groupby("user")["item"].agg(set).to_dict()
+        self.cold_share = len(on_cold) / max(int(unseen.sum()), 1)
         self.rows = np.array(sorted(self.truth), dtype=np.int64)
         self.release = snapshot.items["release_s"].to_numpy(dtype=float)
         # The catalogue of that time: items released before the validation period ended.
@@ -53,13 +58,23 @@ class ValidationSlice:
         fresh = self.model.freshness_at(self.moments[rows][:, None], self.release[None, :])
         return self.u[rows] @ self.v.T + fresh
 
-    def ndcg(self, extra: ScoreFn | None = None) -> float:
+    def lists(self, extra: ScoreFn | None = None) -> dict[int, list[int]]:
+        """Each validation user's top 10 by the towers' scores (plus `extra`'s)."""
+
         def scores(rows: np.ndarray) -> np.ndarray:
             out = self.towers(rows)
             return out if extra is None else out + extra(rows)
 
-        preds = ranked_lists(scores, self.rows, 10, exclude=self.seen, allowed=self.allowed)
-        return ndcg_at_k(self.truth, preds, k=10)
+        return ranked_lists(scores, self.rows, 10, exclude=self.seen, allowed=self.allowed)
+
+    def ndcg(self, extra: ScoreFn | None = None) -> float:
+        return ndcg_at_k(self.truth, self.lists(extra), k=10)
+
+    def judged(self, extra: ScoreFn | None = None) -> tuple[float, float]:
+        """(NDCG@10, cold-item recall@10; NaN without validation events on cold items)."""
+        preds = self.lists(extra)
+        cold = recall_at_k(self.cold_truth, preds, k=10) if self.cold_truth else float("nan")
+        return ndcg_at_k(self.truth, preds, k=10), cold
 
     def spread(self, fn: ScoreFn | None = None) -> float:
         """The median over validation users of the standard deviation of their scores of the

@@ -155,7 +155,8 @@ class Trainer:
             user_texts=len(users_f.texts),
             history_len=cfg.history_length,
             **space.sizes(),
-            **cfg.model,
+            # a history-based user is their items and profile: no id embedding unless asked for
+            **{"user_ids": cfg.history_length == 0, **cfg.model},
         )
         model = MultiTaskModel(model_cfg).to(dev)
         # Adam moves a weight by about lr per step: the freshness curve spans several units of

@@ -78,6 +78,7 @@ class MultiTaskModel(nn.Module):
             USER_TASKS,
             cfg,
             extra=2 * cfg.dim if self.history is not None else 0,
+            ids=cfg.user_ids,
         )
         # One extra output: the item's own bias in the interaction score.
         self.item_tower = Tower(

@@ -30,6 +30,9 @@ class ModelConfig:
     history_len: int = 0
     history_half_life: float = 10.0  # the position curve's starting shape, in positions
     history_dropout: float = 0.5  # of the history items' vectors while training
+    # a per-user id embedding in the user tower: the id-based model's backbone; a history-based
+    # user goes without by default (`Trainer`; ML-100K and demo measured better without)
+    user_ids: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

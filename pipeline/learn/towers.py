@@ -77,7 +77,8 @@ class MMoE(nn.Module):
 
 
 class Tower(nn.Module):
-    """Id embedding + categorical embeddings + projected texts + numeric -> bottom -> vector."""
+    """Id embedding (optional) + categorical embeddings + projected texts + numeric (+ `extra`)
+    -> bottom -> vector."""
 
     def __init__(
         self,
@@ -89,20 +90,23 @@ class Tower(nn.Module):
         tasks: tuple[str, ...],
         cfg: ModelConfig,
         extra: int = 0,
+        ids: bool = True,
     ) -> None:
         super().__init__()
         if cfg.architecture not in ARCHITECTURES:
             raise ValueError(
                 f"unknown architecture {cfg.architecture!r}: choose one of {', '.join(ARCHITECTURES)}"
             )
-        self.ids = nn.Embedding(n_ids + 1, cfg.id_dim, padding_idx=0)
+        self.ids = nn.Embedding(n_ids + 1, cfg.id_dim, padding_idx=0) if ids else None
         self.cats = nn.ModuleList(nn.Embedding(n + 1, cfg.cat_dim) for n in cat_sizes)
         self.texts = nn.ModuleList(nn.Linear(cfg.text_dim, cfg.text_proj) for _ in range(n_texts))
-        width = cfg.id_dim + cfg.cat_dim * len(cat_sizes) + cfg.text_proj * n_texts + n_numeric
+        width = cfg.cat_dim * len(cat_sizes) + cfg.text_proj * n_texts + n_numeric
+        width += cfg.id_dim if ids else 0
         width += extra
         bottom = MMoE if cfg.architecture == "mmoe" else SharedBottom
         self.bottom = bottom(width, out, tasks, cfg)
-        nn.init.normal_(self.ids.weight, std=0.05)
+        if self.ids is not None:
+            nn.init.normal_(self.ids.weight, std=0.05)
 
     def inputs(
         self,
@@ -111,11 +115,13 @@ class Tower(nn.Module):
         id_dropout: float = 0.0,
         extra: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        ids = f.ids[rows]
-        if self.training and id_dropout > 0:
-            # Cold-start practice: the tower must also work from content when the id is unknown.
-            ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < id_dropout, 0)
-        parts = [self.ids(ids)]
+        parts = []
+        if self.ids is not None:
+            ids = f.ids[rows]
+            if self.training and id_dropout > 0:
+                # Cold-start practice: the tower must also work from content when the id is unknown.
+                ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < id_dropout, 0)
+            parts.append(self.ids(ids))
         parts += [emb(f.cats[rows, c]) for c, emb in enumerate(self.cats)]
         parts += [proj(text[rows]) for proj, text in zip(self.texts, f.texts, strict=True)]
         parts.append(f.numeric[rows])

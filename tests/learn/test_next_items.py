@@ -25,7 +25,7 @@ def events() -> pd.DataFrame:
     )
 
 
-def history_model() -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
+def history_model(user_ids: bool = True) -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
     torch.manual_seed(0)
     cfg = ModelConfig(
         text_dim=5,
@@ -41,6 +41,7 @@ def history_model() -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
         text_proj=3,
         user_texts=1,
         history_len=3,
+        user_ids=user_ids,
     )
     users = TowerInputs(
         ids=torch.arange(N_USERS),
@@ -93,6 +94,17 @@ def test_a_users_new_events_change_their_vector_without_retraining() -> None:
     after, _ = model.vector_tables(users, items, at_s=None)
     assert np.allclose(before[[0, 1, 3]], after[[0, 1, 3]])
     assert not np.allclose(before[2], after[2])
+
+
+def test_without_user_ids_a_user_is_their_history_and_profile_alone() -> None:
+    model, users, items = history_model(user_ids=False)
+    model.eval()
+    assert model.user_tower.ids is None
+    assert not any(name.startswith("user_tower.ids") for name in model.state_dict())
+    before, _ = model.vector_tables(users, items, at_s=None)
+    users.ids = torch.zeros_like(users.ids)  # ids are not read at all
+    after, _ = model.vector_tables(users, items, at_s=None)
+    assert np.allclose(before, after)
 
 
 def test_cuts_never_show_a_user_their_own_future() -> None:

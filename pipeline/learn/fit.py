@@ -156,7 +156,11 @@ class Trainer:
             history_len=cfg.history_length,
             **space.sizes(),
             # a history-based user is their items and profile: no id embedding unless asked for
-            **{"user_ids": cfg.history_length == 0, **cfg.model},
+            **{
+                "user_ids": cfg.history_length == 0,
+                "rating_user_bias": cfg.history_length > 0,
+                **cfg.model,
+            },
         )
         model = MultiTaskModel(model_cfg).to(dev)
         # Adam moves a weight by about lr per step: the freshness curve spans several units of
@@ -245,7 +249,7 @@ class Trainer:
                     )
                 if active["rating"]:
                     pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
-                    u = model.users(users_f, r_u[pick], "rating", table)
+                    u = model.rating_users(users_f, r_u[pick], table)
                     v, _ = model.items(items_f, r_i[pick], "rating")
                     losses["rating"] = F.mse_loss(model.rating(u, v), r_y[pick])
                 if active["social"]:

@@ -57,7 +57,7 @@ class HeadTables:
     """What the rating and social heads read, per user and item row: the towers' outputs for
     those tasks (with Shared-Bottom, the interaction vectors without their last column)."""
 
-    rating_user: np.ndarray  # [n, dim]
+    rating_user: np.ndarray  # [n, dim], [n, dim + 1] with the rating bias as its last column
     rating_item: np.ndarray  # [m, dim]
     social_user: np.ndarray  # [n, dim]
 
@@ -90,6 +90,12 @@ class MultiTaskModel(nn.Module):
             nn.Linear(3 * cfg.dim, cfg.hidden // 2), nn.GELU(), nn.Linear(cfg.hidden // 2, 1)
         )
         self.social_proj = nn.Linear(cfg.dim, cfg.dim, bias=False)
+        # carried as the last column of a rating user vector (`rating_users`)
+        self.rating_bias = (
+            nn.Embedding(cfg.n_users + 1, 1, padding_idx=0) if cfg.rating_user_bias else None
+        )
+        if self.rating_bias is not None:
+            nn.init.zeros_(self.rating_bias.weight)
         # not a torch weight: the closed-form item-item part of the interaction score, fitted
         # after the towers (`Trainer.fit`), None when the night chose none
         self.item_item: ItemItemPath | None = None
@@ -155,8 +161,20 @@ class MultiTaskModel(nn.Module):
         return self.freshness(self.age_bucket(age_s)).squeeze(-1)
 
     # ---- heads -------------------------------------------------------------------------------
+    def rating_users(
+        self, f: TowerInputs, rows: torch.Tensor, table: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The rating head's user vectors; with a rating bias, it is their last column."""
+        u = self.users(f, rows, "rating", table)
+        if self.rating_bias is None:
+            return u
+        return torch.cat([u, self.rating_bias(f.ids[rows])], dim=1)
+
     def rating(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        logit = self.rating_head(torch.cat([u, v, u * v], dim=1)).squeeze(1)
+        bias: torch.Tensor | float = 0.0
+        if self.rating_bias is not None:
+            u, bias = u[:, :-1], u[:, -1]
+        logit = self.rating_head(torch.cat([u, v, u * v], dim=1)).squeeze(1) + bias
         return RATING_LOW + (RATING_HIGH - RATING_LOW) * torch.sigmoid(logit)
 
     def social(self, u: torch.Tensor) -> torch.Tensor:
@@ -232,7 +250,7 @@ class MultiTaskModel(nn.Module):
         both = table if rating else skipped
         made_of = self.history_table(items, batch) if rating or social else None
         return HeadTables(
-            rating_user=both(len(users), udev, lambda r: self.users(users, r, "rating", made_of)),
+            rating_user=both(len(users), udev, lambda r: self.rating_users(users, r, made_of)),
             rating_item=both(len(items), idev, lambda r: self.items(items, r, "rating")[0]),
             social_user=(table if social else skipped)(
                 len(users), udev, lambda r: self.users(users, r, "social", made_of)

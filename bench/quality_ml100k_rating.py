@@ -13,6 +13,7 @@ SVD++ 0.919 (and SVD 0.934). Results: stdout and bench/results/quality_ml100k_ra
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -71,6 +72,15 @@ def predict(
     return fitted.model.predict_ratings(tables, test["user"].to_numpy(), test["item"].to_numpy())
 
 
+def model_fingerprint(seed: int) -> str:
+    """A short hash of the model's code and tonight's settings: a cached fold of another model
+    (a code change, an `RECSYS_*` override) is never reused."""
+    digest = hashlib.sha256(repr(model_config(seed=seed)).encode())
+    for path in sorted((Path(__file__).parents[1] / "pipeline" / "learn").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--folds", default="1,2,3,4,5")
@@ -94,6 +104,7 @@ def main() -> None:
         variants[f"model {arch}, {names[mode]}"] = (arch, weights[mode])
     # each fold's results are kept as soon as the fold ends, so an interrupted run resumes
     key = f"seed{args.seed}-epochs{args.max_epochs}-{args.variants}".replace(",", "_")
+    key += f"-{model_fingerprint(args.seed)}"
     cache_path = args.work / "ml-100k" / f"rating-folds-{key.replace(':', '-')}.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
 

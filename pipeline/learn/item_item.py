@@ -114,17 +114,20 @@ class ItemKNN:
         return np.asarray((interactions[rows] @ self.similarity).toarray(), dtype=np.float32)
 
 
-def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int) -> sp.csr_matrix:
-    """Each row's `keep` largest weights in magnitude, as a sparse float32 matrix."""
-    if sp.issparse(weights):
-        dense = np.asarray(weights.toarray(), dtype=np.float32)
-    else:
-        dense = np.asarray(weights, dtype=np.float32)
-    if keep < dense.shape[1]:
-        dense = dense.copy()
-        dropped = np.argpartition(-np.abs(dense), keep, axis=1)[:, keep:]
-        np.put_along_axis(dense, dropped, 0.0, axis=1)
-    out = sp.csr_matrix(dense)
+def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int, chunk: int = 1024) -> sp.csr_matrix:
+    """Each row's `keep` largest weights in magnitude, as a sparse float32 matrix (a chunk of
+    rows at a time: the selection never needs a second items x items array)."""
+    parts = []
+    for start in range(0, weights.shape[0], chunk):
+        block = weights[start : start + chunk]
+        dense = np.array(block.toarray() if sp.issparse(block) else block, dtype=np.float32)
+        if keep < dense.shape[1]:
+            dropped = np.argpartition(-np.abs(dense), keep, axis=1)[:, keep:]
+            np.put_along_axis(dense, dropped, 0.0, axis=1)
+        parts.append(sp.csr_matrix(dense))
+    out = (
+        sp.vstack(parts, format="csr") if parts else sp.csr_matrix(weights.shape, dtype=np.float32)
+    )
     out.eliminate_zeros()
     return out
 
@@ -135,6 +138,11 @@ def path_kind(kind: str, n_items: int) -> str:
         raise ValueError(f"unknown item-item path {kind!r}: choose one of {', '.join(PATH_KINDS)}")
     if kind == "auto":
         return "ease" if n_items <= EASE_MAX_ITEMS else "itemknn"
+    if kind == "ease" and n_items > EASE_MAX_ITEMS:
+        raise ValueError(
+            f"an EASE item-item path inverts a dense {n_items:,} x {n_items:,} matrix (limit "
+            f"{EASE_MAX_ITEMS:,} items): set RECSYS_TRAIN_ITEM_ITEM_PATH to auto or itemknn"
+        )
     return kind
 
 

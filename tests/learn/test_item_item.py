@@ -24,7 +24,7 @@ from pipeline.learn.validation import ValidationSlice
 
 
 def test_top_per_row_keeps_the_largest_weights_in_magnitude() -> None:
-    kept = top_per_row(np.array([[0.1, -0.9, 0.5, 0.0], [0.3, 0.2, -0.1, 0.05]]), 2)
+    kept = top_per_row(np.array([[0.1, -0.9, 0.5, 0.0], [0.3, 0.2, -0.1, 0.05]]), 2, chunk=1)
     expected = [[0.0, -0.9, 0.5, 0.0], [0.3, 0.2, 0.0, 0.0]]
     np.testing.assert_allclose(kept.toarray(), expected, rtol=1e-6)
 
@@ -35,6 +35,8 @@ def test_auto_is_ease_up_to_its_size_then_itemknn_and_unknown_kinds_are_refused(
     assert path_kind("off", 10) == "off"
     with pytest.raises(ValueError, match="unknown item-item path 'slim'"):
         path_kind("slim", 10)
+    with pytest.raises(ValueError, match="set RECSYS_TRAIN_ITEM_ITEM_PATH to auto or itemknn"):
+        path_kind("ease", EASE_MAX_ITEMS + 1)
 
 
 def test_scores_are_the_recency_weighted_history_times_the_weights() -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.evaluate.split import Split
 from pipeline.learn.fit import Fitted, both_directions
+from pipeline.learn.item_item import with_path
 from pipeline.learn.model import SECONDS_PER_DAY
 from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
@@ -135,14 +136,13 @@ def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) 
     u, v = model.vector_tables(users_f, items_f, None)
     release = snapshot.items["release_s"].to_numpy(dtype=float)
 
-    path = model.item_item
-    n_users = len(snapshot.users)
-    path_rows = path.scorer(split.train, n_users) if path is not None else None
+    path, n_users = model.item_item, len(snapshot.users)
     path_pairs = path.pair_scorer(split.train, n_users) if path is not None else None
 
-    def scores(rows: np.ndarray) -> np.ndarray:
-        out = u[rows] @ v.T + model.freshness_at(exam.user_s[rows][:, None], release[None, :])
-        return out if path_rows is None else out + path_rows(rows)
+    def towers(rows: np.ndarray) -> np.ndarray:
+        return u[rows] @ v.T + model.freshness_at(exam.user_s[rows][:, None], release[None, :])
+
+    scores = with_path(path, towers, split.train, n_users)
 
     def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = np.sum(u[a] * v[b], axis=1) + model.freshness_at(exam.user_s[a], release[b])

@@ -277,6 +277,17 @@ class ItemItemPath:
             return cls(str(f["kind"]), param, half_life, scale, weights)
 
 
+def with_path(
+    path: ItemItemPath | None, scores: ScoreFn, events: pd.DataFrame, n_users: int
+) -> ScoreFn:
+    """`scores` plus the path's term from the users' histories in `events` (`scores` itself
+    without a path): how every scoring site adds it."""
+    if path is None:
+        return scores
+    term = path.scorer(events, n_users)
+    return lambda rows: scores(rows) + term(rows)
+
+
 class Judge(Protocol):
     """What `choose_path` asks of the validation slice (`pipeline.learn.validation`): NDCG@10
     and cold-item recall@10 of the towers' scores plus `extra`, and the typical spread of a

@@ -61,10 +61,7 @@ class ValidationSlice:
     def lists(self, extra: ScoreFn | None = None) -> dict[int, list[int]]:
         """Each validation user's top 10 by the towers' scores (plus `extra`'s)."""
 
-        def scores(rows: np.ndarray) -> np.ndarray:
-            out = self.towers(rows)
-            return out if extra is None else out + extra(rows)
-
+        scores = self.towers if extra is None else lambda r: self.towers(r) + extra(r)
         return ranked_lists(scores, self.rows, 10, exclude=self.seen, allowed=self.allowed)
 
     def ndcg(self, extra: ScoreFn | None = None) -> float:

@@ -27,6 +27,7 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
 from pipeline.learn.bundle import Bundle
+from pipeline.learn.item_item import with_path
 from pipeline.learn.model import HeadTables
 from pipeline.learn.scoring import chunked_top_k, seen_matrix
 from pipeline.learn.snapshot import Snapshot, export_snapshot
@@ -118,13 +119,7 @@ def score(
     depth = top_n * 5 if rerank_by_rating else top_n
     rec_users, rec_ranks, rec_items, rec_scores, rec_because = [], [], [], [], []
     bar = tqdm(total=len(active), desc="recommend", unit="user", disable=not progress, leave=False)
-    path = bundle.model.item_item
-    path_rows = path.scorer(events, n_users) if path is not None else None
-
-    def scores(rows: np.ndarray) -> np.ndarray:
-        out = u[rows] @ v.T
-        return out if path_rows is None else out + path_rows(rows)
-
+    scores = with_path(bundle.model.item_item, lambda r: u[r] @ v.T, events, n_users)
     for rows, columns, values in chunked_top_k(
         scores, active, depth, exclude=seen, allowed=released, chunk_size=chunk_size
     ):

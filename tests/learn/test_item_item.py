@@ -8,9 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-import torch
 
-from pipeline.learn.history import history_rows
 from pipeline.learn.item_item import (
     EASE_MAX_ITEMS,
     ItemItemPath,
@@ -18,9 +16,10 @@ from pipeline.learn.item_item import (
     path_kind,
     top_per_row,
 )
-from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.model import MultiTaskModel, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 from pipeline.learn.validation import ValidationSlice
+from tests.learn.tiny_model import tiny_model
 
 
 def test_top_per_row_keeps_the_largest_weights_in_magnitude() -> None:
@@ -84,27 +83,7 @@ def paired_world() -> tuple[
     validation = pd.DataFrame(
         {"user": later, "item": second[later], "event_s": 30.0, "rating": np.nan}
     )
-    torch.manual_seed(0)
-    cfg = ModelConfig(
-        text_dim=3, n_users=N_USERS, n_items=N_ITEMS, n_genders=1, n_occupations=1,
-        n_categories=1, dim=4, hidden=8, id_dim=3, cat_dim=2, text_proj=3, user_texts=1,
-        history_len=3,
-    )  # fmt: skip
-    model = MultiTaskModel(cfg)
-    users = TowerInputs(
-        ids=torch.arange(N_USERS),
-        texts=[torch.randn(N_USERS, 3)],
-        cats=torch.zeros(N_USERS, 2, dtype=torch.long),
-        numeric=torch.randn(N_USERS, 4),
-        history=torch.from_numpy(history_rows(fit_events, N_USERS, 3, pad=N_ITEMS)),
-    )
-    items = TowerInputs(
-        ids=torch.arange(N_ITEMS),
-        texts=[torch.randn(N_ITEMS, 3)],
-        cats=torch.zeros(N_ITEMS, 1, dtype=torch.long),
-        numeric=torch.randn(N_ITEMS, 4),
-        release_s=torch.zeros(N_ITEMS, dtype=torch.float64),
-    )
+    model, users, items = tiny_model(fit_events, N_USERS, N_ITEMS)
     snapshot = Snapshot(
         run_date=date(2026, 1, 1),
         embedding_model="test",

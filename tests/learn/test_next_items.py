@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from pipeline.learn.history import history_rows
-from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.model import MultiTaskModel, TowerInputs
 from pipeline.learn.next_items import UserSequences, next_items_loss
+from tests.learn.tiny_model import tiny_model
 
 N_USERS, N_ITEMS = 4, 6
 
@@ -26,38 +27,7 @@ def events() -> pd.DataFrame:
 
 
 def history_model(user_ids: bool = True) -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
-    torch.manual_seed(0)
-    cfg = ModelConfig(
-        text_dim=5,
-        n_users=N_USERS,
-        n_items=N_ITEMS,
-        n_genders=1,
-        n_occupations=1,
-        n_categories=1,
-        dim=4,
-        hidden=8,
-        id_dim=3,
-        cat_dim=2,
-        text_proj=3,
-        user_texts=1,
-        history_len=3,
-        user_ids=user_ids,
-    )
-    users = TowerInputs(
-        ids=torch.arange(N_USERS),
-        texts=[torch.randn(N_USERS, 5)],
-        cats=torch.zeros(N_USERS, 2, dtype=torch.long),
-        numeric=torch.randn(N_USERS, 4),
-        history=torch.from_numpy(history_rows(events(), N_USERS, 3, pad=N_ITEMS)),
-    )
-    items = TowerInputs(
-        ids=torch.arange(N_ITEMS),
-        texts=[torch.randn(N_ITEMS, 5)],
-        cats=torch.zeros(N_ITEMS, 1, dtype=torch.long),
-        numeric=torch.randn(N_ITEMS, 4),
-        release_s=torch.zeros(N_ITEMS, dtype=torch.float64),
-    )
-    return MultiTaskModel(cfg), users, items
+    return tiny_model(events(), N_USERS, N_ITEMS, user_ids=user_ids)
 
 
 def test_history_rows_are_the_latest_distinct_items_newest_first() -> None:

@@ -1,0 +1,38 @@
+"""A tiny history-based model and its inputs, for tests that need real towers on a few rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from pipeline.learn.history import history_rows
+from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
+
+TEXT_DIM, HISTORY_LEN = 5, 3
+
+
+def tiny_model(
+    events: pd.DataFrame, n_users: int, n_items: int, *, user_ids: bool = True
+) -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
+    """Seeded towers (dim 4) whose users are their latest `HISTORY_LEN` items of `events`."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        text_dim=TEXT_DIM, n_users=n_users, n_items=n_items, n_genders=1, n_occupations=1,
+        n_categories=1, dim=4, hidden=8, id_dim=3, cat_dim=2, text_proj=3, user_texts=1,
+        history_len=HISTORY_LEN, user_ids=user_ids,
+    )  # fmt: skip
+    users = TowerInputs(
+        ids=torch.arange(n_users),
+        texts=[torch.randn(n_users, TEXT_DIM)],
+        cats=torch.zeros(n_users, 2, dtype=torch.long),
+        numeric=torch.randn(n_users, 4),
+        history=torch.from_numpy(history_rows(events, n_users, HISTORY_LEN, pad=n_items)),
+    )
+    items = TowerInputs(
+        ids=torch.arange(n_items),
+        texts=[torch.randn(n_items, TEXT_DIM)],
+        cats=torch.zeros(n_items, 1, dtype=torch.long),
+        numeric=torch.randn(n_items, 4),
+        release_s=torch.zeros(n_items, dtype=torch.float64),
+    )
+    return MultiTaskModel(cfg), users, items

@@ -201,6 +201,31 @@ def train(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
 
 
 @app.command()
+def tune(
+    home: str | None = HOME,
+    run_date: str | None = RUN_DATE,
+    trials: int | None = typer.Option(
+        None, "--trials", min=1, help="Configurations to try (default RECSYS_TUNE_TRIALS, 20)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="File to write (default RECSYS_TUNE_FILE, $RECSYS_HOME/tuned.json)."
+    ),
+) -> None:
+    """Search the model's main knobs on the validation week (one fit per trial) and write the
+    tuned configuration nightly training reads. Not part of the night: run it when you choose."""
+    from pipeline.train.tune import tune as run_tune
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home)
+        day = resolve_run_date(settings, _date(run_date))
+        return run_tune(
+            settings, day, trials=trials, out=out.expanduser().resolve() if out else None
+        )
+
+    _run(stage)
+
+
+@app.command()
 def recommend(
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,

@@ -3,19 +3,17 @@
 Settings are grouped per stage (`settings.embed`, `settings.spark`, `settings.train`, ...). A
 section's field `x` is the variable `RECSYS_<SECTION>_X` (`settings.train.max_epochs` is
 `RECSYS_TRAIN_MAX_EPOCHS`); the few settings that belong to the whole night stay at the top
-(`RECSYS_HOME`, `RECSYS_TOP_N`, ...). `environment_variables()` lists them all; docs/settings.md
-is generated from it (`recsys settings-reference`).
+(`RECSYS_HOME`, `RECSYS_TOP_N`, ...). `settings_reference.environment_variables()` lists them
+all; docs/settings.md is generated from it (`recsys settings-reference`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -186,6 +184,18 @@ class TrainSettings(BaseModel):
     )
 
 
+class TuneSettings(BaseModel):
+    """`recsys tune`: a search of the model's main knobs on the validation week (never nightly)."""
+
+    trials: int = Field(default=20, ge=1, description="Configurations tried, the defaults first.")
+    file: Path | None = Field(
+        default=None,
+        description="What `recsys tune` writes and nightly training reads where it exists "
+        "(default $RECSYS_HOME/tuned.json); RECSYS_TRAIN_* and RECSYS_MODEL_OPTIONS set win.",
+    )
+    apply: bool = Field(default=True, description="false: nightly training ignores the file.")
+
+
 class MlflowSettings(BaseModel):
     """Where runs and the model registry live."""
 
@@ -203,9 +213,7 @@ class MlflowSettings(BaseModel):
 class GateSettings(BaseModel):
     """The champion gate: when a new model version may serve."""
 
-    metric: str = Field(
-        default="ndcg_at_10", description="Primary metric: the champion gate compares it."
-    )
+    metric: str = Field(default="ndcg_at_10", description="The metric the champion gate compares.")
     tolerance: float = Field(
         default=0.0, ge=0, description="A candidate may be this much worse than the champion."
     )
@@ -231,9 +239,7 @@ class RecommendSettings(BaseModel):
     retention_days: int = Field(
         default=30, ge=1, description="Recommendations older than this many days are deleted."
     )
-    chunk_users: int = Field(
-        default=2048, ge=1, description="Users scored per matrix product (bounds memory)."
-    )
+    chunk_users: int = Field(default=2048, ge=1, description="Users per matrix product (memory).")
 
 
 class AirflowSettings(BaseModel):
@@ -289,6 +295,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "embed": EmbedSettings,
     "spark": SparkSettings,
     "train": TrainSettings,
+    "tune": TuneSettings,
     "mlflow": MlflowSettings,
     "gate": GateSettings,
     "recommend": RecommendSettings,
@@ -355,6 +362,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    tune: TuneSettings = Field(default_factory=TuneSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
@@ -369,6 +377,10 @@ class Settings(BaseSettings):
     @property
     def landing_dir(self) -> Path:
         return self.landing or self.home / "landing"
+
+    @property
+    def tuned_path(self) -> Path:
+        return _absolute(self.tune.file) or self.home / "tuned.json"
 
     @property
     def warehouse_path(self) -> Path:
@@ -386,14 +398,3 @@ class Settings(BaseSettings):
     @property
     def dbt_log_dir(self) -> Path:
         return self.home / "dbt" / "logs"
-
-
-def environment_variables() -> Iterator[tuple[str, str | None, str, FieldInfo]]:
-    """(variable, section or None, field name, field) for every setting, in declaration order."""
-    prefix = Settings.model_config["env_prefix"]
-    for name, info in Settings.model_fields.items():
-        if name in SECTIONS:
-            for field, nested in SECTIONS[name].model_fields.items():
-                yield f"{prefix}{name}_{field}".upper(), name, field, nested
-        else:
-            yield f"{prefix}{name}".upper(), None, name, info

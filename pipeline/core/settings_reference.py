@@ -6,15 +6,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from pipeline.core.config import PROJECT_ROOT, SECTIONS, Settings, environment_variables
+from pipeline.core.config import PROJECT_ROOT, SECTIONS, Settings
 
 TOP_LEVEL = "Top level: the whole night"
+
+
+def environment_variables() -> Iterator[tuple[str, str | None, str, FieldInfo]]:
+    """(variable, section or None, field name, field) for every setting, in declaration order."""
+    prefix = Settings.model_config["env_prefix"]
+    for name, info in Settings.model_fields.items():
+        if name in SECTIONS:
+            for field, nested in SECTIONS[name].model_fields.items():
+                yield f"{prefix}{name}_{field}".upper(), name, field, nested
+        else:
+            yield f"{prefix}{name}".upper(), None, name, info
 
 
 def _default(info: FieldInfo) -> str:

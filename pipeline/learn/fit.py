@@ -105,6 +105,8 @@ class Fitted:
     space: FeatureSpace
     history: list[dict[str, float]]  # one row per epoch: losses and validation metrics
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
+    # validation NDCG@10 of what is served (towers + the chosen path); NaN without validation
+    validation_ndcg: float = math.nan
 
 
 # what `validate` computes on the validation slice, logged as `val_<metric>`
@@ -290,12 +292,16 @@ class Trainer:
             used = best[1]
         model.eval()
         shape = (len(snap.users), len(snap.items))
+        served = math.nan
         if validation is not None and len(validation):
             judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
-            model.item_item = choose_path(judge, events, shape, cfg.item_item_path, snap.item_text)
+            model.item_item = path = choose_path(
+                judge, events, shape, cfg.item_item_path, snap.item_text
+            )
+            served = judge.ndcg(None if path is None else path.scorer(events, shape[0]))
         elif item_item is not None and cfg.item_item_path != "off":
             model.item_item = item_item.refit(events, shape, snap.item_text)
-        return Fitted(model=model, space=space, history=history, epochs=used)
+        return Fitted(model, space, history, used, validation_ndcg=served)
 
     def _steps(
         self, sequences: UserSequences | None, n: int, rng: np.random.Generator

@@ -37,7 +37,7 @@ PATH_KINDS = ("auto", "ease", "itemknn", "off")
 PATH_LAMBDAS = (200.0, 1000.0)
 PATH_KS = (50.0, 200.0)
 PATH_HALF_LIVES = (2.0, 5.0, 10.0, 25.0)
-PATH_WEIGHTS = (0.05, 0.1, 0.25, 0.5, 1.0)
+PATH_WEIGHTS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 # the share of the towers' validation cold-item recall a chosen path may give up: the path
 # finds known items, so every weight trades some new items for them (demo: weight 0.1 costs 7%)
 PATH_COLD_TOLERANCE = 0.1

@@ -4,7 +4,7 @@ warehouse: this part may run on a GPU worker).
 1. temporal split; a validation slice of the training pairs picks the number of epochs;
 2. the model and every baseline are scored on the holdout;
 3. the model is refit on every event up to the run date for serving (`RECSYS_TRAIN_REFIT`);
-4. one MLflow run holds params, per-epoch losses, metrics, baselines, a metrics-vs-baselines table,
+4. one MLflow run holds params (and the `recsys tune` file used, `tuned.py`), per-epoch losses, metrics, baselines, a metrics-vs-baselines table,
    plots and the served model, registered as `recsys_mtl`; the gate sets `champion` or `challenger`.
 """
 
@@ -40,6 +40,7 @@ from pipeline.train.gate import (
 )
 from pipeline.train.registry import champion_version, register_model, tracking_uri, use_tracking
 from pipeline.train.tracking import TrainedNight, log_evaluation, log_quality_report, run_params
+from pipeline.train.tuned import tuned_record, with_tuned
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ def log_and_gate(settings: Settings, night: TrainedNight) -> dict[str, Any]:
     with mlflow.start_run(run_name=f"night {night.run_date}") as run:
         mlflow.set_tags({"run_date": night.run_date.isoformat(), "stage": "train"})
         mlflow.log_params(run_params(settings, night))
+        tuned = tuned_record(settings)
+        if tuned is not None:
+            mlflow.log_dict(tuned, "tuned.json")
         table = log_evaluation(night)
         version = register_model(settings, night.served, night.snapshot, night.run_date)
         apply_decision(client, settings, version, decision, run.info.run_id)
@@ -162,6 +166,7 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
     """Fit, judge, log and gate from the exported Parquet snapshot (never opens the warehouse)."""
     started = time.perf_counter()
     check_gate_settings(settings)  # a typo in the gate's settings fails now, not after the fit
+    settings = with_tuned(settings)  # `recsys tune`'s file, where there is one
     folder = folder or snapshot_dir(settings, run_date)
     snapshot = Snapshot.load(folder)
     if snapshot.run_date != run_date:

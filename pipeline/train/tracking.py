@@ -20,6 +20,7 @@ from pipeline.evaluate.split import Split
 from pipeline.learn.fit import Fitted, TrainConfig
 from pipeline.learn.snapshot import Snapshot
 from pipeline.train.gate import Decision
+from pipeline.train.tuned import tuned_record
 
 
 @dataclass
@@ -60,6 +61,7 @@ def run_params(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         "gate_metric": settings.gate.metric,
         "gate_tolerance": settings.gate.tolerance,
         "gate_baselines": ",".join(settings.gate.baselines),
+        "tuned_config": str(settings.tuned_path) if tuned_record(settings) else "none",
         **{f"data_{k}": v for k, v in night.data.items()},
         "evaluable_users": night.exam.evaluable_users,
         "cold_evaluable_users": len(night.exam.cold_truth),

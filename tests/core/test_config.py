@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pipeline.core.config import Settings, environment_variables
+from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
+from pipeline.core.settings_reference import environment_variables
 
 
 def test_defaults_live_under_an_absolute_home(

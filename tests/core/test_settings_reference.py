@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from pipeline.core.config import PROJECT_ROOT, environment_variables
-from pipeline.core.settings_reference import settings_reference
+from pipeline.core.config import PROJECT_ROOT
+from pipeline.core.settings_reference import environment_variables, settings_reference
 
 
 def test_docs_settings_md_is_current() -> None:

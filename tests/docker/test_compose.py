@@ -19,7 +19,8 @@ import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.core.config import PROJECT_ROOT, Settings, environment_variables
+from pipeline.core.config import PROJECT_ROOT, Settings
+from pipeline.core.settings_reference import environment_variables
 from pipeline.embed.spark_submit import spark_job
 from pipeline.train.registry import tracking_uri
 

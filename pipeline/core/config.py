@@ -147,7 +147,7 @@ class TrainSettings(BaseModel):
         default="auto",
         description="Item-item path of the interaction score (recency-weighted history x "
         "closed-form item-item weights, its weight chosen on validation; none where it does "
-        "not help). auto: EASE up to 15,000 items, ItemKNN above; off: towers alone.",
+        "not help). auto: EASE up to 20,000 items, ItemKNN above; off: towers alone.",
     )
     full_softmax_max_items: int = Field(
         default=50_000,

@@ -104,17 +104,31 @@ def collaborative_metrics(
     return out
 
 
+def skipped_baselines(snapshot: Snapshot) -> dict[str, str]:
+    """The baselines a night of this size leaves out, each with why (the log and the `train`
+    summary say so: a missing yardstick is never silent)."""
+    n_users, n_items = len(snapshot.users), len(snapshot.items)
+    skipped = {}
+    if n_items > baselines.EASE_MAX_ITEMS:
+        why = (
+            f"{n_items:,} items > {baselines.EASE_MAX_ITEMS:,}: EASE inverts a dense items x items "
+            "matrix (float32, ~8 bytes x items² and items³ work)"
+        )
+        skipped.update(ease=why, ease_recent=why)
+    if n_users + n_items > baselines.BIASED_MF_MAX_ROWS:
+        skipped["mf (ratings)"] = (
+            f"{n_users + n_items:,} users + items > {baselines.BIASED_MF_MAX_ROWS:,}: one solve "
+            "per user and item, 15 rounds, 6 fits"
+        )
+    return skipped
+
+
 def biased_mf_metrics(
     snapshot: Snapshot, split: Split, exam: Exam, tuning: tuple[Split, Exam] | None
 ) -> dict[str, float]:
     """The `mf` baseline's rating metrics: biased MF, lambda chosen by validation RMSE."""
     shape = (len(snapshot.users), len(snapshot.items))
-    if sum(shape) > baselines.BIASED_MF_MAX_ROWS:
-        log.warning(
-            "biased MF baseline skipped: %d users + items (limit %d)",
-            sum(shape),
-            baselines.BIASED_MF_MAX_ROWS,
-        )
+    if sum(shape) > baselines.BIASED_MF_MAX_ROWS:  # said by `skipped_baselines`
         return {}
 
     def fit(events: pd.DataFrame, lam: float) -> baselines.BiasedMF:
@@ -165,7 +179,10 @@ def baseline_metrics(
         out.update({baseline_key(name, metric): value for metric, value in metrics.items()})
 
     recent = baselines.RECENCY_HALF_LIVES
-    if n_items <= baselines.EASE_MAX_ITEMS:
+    skipped = skipped_baselines(snapshot)
+    for name, why in skipped.items():
+        log.warning("baseline %s skipped: %s", name, why)
+    if "ease" not in skipped:
         out.update(
             collaborative_metrics(
                 "ease",
@@ -177,13 +194,6 @@ def baseline_metrics(
                 tuning,
                 half_lives=recent,
             )
-        )
-    else:
-        log.warning(
-            "ease baselines skipped: %d items (EASE inverts a dense items x items matrix; "
-            "limit %d)",
-            n_items,
-            baselines.EASE_MAX_ITEMS,
         )
     out.update(
         collaborative_metrics(
@@ -197,11 +207,14 @@ def baseline_metrics(
             half_lives=recent,
         )
     )
-    out.update(
-        collaborative_metrics(
-            "mf", baselines.ImplicitMF.fit, baselines.MF_LAMBDAS, snapshot, split, exam, tuning
-        )
+    grid = tuple(float(index) for index in range(len(baselines.MF_GRID)))
+    mf = collaborative_metrics(
+        "mf", baselines.ImplicitMF.fit_grid, grid, snapshot, split, exam, tuning
     )
+    # the tuning loop chose an index of the grid: log what it stands for
+    factors, lam, alpha = baselines.MF_GRID[int(mf["baseline_mf_param"])]
+    mf.update(baseline_mf_param=lam, baseline_mf_factors=float(factors), baseline_mf_alpha=alpha)
+    out.update(mf)
 
     pop = baselines.popularity(train["item"].to_numpy(), n_items)
     put("popularity", exam.ranking(lambda rows: np.broadcast_to(pop, (len(rows), n_items))))

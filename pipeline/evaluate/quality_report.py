@@ -40,6 +40,7 @@ class NightFacts:
     data: dict[str, Any]
     evaluable_users: int
     history: list[dict[str, float]] = field(default_factory=list)
+    skipped_baselines: dict[str, str] = field(default_factory=dict)  # name -> why
 
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
@@ -118,6 +119,8 @@ def quality_report(facts: NightFacts, metrics: dict[str, float], table: pd.DataF
     ]
     judged = verdicts(table)
     lines.append(_markdown(judged) if len(judged) else "No metric could be compared.")
+    for name, why in facts.skipped_baselines.items():
+        lines.append(f"\n`{name}` did not run tonight: {why}.")
     lines += ["", "## Multi-task vs each task trained alone", ""]
     deltas = multi_vs_single(metrics)
     if len(deltas):

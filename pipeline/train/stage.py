@@ -23,7 +23,7 @@ import torch
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.baseline_exam import baseline_metrics, skipped_baselines
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.quality_report import verdicts
 from pipeline.evaluate.single_task import single_task_metrics
@@ -150,6 +150,7 @@ def train_summary(
         "evaluable_users": night.exam.evaluable_users,
         "epochs": night.evaluated.epochs,
         "metrics": {k: round(v, 5) for k, v in night.finite_metrics.items()},
+        "skipped_baselines": skipped_baselines(night.snapshot),
         # per metric: the strongest baseline tonight and the model's lead over it (< 0: trails)
         "versus_best_baseline": {
             row["metric"]: {

@@ -12,6 +12,7 @@ import mlflow
 import pandas as pd
 
 from pipeline.core.config import Settings
+from pipeline.evaluate.baseline_exam import skipped_baselines
 from pipeline.evaluate.comparison import comparison_table
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.plots import loss_curves, metrics_vs_baselines
@@ -112,5 +113,6 @@ def log_quality_report(
         data=night.data,
         evaluable_users=night.exam.evaluable_users,
         history=night.evaluated.history,
+        skipped_baselines=skipped_baselines(night.snapshot),
     )
     mlflow.log_text(quality_report(facts, night.metrics, table), QUALITY_REPORT)

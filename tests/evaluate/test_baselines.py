@@ -39,8 +39,24 @@ def test_ease_matches_its_closed_form_on_a_hand_computed_example() -> None:
     # so B_ij = 0.1 / 0.4 = 0.25 off the diagonal and 0 on it
     x = binary_matrix(np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 2, 1, 2]), (3, 3))
     ease = EASE.fit(x, 1.0)
-    np.testing.assert_allclose(ease.weights, [[0, 0.25, 0.25], [0.25, 0, 0.25], [0.25, 0.25, 0]])
-    np.testing.assert_allclose(ease.scores(x, np.array([0])), [[0.25, 0.25, 0.5]])
+    expected = [[0, 0.25, 0.25], [0.25, 0, 0.25], [0.25, 0.25, 0]]
+    np.testing.assert_allclose(ease.weights, expected, rtol=1e-6)  # float32 by Cholesky
+    np.testing.assert_allclose(ease.scores(x, np.array([0])), [[0.25, 0.25, 0.5]], rtol=1e-6)
+
+
+def test_spd_inverse_matches_numpy_in_place() -> None:
+    from pipeline.learn.item_item import spd_inverse
+
+    rng = np.random.default_rng(0)
+    a = rng.random((70, 40)).astype(np.float32)
+    matrix = a @ a.T + 5 * np.eye(70, dtype=np.float32)
+    expected = np.linalg.inv(matrix.astype(np.float64))
+    inverse = spd_inverse(matrix, block=16)  # blocks that do not divide 70: the edges mirror too
+    np.testing.assert_allclose(inverse, expected, rtol=1e-3, atol=1e-6)
+    np.testing.assert_array_equal(inverse, inverse.T)
+    assert np.shares_memory(inverse, matrix)  # no second items x items matrix
+    with pytest.raises(np.linalg.LinAlgError):
+        spd_inverse(-np.eye(3, dtype=np.float32))
 
 
 def test_itemknn_keeps_each_items_k_nearest_by_cosine() -> None:
@@ -162,3 +178,19 @@ def test_sparse_itemknn_equals_the_dense_definition() -> None:
         np.put_along_axis(expected, cut, 0.0, axis=0)
         got = ItemKNN.fit(x, k).similarity.toarray()
         assert np.allclose(got, expected, atol=1e-6), k
+
+
+def test_skipped_baselines_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from pipeline.evaluate import baselines
+    from pipeline.evaluate.baseline_exam import skipped_baselines
+
+    night = SimpleNamespace(users=range(40), items=range(30))
+    assert skipped_baselines(night) == {}  # type: ignore[arg-type]
+    monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", 29)
+    monkeypatch.setattr(baselines, "BIASED_MF_MAX_ROWS", 69)
+    skipped = skipped_baselines(night)  # type: ignore[arg-type]
+    assert set(skipped) == {"ease", "ease_recent", "mf (ratings)"}
+    assert skipped["ease"].startswith("30 items > 29")
+    assert skipped["mf (ratings)"].startswith("70 users + items > 69")

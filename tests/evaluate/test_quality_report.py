@@ -58,9 +58,11 @@ def test_the_report_says_when_the_control_did_not_run() -> None:
         data={"users": 10, "events": 100},
         evaluable_users=8,
         history=[{"epoch": 1, "loss_interaction": 5.0}],
+        skipped_baselines={"ease": "30,000 items > 20,000: EASE inverts a dense matrix"},
     )
     plain = {k: v for k, v in METRICS.items() if not k.startswith("single_")}
     report = quality_report(facts, plain, comparison_table(plain))
     assert "version **3** -> `challenger` (below_champion)" in report
     assert "RECSYS_TRAIN_SINGLE_TASK_CONTROL=true" in report
     assert "single_task" not in report
+    assert "`ease` did not run tonight: 30,000 items > 20,000" in report

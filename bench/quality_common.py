@@ -201,6 +201,8 @@ def setup_logging() -> None:
     for noisy in ("pipeline", "py4j", "mlflow", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("pipeline.learn.fit").setLevel(logging.INFO)  # one line per epoch
+    for chosen in ("pipeline.learn.item_item", "pipeline.learn.social_blend"):  # what was chosen
+        logging.getLogger(chosen).setLevel(logging.INFO)
 
 
 def judged(

@@ -81,6 +81,11 @@ def main() -> None:
         row.update({m: base.get(f"baseline_{name}_{m}") for m in SHOWN})
         if f"baseline_{name}_param" in base:
             tuned = f"{base[f'baseline_{name}_param']:g}"
+            if name == "mf":
+                tuned = (
+                    f"{base['baseline_mf_factors']:g} factors, λ {tuned}, "
+                    f"alpha {base['baseline_mf_alpha']:g}"
+                )
             if f"baseline_{name}_half_life" in base:
                 tuned += f", half-life {base[f'baseline_{name}_half_life']:g}"
             row["ranker"] = f"{name} ({tuned})"

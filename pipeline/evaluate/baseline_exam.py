@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from pipeline.evaluate import baselines
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
-from pipeline.learn.feature_space import history_text
+from pipeline.learn.feature_space import history_text, text_profiles
 from pipeline.learn.fit import both_directions
 from pipeline.learn.history import recency_matrix
 from pipeline.learn.scoring import ScoreFn
@@ -251,7 +251,7 @@ def baseline_metrics(
         out[baseline_key("popularity", "social_recall_at_10")] = exam.social_recall(
             lambda rows: np.broadcast_to(degree, (len(rows), len(degree)))
         )
-        who = np.where(snapshot.users["has_text"].to_numpy()[:, None], snapshot.user_text, profiles)
+        who = text_profiles(snapshot, train)
         out[baseline_key("content", "social_recall_at_10")] = exam.social_recall(
             lambda rows: who[rows] @ who.T
         )

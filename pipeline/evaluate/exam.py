@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluate.split import Split
+from pipeline.learn.feature_space import text_profiles
 from pipeline.learn.fit import Fitted, both_directions
 from pipeline.learn.item_item import with_path
 from pipeline.learn.model import SECONDS_PER_DAY
@@ -161,6 +162,6 @@ def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) 
         metrics["rating_rmse"] = rmse(truth, predicted)
         metrics["rating_mae"] = mae(truth, predicted)
     if len(snapshot.friends):
-        s = model.social_vectors(tables)
+        s = model.social_vectors(tables, text_profiles(snapshot, split.train))
         metrics["social_recall_at_10"] = exam.social_recall(lambda rows: s[rows] @ s.T)
     return metrics

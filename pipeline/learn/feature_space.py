@@ -55,6 +55,16 @@ def history_text(
     return out, has
 
 
+def text_profiles(snapshot: Snapshot, events: pd.DataFrame) -> np.ndarray:
+    """Per user, a unit text vector: their profile text, else the mean text of their items in
+    `events`, else zeros (what the `content` baseline and the social text term compare)."""
+    profiles, _ = history_text(snapshot, events)
+    has_text = snapshot.users["has_text"].to_numpy(dtype=bool)
+    who = np.where(has_text[:, None], snapshot.user_text, profiles).astype(np.float32)
+    norms = np.linalg.norm(who, axis=1, keepdims=True)
+    return np.divide(who, norms, out=np.zeros_like(who), where=norms > 0)
+
+
 @dataclass
 class FeatureSpace:
     user_ids: list[str]

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from pipeline.core.config import Settings
-from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.feature_space import FeatureSpace, text_profiles
 from pipeline.learn.item_item import ItemItemPath, choose_path
 from pipeline.learn.loss_weights import LossWeights, recency_weights
 from pipeline.learn.model import (
@@ -35,6 +35,7 @@ from pipeline.learn.model import (
 )
 from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
 from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.social_blend import choose_text_weight, split_pairs
 from pipeline.learn.validation import ValidationSlice
 from pipeline.metrics import catalogue
 
@@ -134,9 +135,11 @@ class Trainer:
         epochs: int | None = None,
         label: str = "fit",
         item_item: ItemItemPath | None = None,
+        social_text_weight: float = 0.0,
     ) -> Fitted:
-        """With `validation`, the epochs and the item-item path are chosen on it; without, a
-        refit trains `epochs` epochs and refits the `item_item` path chosen before (if any)."""
+        """With `validation`, the epochs, the item-item path and the social text weight are
+        chosen on it (the weight on held-out friend pairs); without, a refit trains `epochs`
+        epochs and keeps the `item_item` path and `social_text_weight` chosen before."""
         cfg, snap, dev = self.cfg, self.snapshot, self.device
         if cfg.select_on not in SELECT_ON:
             raise ValueError(
@@ -191,6 +194,10 @@ class Trainer:
         r_u = torch.as_tensor(rated["user"].to_numpy(), device=dev)
         r_i = torch.as_tensor(rated["item"].to_numpy(), device=dev)
         r_y = torch.as_tensor(rated["rating"].to_numpy(np.float32), device=dev)
+        # a fit with validation holds out a share of the friend pairs for the social text weight
+        held = pairs[:0]
+        if validation is not None and weights["social"] > 0:
+            pairs, held = split_pairs(pairs, cfg.seed)
         friends = torch.as_tensor(both_directions(pairs), device=dev)
         active = {
             "interaction": weights["interaction"] > 0,
@@ -251,7 +258,13 @@ class Trainer:
                     )
                 if active["rating"]:
                     pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
-                    u = model.rating_users(users_f, r_u[pick], table)
+                    hist = None
+                    if users_f.history is not None:
+                        # the rated item is in the user's history here, never when a rating
+                        # is asked for: the pair is rated from the history without it
+                        hist = users_f.history[r_u[pick]]
+                        hist = hist.masked_fill(hist == r_i[pick][:, None], len(items_f))
+                    u = model.rating_users(users_f, r_u[pick], table, hist)
                     v, _ = model.items(items_f, r_i[pick], "rating")
                     losses["rating"] = F.mse_loss(model.rating(u, v), r_y[pick])
                 if active["social"]:
@@ -301,6 +314,12 @@ class Trainer:
             served = judge.ndcg(None if path is None else path.scorer(events, shape[0]))
         elif item_item is not None and cfg.item_item_path != "off":
             model.item_item = item_item.refit(events, shape, snap.item_text)
+        model.cfg.social_text_weight = social_text_weight
+        if len(held) and active["social"]:
+            heads = model.head_tables(users_f, items_f, rating=False)
+            model.cfg.social_text_weight = choose_text_weight(
+                model.social_vectors(heads), text_profiles(snap, events), pairs, held
+            )
         return Fitted(model, space, history, used, validation_ndcg=served)
 
     def _steps(

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model_config import ModelConfig
+from pipeline.learn.social_blend import blended
 
 # Registered champions pickled the tower classes under this module's name: they stay importable here.
 from pipeline.learn.towers import (  # noqa: F401
@@ -57,7 +58,7 @@ class HeadTables:
     """What the rating and social heads read, per user and item row: the towers' outputs for
     those tasks (with Shared-Bottom, the interaction vectors without their last column)."""
 
-    rating_user: np.ndarray  # [n, dim], [n, dim + 1] with the rating bias as its last column
+    rating_user: np.ndarray  # [n, dim]; with a rating bias [n, dim + factors + 1], bias last
     rating_item: np.ndarray  # [m, dim]
     social_user: np.ndarray  # [n, dim]
 
@@ -91,8 +92,14 @@ class MultiTaskModel(nn.Module):
         )
         self.social_proj = nn.Linear(cfg.dim, cfg.dim, bias=False)
         # carried as the last column of a rating user vector (`rating_users`)
+        width = 1 + cfg.rating_user_factors
         self.rating_bias = (
-            nn.Embedding(cfg.n_users + 1, 1, padding_idx=0) if cfg.rating_user_bias else None
+            nn.Embedding(cfg.n_users + 1, width, padding_idx=0) if cfg.rating_user_bias else None
+        )
+        self.rating_item_map = (
+            nn.Linear(cfg.dim, cfg.rating_user_factors, bias=False)
+            if cfg.rating_user_bias and cfg.rating_user_factors
+            else None
         )
         if self.rating_bias is not None:
             nn.init.zeros_(self.rating_bias.weight)
@@ -162,19 +169,28 @@ class MultiTaskModel(nn.Module):
 
     # ---- heads -------------------------------------------------------------------------------
     def rating_users(
-        self, f: TowerInputs, rows: torch.Tensor, table: torch.Tensor | None = None
+        self,
+        f: TowerInputs,
+        rows: torch.Tensor,
+        table: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The rating head's user vectors; with a rating bias, it is their last column."""
-        u = self.users(f, rows, "rating", table)
+        u = self.users(f, rows, "rating", table, history)
         if self.rating_bias is None:
             return u
         return torch.cat([u, self.rating_bias(f.ids[rows])], dim=1)
 
     def rating(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        bias: torch.Tensor | float = 0.0
+        """`u` as `rating_users` makes it: [tower output, own factors (if any), bias (if any)]."""
+        own: torch.Tensor | float = 0.0
         if self.rating_bias is not None:
-            u, bias = u[:, :-1], u[:, -1]
-        logit = self.rating_head(torch.cat([u, v, u * v], dim=1)).squeeze(1) + bias
+            dim = self.cfg.dim
+            own = u[:, -1]
+            if self.rating_item_map is not None:
+                own = own + (u[:, dim:-1] * self.rating_item_map(v)).sum(dim=1)
+            u = u[:, :dim]
+        logit = self.rating_head(torch.cat([u, v, u * v], dim=1)).squeeze(1) + own
         return RATING_LOW + (RATING_HIGH - RATING_LOW) * torch.sigmoid(logit)
 
     def social(self, u: torch.Tensor) -> torch.Tensor:
@@ -268,10 +284,12 @@ class MultiTaskModel(nn.Module):
         return self.rating(u, v).cpu().numpy()
 
     @torch.no_grad()
-    def social_vectors(self, tables: HeadTables) -> np.ndarray:
-        """Unit vectors whose dot products rank "people like you"."""
+    def social_vectors(self, tables: HeadTables, texts: np.ndarray | None = None) -> np.ndarray:
+        """Vectors whose dot products rank "people like you": the social head's unit vectors,
+        and with a social text weight the users' unit `texts` (`social_blend.text_profiles`)."""
         device = next(self.parameters()).device
-        return self.social(torch.as_tensor(tables.social_user, device=device)).cpu().numpy()
+        unit = self.social(torch.as_tensor(tables.social_user, device=device)).cpu().numpy()
+        return blended(unit, texts, self.cfg.social_text_weight)
 
 
 def sampled_softmax(

@@ -36,6 +36,12 @@ class ModelConfig:
     # the rating head's own per-user bias (a scalar per id): how a user rates is not in which
     # items they took (ML-100K u1 RMSE 0.952 without it); on for a history-based user (`Trainer`)
     rating_user_bias: bool = False
+    # > 0 (with the bias): that many per-user rating factors beside it, dotted with a linear map
+    # of the rating item vector (biased MF's p_u . q_i inside the head)
+    rating_user_factors: int = 0
+    # the social score's text term, cos(social) + w cos(text) (`social_blend`): not a torch
+    # weight, chosen on held-out friend pairs by the fit with validation, kept by its refit
+    social_text_weight: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

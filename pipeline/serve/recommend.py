@@ -27,6 +27,7 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
 from pipeline.learn.bundle import Bundle
+from pipeline.learn.feature_space import text_profiles
 from pipeline.learn.item_item import with_path
 from pipeline.learn.model import HeadTables
 from pipeline.learn.scoring import chunked_top_k, seen_matrix
@@ -149,7 +150,8 @@ def score(
             ),
         }
     )
-    similar = similar_users(bundle, heads, active, user_ids, top_n, chunk_size)
+    texts = text_profiles(snapshot, events)  # the social score's text term, where it has one
+    similar = similar_users(bundle, heads, texts, active, user_ids, top_n, chunk_size)
     cold = np.bincount(events["item"].to_numpy(), minlength=n_items) == 0
     counts = {
         "active_users": len(active),
@@ -182,13 +184,15 @@ def _rerank(
 def similar_users(
     bundle: Bundle,
     heads: HeadTables,
+    texts: np.ndarray,
     active: np.ndarray,
     user_ids: np.ndarray,
     top_n: int,
     chunk_size: int,
 ) -> pa.Table:
-    """People with similar taste: cosine in the social head's space; never the user themself."""
-    s = bundle.model.social_vectors(heads)
+    """People with similar taste: the social head's score (its cosine, plus the text term where
+    the night chose one); never the user themself."""
+    s = bundle.model.social_vectors(heads, texts)
     n = len(s)
     k = min(top_n, n - 1)
     own = seen_matrix(np.arange(n), np.arange(n), (n, n))

@@ -10,7 +10,9 @@ import torch
 from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
 
 
-def tiny(architecture: str, experts: int = 3) -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
+def tiny(
+    architecture: str, experts: int = 3, **options: object
+) -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
     torch.manual_seed(0)
     cfg = ModelConfig(
         text_dim=6,
@@ -26,6 +28,7 @@ def tiny(architecture: str, experts: int = 3) -> tuple[MultiTaskModel, TowerInpu
         text_proj=3,
         architecture=architecture,
         experts=experts,
+        **options,  # type: ignore[arg-type]
     )
     users = TowerInputs(
         ids=torch.arange(6),
@@ -140,3 +143,17 @@ def test_freshness_is_read_at_each_users_own_moment() -> None:
     assert block[0, 1] == 1.0  # not yet released at that moment: age 0, the first bucket
     pairs = model.freshness_at(moments, release[:2])  # one moment per item: pairs
     assert pairs.tolist() == [block[0, 0], block[1, 1]]
+
+
+def test_rating_factors_add_a_per_user_dot_product_beside_the_bias() -> None:
+    model, users, items = tiny("shared_bottom", rating_user_bias=True, rating_user_factors=3)
+    heads = model.head_tables(users, items)
+    assert heads.rating_user.shape == (6, 4 + 3 + 1)  # tower output, factors, bias
+    rows = torch.arange(6)
+    before = model.predict_ratings(heads, rows.numpy(), rows.numpy())
+    with torch.no_grad():  # user 2's factors (zero at the start) now point along its item
+        model.rating_bias.weight[2, :3] = 5 * model.rating_item_map(torch.ones(1, 4))[0]
+    heads = model.head_tables(users, items)
+    after = model.predict_ratings(heads, rows.numpy(), rows.numpy())
+    assert after[2] != pytest.approx(before[2])  # only user 2's ratings moved
+    assert after[[0, 1, 3, 4, 5]] == pytest.approx(before[[0, 1, 3, 4, 5]])

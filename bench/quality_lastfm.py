@@ -1,14 +1,16 @@
 """HetRec 2011 Last.fm: the interaction and social tasks, multi-task vs single-task.
 
     .venv/bin/python bench/quality_lastfm.py [--seeds 42] [--architectures shared_bottom,mmoe]
+        [--no-control]
 
 Plays are implicit (no rating task). The importer's event times come from tag dates, so a random
 split is used: a seeded 20% of each user's artists held out (validation: 20% of the rest), and 10%
 of the friend pairs. For each architecture the multi-task model (interaction + social, the night's
 weights); for the first one also each task alone with the same budget (the single-task control),
 scored on the same holdout; popularity and content for the interaction task, friend-count popularity and profile
-similarity for the social task, in the same run. The collaborative baselines (EASE, ItemKNN,
-iALS) are skipped above 15,000 items (17,632 artists). Results: bench/results/quality_lastfm.md.
+similarity for the social task, and EASE, ItemKNN (each also from a recency-weighted history)
+and iALS, in the same run (17,632 artists: EASE runs up to 20,000 items). `--no-control` skips
+the single-task control (three more fits). Results: bench/results/quality_lastfm.md.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--seeds", default="42")
     p.add_argument("--architectures", default="shared_bottom,mmoe")
+    p.add_argument("--no-control", action="store_true", help="skip the single-task control")
     args = p.parse_args()
     setup_logging()
     src = data_folder("hetrec2011-lastfm-2k")
@@ -64,7 +67,7 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             cfg = model_config(seed=seed, max_epochs=args.max_epochs)
             cfg = replace(cfg, model={**cfg.model, "architecture": arch})
-            control = not rows  # the single-task control: for the first configuration
+            control = not rows and not args.no_control  # for the first configuration
             runs.append(judged(snapshot, cfg, split, tuning, exam, single_task=control))
             print(f"  {arch} seed {seed}: {runs[-1]}", flush=True)
         label = f"model {arch}"
@@ -78,9 +81,23 @@ def main() -> None:
             }
         )
         deltas += multi_vs_single_rows(label, middle)
-    for name in ("popularity", "content", "ease", "itemknn", "mf"):
-        if f"baseline_{name}_ndcg_at_10" in base:
-            rows.append({"ranker": name, **{m: base.get(f"baseline_{name}_{m}") for m in SHOWN}})
+    names = ("popularity", "content", "ease", "ease_recent", "itemknn", "itemknn_recent", "mf")
+    ran = [n for n in names if f"baseline_{n}_ndcg_at_10" in base]
+    for name in ran:
+        rows.append({"ranker": name, **{m: base.get(f"baseline_{name}_{m}") for m in SHOWN}})
+    verdicts = []
+    for r in rows[: len(args.architectures.split(","))]:
+        for metric, against in (
+            ("ndcg_at_10", ran),
+            ("recall_at_10", ran),
+            ("social_recall_at_10", ["popularity", "content"]),
+        ):
+            scored = {n: base.get(f"baseline_{n}_{metric}") for n in against}
+            best = max((n for n in scored if scored[n] is not None), key=lambda n: scored[n])
+            verdicts.append(
+                f"- {r['ranker']}: {metric} {r[metric]:.4f} vs {best} {scored[best]:.4f}: "
+                + ("above" if r[metric] > scored[best] else "**not above**")
+            )
     lines = [
         f"{len(snapshot.users)} users, {len(snapshot.items)} artists, {len(snapshot.events)} "
         f"plays, {len(snapshot.friends)} friend pairs; seeds {args.seeds} (medians).",
@@ -89,9 +106,11 @@ def main() -> None:
         "",
         table(rows),
         "",
+        *verdicts,
+        "",
         "## Multi-task vs each task alone (same budget, same holdout)",
         "",
-        table(deltas),
+        table(deltas) if deltas else "Not run (`--no-control`).",
     ]
     write_results("quality_lastfm", "Last.fm: interaction and social, multi- vs single-task", lines)
 

@@ -258,13 +258,7 @@ class Trainer:
                     )
                 if active["rating"]:
                     pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
-                    hist = None
-                    if users_f.history is not None:
-                        # the rated item is in the user's history here, never when a rating
-                        # is asked for: the pair is rated from the history without it
-                        hist = users_f.history[r_u[pick]]
-                        hist = hist.masked_fill(hist == r_i[pick][:, None], len(items_f))
-                    u = model.rating_users(users_f, r_u[pick], table, hist)
+                    u = model.rating_users(users_f, r_u[pick], table, without=r_i[pick])
                     v, _ = model.items(items_f, r_i[pick], "rating")
                     losses["rating"] = F.mse_loss(model.rating(u, v), r_y[pick])
                 if active["social"]:

@@ -173,9 +173,16 @@ class MultiTaskModel(nn.Module):
         f: TowerInputs,
         rows: torch.Tensor,
         table: torch.Tensor | None = None,
-        history: torch.Tensor | None = None,
+        without: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The rating head's user vectors; with a rating bias, it is their last column."""
+        """The rating head's user vectors; with a rating bias, it is their last column. With
+        `without` (an item per row), each row's history leaves that item out: a training pair's
+        item is in its user's history, never when a rating is asked for."""
+        history = None
+        if without is not None and f.history is not None and table is not None:
+            history = f.history[rows].masked_fill(
+                f.history[rows] == without[:, None], len(table) - 1
+            )
         u = self.users(f, rows, "rating", table, history)
         if self.rating_bias is None:
             return u

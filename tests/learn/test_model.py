@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 import torch
 
 from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
+from tests.learn.tiny_model import tiny_model
 
 
 def tiny(
@@ -157,3 +159,15 @@ def test_rating_factors_add_a_per_user_dot_product_beside_the_bias() -> None:
     after = model.predict_ratings(heads, rows.numpy(), rows.numpy())
     assert after[2] != pytest.approx(before[2])  # only user 2's ratings moved
     assert after[[0, 1, 3, 4, 5]] == pytest.approx(before[[0, 1, 3, 4, 5]])
+
+
+def test_a_rated_pair_is_rated_from_the_history_without_its_item() -> None:
+    events = pd.DataFrame({"user": [0, 0, 1], "item": [1, 2, 2], "event_s": [1.0, 2.0, 3.0]})
+    model, users, items = tiny_model(events, n_users=2, n_items=4)
+    model.eval()
+    table = model.history_table(items)
+    rows = torch.tensor([0, 0])
+    whole = model.rating_users(users, rows, table)
+    left_out = model.rating_users(users, rows, table, without=torch.tensor([2, 3]))
+    assert not torch.allclose(left_out[0], whole[0])  # item 2 is in user 0's history
+    assert torch.allclose(left_out[1], whole[1])  # item 3 is not: nothing to leave out

@@ -221,7 +221,10 @@ def judged(
     metrics["seconds"], metrics["epochs"] = seconds, float(chosen.epochs)
     if single_task:
         started = time.perf_counter()
-        metrics.update(single_task_metrics(snapshot, cfg, split, tuning, exam, chosen.epochs))
+        weight = chosen.model.cfg.social_text_weight
+        metrics.update(
+            single_task_metrics(snapshot, cfg, split, tuning, exam, chosen.epochs, weight)
+        )
         metrics["single_task_seconds"] = time.perf_counter() - started
     return metrics
 

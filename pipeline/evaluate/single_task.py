@@ -41,6 +41,7 @@ def single_task_metrics(
     tuning: Split,
     exam: Exam,
     multi_task_epochs: int,
+    social_text_weight: float = 0.0,
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     tasks = trainable_tasks(cfg, split, tuning)
@@ -61,6 +62,8 @@ def single_task_metrics(
             validation=tuning.holdout if stops else None,
             epochs=None if stops else multi_task_epochs,
             label=f"{task} alone",
+            # the social score's text term is not a task: alone, social keeps the night's weight
+            social_text_weight=social_text_weight,
         )
         metrics = model_metrics(fitted, snapshot, split, exam)
         out.update({single_key(task, m): metrics[m] for m in task_metrics(task) if m in metrics})

@@ -77,7 +77,10 @@ def fit_and_judge(settings: Settings, snapshot: Snapshot) -> TrainedNight:
         baseline_metrics(snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam))
     )
     if settings.train.single_task_control:
-        metrics.update(single_task_metrics(snapshot, cfg, split, tuning, exam, evaluated.epochs))
+        weight = evaluated.model.cfg.social_text_weight
+        metrics.update(
+            single_task_metrics(snapshot, cfg, split, tuning, exam, evaluated.epochs, weight)
+        )
     served = evaluated
     if settings.train.refit:
         served = trainer.fit(

@@ -232,3 +232,22 @@ def judged(
 def multi_vs_single_rows(label: str, metrics: dict[str, float]) -> list[dict[str, Any]]:
     frame = multi_vs_single(metrics)
     return [{"model": label, **row} for row in frame.to_dict("records")]
+
+
+def goal_verdicts(
+    row: dict[str, Any], base: dict[str, float], goals: list[tuple[str, list[str]]]
+) -> list[str]:
+    """One line per (metric, baselines) goal: the model's value in `row` against the best of
+    those baselines in `base` (baseline_<name>_<metric>; ones that did not run are left out)."""
+    lines = []
+    for metric, against in goals:
+        scored = {
+            n: base[f"baseline_{n}_{metric}"] for n in against if f"baseline_{n}_{metric}" in base
+        }
+        best = max(scored, key=lambda n: scored[n])
+        ours = row[metric]
+        lines.append(
+            f"  - {metric} {ours:.4f} vs {best} {scored[best]:.4f}: "
+            + ("above" if ours > scored[best] else "**not above**")
+        )
+    return lines

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from quality_common import (
     dataset_night,
+    goal_verdicts,
     judged,
     median,
     model_config,
@@ -104,15 +105,7 @@ def main() -> None:
     goals += [("social_recall_at_10", ["content"])]
     verdicts = []
     for r in rows[: len(args.configs.split(","))]:
-        verdicts.append(f"- {r['ranker']}:")
-        for metric, against in goals:
-            scored = {n: base.get(f"baseline_{n}_{metric}") for n in against}
-            best = max((n for n in scored if scored[n] is not None), key=lambda n: scored[n])
-            ours, theirs = r.get(metric), scored[best]
-            verdicts.append(
-                f"  - {metric} {ours:.4f} vs {best} {theirs:.4f}: "
-                + ("above" if ours > theirs else "**not above**")
-            )
+        verdicts += [f"- {r['ranker']}:", *goal_verdicts(r, base, goals)]
     lines = [
         f"Demo scale {args.scale:g}: {len(snapshot.users)} users, {len(snapshot.items)} items, "
         f"{len(snapshot.events)} events; holdout {days} days ({exam.evaluable_users} users, "

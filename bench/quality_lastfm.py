@@ -22,6 +22,7 @@ from quality_common import (
     dataset_night,
     exam_of,
     friend_holdout,
+    goal_verdicts,
     imported,
     judged,
     median,
@@ -85,19 +86,11 @@ def main() -> None:
     ran = [n for n in names if f"baseline_{n}_ndcg_at_10" in base]
     for name in ran:
         rows.append({"ranker": name, **{m: base.get(f"baseline_{name}_{m}") for m in SHOWN}})
+    goals = [("ndcg_at_10", ran), ("recall_at_10", ran)]
+    goals += [("social_recall_at_10", ["popularity", "content"])]
     verdicts = []
     for r in rows[: len(args.architectures.split(","))]:
-        for metric, against in (
-            ("ndcg_at_10", ran),
-            ("recall_at_10", ran),
-            ("social_recall_at_10", ["popularity", "content"]),
-        ):
-            scored = {n: base.get(f"baseline_{n}_{metric}") for n in against}
-            best = max((n for n in scored if scored[n] is not None), key=lambda n: scored[n])
-            verdicts.append(
-                f"- {r['ranker']}: {metric} {r[metric]:.4f} vs {best} {scored[best]:.4f}: "
-                + ("above" if r[metric] > scored[best] else "**not above**")
-            )
+        verdicts += [f"- {r['ranker']}:", *goal_verdicts(r, base, goals)]
     lines = [
         f"{len(snapshot.users)} users, {len(snapshot.items)} artists, {len(snapshot.events)} "
         f"plays, {len(snapshot.friends)} friend pairs; seeds {args.seeds} (medians).",

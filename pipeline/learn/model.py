@@ -180,9 +180,8 @@ class MultiTaskModel(nn.Module):
         item is in its user's history, never when a rating is asked for."""
         history = None
         if without is not None and f.history is not None and table is not None:
-            history = f.history[rows].masked_fill(
-                f.history[rows] == without[:, None], len(table) - 1
-            )
+            own = f.history[rows]
+            history = own.masked_fill(own == without[:, None], len(table) - 1)  # the padding
         u = self.users(f, rows, "rating", table, history)
         if self.rating_bias is None:
             return u

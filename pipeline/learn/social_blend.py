@@ -5,9 +5,9 @@ describe themselves (their profile text, or for a user without one the mean text
 items: what the `content` baseline ranks by) is a strong friend finder on its own, and the
 towers blur it. So the served score is cos(social vectors) + w · cos(texts)
 (`feature_space.text_profiles`), with w chosen by social recall@10 on friend pairs the fit did
-not train on (`choose_text_weight`); w = 0, the towers alone, is one of the choices. As vectors: [unit social vector, sqrt(w) · unit text],
-whose dot products are that score (divided by 1 + w, so it stays a similarity in [-1, 1]),
-and similar users stay one matrix product.
+not train on (`choose_text_weight`); w = 0, the towers alone, is one of the choices. As
+vectors: [unit social vector, sqrt(w) · unit text], whose dot products are that score (divided
+by 1 + w, so it stays a similarity in [-1, 1]), and similar users stay one matrix product.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ warehouse: this part may run on a GPU worker).
 1. temporal split; a validation slice of the training pairs picks the number of epochs;
 2. the model and every baseline are scored on the holdout;
 3. the model is refit on every event up to the run date for serving (`RECSYS_TRAIN_REFIT`);
-4. one MLflow run holds params (and the `recsys tune` file used, `tuned.py`), per-epoch losses, metrics, baselines, a metrics-vs-baselines table,
-   plots and the served model, registered as `recsys_mtl`; the gate sets `champion` or `challenger`.
+4. one MLflow run holds params (and the `recsys tune` file used, `tuned.py`), per-epoch losses,
+   metrics, baselines, a metrics-vs-baselines table, plots and the served model, registered as
+   `recsys_mtl`; the gate sets `champion` or `challenger`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.learn.history import history_rows, recency_matrix
+from pipeline.learn.history import history_ratings, history_rows, recency_matrix
 from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 
@@ -166,6 +166,11 @@ class FeatureSpace:
                 torch.from_numpy(
                     history_rows(history, len(users), self.history_len, pad=len(items))
                 )
+                if self.history_len > 0
+                else None
+            ),
+            history_ratings=(
+                torch.from_numpy(history_ratings(history, len(users), self.history_len))
                 if self.history_len > 0
                 else None
             ),

@@ -164,6 +164,7 @@ class Trainer:
             **{
                 "user_ids": cfg.history_length == 0,
                 "rating_user_bias": cfg.history_length > 0,
+                "rating_history": cfg.history_length > 0,
                 **cfg.model,
             },
         )

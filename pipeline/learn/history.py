@@ -33,10 +33,10 @@ def recency_matrix(
     )
 
 
-def latest_first(events: pd.DataFrame) -> pd.DataFrame:
-    """`events` (user, item, event_s) newest first per user, each item once at its latest time;
-    ties in time go to the lower item index."""
-    frame = events[["user", "item", "event_s"]].sort_values(
+def latest_first(events: pd.DataFrame, *also: str) -> pd.DataFrame:
+    """`events` (user, item, event_s and the columns `also`) newest first per user, each item
+    once at its latest time; ties in time go to the lower item index."""
+    frame = events[["user", "item", "event_s", *also]].sort_values(
         ["user", "event_s", "item"], ascending=[True, False, True], kind="stable"
     )
     return frame.drop_duplicates(["user", "item"], keep="first")
@@ -52,4 +52,22 @@ def history_rows(events: pd.DataFrame, n_users: int, length: int, pad: int) -> n
     position = frame.groupby("user").cumcount().to_numpy()
     keep = position < length
     out[frame["user"].to_numpy()[keep], position[keep]] = frame["item"].to_numpy()[keep]
+    return out
+
+
+def history_ratings(events: pd.DataFrame, n_users: int, length: int) -> np.ndarray:
+    """users x `length`, aligned with `history_rows`: how much more the user liked each of
+    their latest items than its other raters did (the rating minus the item's mean rating in
+    `events`); 0 for an implicit event and for the padding. What the rating head's rated history
+    reads: which items a user took says little of how they will rate, how they rated them does."""
+    out = np.zeros((n_users, length), dtype=np.float32)
+    if length == 0 or not len(events) or "rating" not in events:
+        return out
+    frame = latest_first(events, "rating")
+    rated = events[events["rating"].notna()]
+    item_mean = rated.groupby("item")["rating"].mean()
+    deviation = (frame["rating"] - frame["item"].map(item_mean)).fillna(0.0).to_numpy()
+    position = frame.groupby("user").cumcount().to_numpy()
+    keep = position < length
+    out[frame["user"].to_numpy()[keep], position[keep]] = deviation[keep]
     return out

@@ -36,9 +36,9 @@ EASE_MAX_ITEMS = 20_000
 PATH_KINDS = ("auto", "ease", "itemknn", "off")
 # the grids `choose_path` searches (EASE's λ or ItemKNN's k; half-lives in positions; weights
 # relative to the towers' spread of scores)
-PATH_LAMBDAS = (200.0, 1000.0)
+PATH_LAMBDAS = (200.0, 500.0, 1000.0)
 PATH_KS = (50.0, 200.0)
-PATH_HALF_LIVES = (2.0, 5.0, 10.0, 25.0)
+PATH_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
 PATH_WEIGHTS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 # the share of the towers' validation cold-item recall a chosen path may give up: the path
 # finds known items, so every weight trades some new items for them (demo: weight 0.1 costs 7%)

@@ -37,6 +37,7 @@ from pipeline.learn.towers import (  # noqa: F401
     ARCHITECTURES,
     HistoryPooling,
     MMoE,
+    RatedHistory,
     SharedBottom,
     Tower,
     TowerInputs,
@@ -103,6 +104,9 @@ class MultiTaskModel(nn.Module):
         )
         if self.rating_bias is not None:
             nn.init.zeros_(self.rating_bias.weight)
+        self.rated_history = (
+            RatedHistory(cfg) if cfg.rating_history and self.history is not None else None
+        )
         # not a torch weight: the closed-form item-item part of the interaction score, fitted
         # after the towers (`Trainer.fit`), None when the night chose none
         self.item_item: ItemItemPath | None = None
@@ -183,6 +187,12 @@ class MultiTaskModel(nn.Module):
             own = f.history[rows]
             history = own.masked_fill(own == without[:, None], len(table) - 1)  # the padding
         u = self.users(f, rows, "rating", table, history)
+        rated = getattr(self, "rated_history", None)  # absent from champions pickled before it
+        if rated is not None and f.history_ratings is not None and table is not None:
+            assert f.history is not None
+            items = f.history[rows] if history is None else history
+            deviations = f.history_ratings[rows].masked_fill(items == len(table) - 1, 0.0)
+            u = u + rated(table, items, deviations)
         if self.rating_bias is None:
             return u
         return torch.cat([u, self.rating_bias(f.ids[rows])], dim=1)

@@ -171,3 +171,25 @@ def test_a_rated_pair_is_rated_from_the_history_without_its_item() -> None:
     left_out = model.rating_users(users, rows, table, without=torch.tensor([2, 3]))
     assert not torch.allclose(left_out[0], whole[0])  # item 2 is in user 0's history
     assert torch.allclose(left_out[1], whole[1])  # item 3 is not: nothing to leave out
+
+
+def test_how_a_user_rated_moves_their_ratings_but_a_rated_pair_never_sees_its_own() -> None:
+    events = pd.DataFrame(
+        {"user": [0, 0, 1], "item": [1, 2, 2], "event_s": [1.0, 2.0, 3.0], "rating": [5.0, 1, 3]}
+    )
+    model, users, items = tiny_model(events, n_users=2, n_items=4, rating_history=True)
+    model.eval()
+    assert users.history_ratings is not None
+    table = model.history_table(items)
+    rows, pair_items = torch.tensor([0, 0]), torch.tensor([2, 3])
+    before = model.rating_users(users, rows, table)
+    before_pairs = model.rating_users(users, rows, table, without=pair_items)
+    users.history_ratings[0] = -users.history_ratings[0]  # same items, tastes flipped
+    after = model.rating_users(users, rows, table)
+    assert not torch.allclose(before, after)  # how they rated is read, not only what
+    after_pairs = model.rating_users(users, rows, table, without=pair_items)
+    # the pair (0, 2) is rated without item 2 in the history and without its rating
+    users.history_ratings[0, users.history[0] == 2] = 9.0
+    assert torch.allclose(model.rating_users(users, rows[:1], table, without=pair_items[:1]),
+                          after_pairs[:1])  # fmt: skip
+    assert not torch.allclose(before_pairs[1], after_pairs[1])  # item 1's rating still counts

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.learn.history import history_rows
+from pipeline.learn.history import history_ratings, history_rows
 from pipeline.learn.model import MultiTaskModel, TowerInputs
 from pipeline.learn.next_items import UserSequences, next_items_loss
 from tests.learn.tiny_model import tiny_model
@@ -34,6 +34,27 @@ def test_history_rows_are_the_latest_distinct_items_newest_first() -> None:
     rows = history_rows(events(), N_USERS, 3, pad=N_ITEMS)
     assert rows.tolist() == [[5, 3, 1], [2, 6, 6], [6, 6, 6], [6, 6, 6]]
     assert history_rows(events(), N_USERS, 1, pad=-1)[:, 0].tolist() == [5, 2, -1, -1]
+
+
+def test_history_ratings_are_deviations_from_each_items_mean_aligned_with_the_rows() -> None:
+    rated = events().assign(rating=[4.0, 2.0, 5.0, None, 3.0])  # item 3: 4 then 5; 5 implicit
+    # item means: 3 -> 4.5, 1 -> 2, 2 -> 3; user 0 rows [5, 3, 1] (item 3 at its latest rating)
+    assert history_ratings(rated, N_USERS, 3).tolist() == [
+        [0.0, 0.5, 0.0],
+        [0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0],
+    ]
+    more = pd.concat(
+        [rated, pd.DataFrame({"user": [2], "item": [1], "event_s": [5.0], "rating": [4.0]})]
+    )  # item 1's mean is now 3: user 0 liked it less than others, user 2 more
+    assert history_ratings(more, N_USERS, 3).tolist() == [
+        [0.0, 0.5, -1.0],
+        [0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0],
+    ]
+    assert not history_ratings(events(), N_USERS, 3).any()  # no ratings at all: implicit
 
 
 def test_pooling_follows_the_curve_and_an_empty_history_is_nothing() -> None:

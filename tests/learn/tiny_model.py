@@ -5,21 +5,27 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from pipeline.learn.history import history_rows
+from pipeline.learn.history import history_ratings, history_rows
 from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
 
 TEXT_DIM, HISTORY_LEN = 5, 3
 
 
 def tiny_model(
-    events: pd.DataFrame, n_users: int, n_items: int, *, user_ids: bool = True
+    events: pd.DataFrame,
+    n_users: int,
+    n_items: int,
+    *,
+    user_ids: bool = True,
+    rating_history: bool = False,
 ) -> tuple[MultiTaskModel, TowerInputs, TowerInputs]:
-    """Seeded towers (dim 4) whose users are their latest `HISTORY_LEN` items of `events`."""
+    """Seeded towers (dim 4) whose users are their latest `HISTORY_LEN` items of `events` (and,
+    with `rating_history`, how they rated them)."""
     torch.manual_seed(0)
     cfg = ModelConfig(
         text_dim=TEXT_DIM, n_users=n_users, n_items=n_items, n_genders=1, n_occupations=1,
         n_categories=1, dim=4, hidden=8, id_dim=3, cat_dim=2, text_proj=3, user_texts=1,
-        history_len=HISTORY_LEN, user_ids=user_ids,
+        history_len=HISTORY_LEN, user_ids=user_ids, rating_history=rating_history,
     )  # fmt: skip
     users = TowerInputs(
         ids=torch.arange(n_users),
@@ -27,6 +33,7 @@ def tiny_model(
         cats=torch.zeros(n_users, 2, dtype=torch.long),
         numeric=torch.randn(n_users, 4),
         history=torch.from_numpy(history_rows(events, n_users, HISTORY_LEN, pad=n_items)),
+        history_ratings=torch.from_numpy(history_ratings(events, n_users, HISTORY_LEN)),
     )
     items = TowerInputs(
         ids=torch.arange(n_items),

@@ -160,11 +160,10 @@ class Trainer:
             user_texts=len(users_f.texts),
             history_len=cfg.history_length,
             **space.sizes(),
-            # a history-based user is their items and profile: no id embedding unless asked for
+            # a history-based user is their (rated) items and profile: no id embedding unless asked
             **{
                 "user_ids": cfg.history_length == 0,
-                "rating_user_bias": cfg.history_length > 0,
-                "rating_history": cfg.history_length > 0,
+                **dict.fromkeys(("rating_user_bias", "rating_history"), cfg.history_length > 0),
                 **cfg.model,
             },
         )

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.learn.history import history_ratings, history_rows, recency_matrix
+from pipeline.learn.history import latest_history, recency_matrix
 from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
 from pipeline.learn.snapshot import Snapshot
 
@@ -130,6 +130,11 @@ class FeatureSpace:
         """Tensors for every user and item of the snapshot; `history` gives each user's past items."""
         users, items = snapshot.users, snapshot.items
         hist, has_hist = history_text(snapshot, history)
+        rows, ratings = (
+            latest_history(history, len(users), self.history_len, pad=len(items))
+            if self.history_len > 0
+            else (None, None)
+        )
         user_numeric = pd.DataFrame(
             {
                 "age_z": users["age_z"].astype("float64").fillna(0.0),
@@ -162,18 +167,8 @@ class FeatureSpace:
                 )
             ),
             numeric=torch.from_numpy(user_numeric.to_numpy(np.float32)),
-            history=(
-                torch.from_numpy(
-                    history_rows(history, len(users), self.history_len, pad=len(items))
-                )
-                if self.history_len > 0
-                else None
-            ),
-            history_ratings=(
-                torch.from_numpy(history_ratings(history, len(users), self.history_len))
-                if self.history_len > 0
-                else None
-            ),
+            history=None if rows is None else torch.from_numpy(rows),
+            history_ratings=None if ratings is None else torch.from_numpy(ratings),
         )
         item_features = TowerInputs(
             ids=torch.from_numpy(_codes(items["item_id"], self.item_ids)),

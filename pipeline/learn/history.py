@@ -42,32 +42,37 @@ def latest_first(events: pd.DataFrame, *also: str) -> pd.DataFrame:
     return frame.drop_duplicates(["user", "item"], keep="first")
 
 
-def history_rows(events: pd.DataFrame, n_users: int, length: int, pad: int) -> np.ndarray:
-    """users x `length`: each user's latest distinct items (item rows), newest first, padded
-    with `pad`: what the model's history encoder reads."""
-    out = np.full((n_users, length), pad, dtype=np.int64)
+def latest_history(
+    events: pd.DataFrame, n_users: int, length: int, pad: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two users x `length` tables, aligned: each user's latest distinct items (item rows),
+    newest first, padded with `pad` (what the model's history encoder reads); and how much more
+    the user liked each than its other raters did (the rating minus the item's mean rating in
+    `events`), 0 for an implicit event and for the padding (what the rating head's rated
+    history reads: which items a user took says little of how they will rate, how they rated
+    them does)."""
+    rows = np.full((n_users, length), pad, dtype=np.int64)
+    ratings = np.zeros((n_users, length), dtype=np.float32)
     if length == 0 or not len(events):
-        return out
-    frame = latest_first(events)
+        return rows, ratings
+    has_ratings = "rating" in events
+    frame = latest_first(events, *(["rating"] if has_ratings else []))
     position = frame.groupby("user").cumcount().to_numpy()
     keep = position < length
-    out[frame["user"].to_numpy()[keep], position[keep]] = frame["item"].to_numpy()[keep]
-    return out
+    at = (frame["user"].to_numpy()[keep], position[keep])
+    rows[at] = frame["item"].to_numpy()[keep]
+    if has_ratings:
+        item_mean = events.groupby("item")["rating"].mean()  # NaN (implicit) left out
+        deviation = (frame["rating"] - frame["item"].map(item_mean)).fillna(0.0).to_numpy()
+        ratings[at] = deviation[keep]
+    return rows, ratings
+
+
+def history_rows(events: pd.DataFrame, n_users: int, length: int, pad: int) -> np.ndarray:
+    """The item rows of `latest_history`."""
+    return latest_history(events, n_users, length, pad)[0]
 
 
 def history_ratings(events: pd.DataFrame, n_users: int, length: int) -> np.ndarray:
-    """users x `length`, aligned with `history_rows`: how much more the user liked each of
-    their latest items than its other raters did (the rating minus the item's mean rating in
-    `events`); 0 for an implicit event and for the padding. What the rating head's rated history
-    reads: which items a user took says little of how they will rate, how they rated them does."""
-    out = np.zeros((n_users, length), dtype=np.float32)
-    if length == 0 or not len(events) or "rating" not in events:
-        return out
-    frame = latest_first(events, "rating")
-    rated = events[events["rating"].notna()]
-    item_mean = rated.groupby("item")["rating"].mean()
-    deviation = (frame["rating"] - frame["item"].map(item_mean)).fillna(0.0).to_numpy()
-    position = frame.groupby("user").cumcount().to_numpy()
-    keep = position < length
-    out[frame["user"].to_numpy()[keep], position[keep]] = deviation[keep]
-    return out
+    """The rating deviations of `latest_history`."""
+    return latest_history(events, n_users, length, pad=0)[1]

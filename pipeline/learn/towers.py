@@ -167,20 +167,27 @@ class HistoryPooling(nn.Module):
         # -1e9, not -inf: a user with no history gets all-zero weights and finite gradients
         weights = torch.softmax(logits.masked_fill(pad, -1e9), dim=1) * (~pad)
         counts = (~pad).sum(1, keepdim=True).clamp(min=1)
-        # Histories are mostly padding: a sparse users x items matrix of the real entries
-        rows, positions = torch.nonzero(~pad, as_tuple=True)
-        index = torch.stack([rows, history[rows, positions]])
-        shape = (len(history), len(table))
         table = self.dropout(table)
-
-        def pool(values: torch.Tensor) -> torch.Tensor:
-            return torch.sparse.mm(
-                torch.sparse_coo_tensor(index, values, shape, check_invariants=False), table
-            )
-
+        mean = (1.0 / counts).to(table.dtype).expand(history.shape)
         return torch.cat(
-            [pool(weights[rows, positions]), pool((1.0 / counts[rows, 0]).to(table.dtype))], dim=1
+            [sparse_pool(table, history, ~pad, weights), sparse_pool(table, history, ~pad, mean)],
+            dim=1,
         )
+
+
+def sparse_pool(
+    table: torch.Tensor, history: torch.Tensor, real: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """[b, d]: each row's sum of `table[history[b, p]] * weights[b, p]` over the positions
+    where `real` holds. Histories are mostly padding: a sparse users x items matrix of the real
+    entries, multiplied by the table."""
+    rows, positions = torch.nonzero(real, as_tuple=True)
+    index = torch.stack([rows, history[rows, positions]])
+    values = weights[rows, positions].to(table.dtype)
+    matrix = torch.sparse_coo_tensor(
+        index, values, (len(history), len(table)), check_invariants=False
+    )
+    return torch.sparse.mm(matrix, table)
 
 
 class RatedHistory(nn.Module):
@@ -206,10 +213,4 @@ class RatedHistory(nn.Module):
         if self.training and self.dropout > 0:
             rated &= torch.rand(rated.shape, device=rated.device) >= self.dropout
         scale = rated.sum(1, keepdim=True).clamp(min=1).to(table.dtype).rsqrt()
-        rows, positions = torch.nonzero(rated, as_tuple=True)
-        index = torch.stack([rows, history[rows, positions]])
-        weights = (deviations * scale)[rows, positions].to(table.dtype)
-        matrix = torch.sparse_coo_tensor(
-            index, weights, (len(history), len(table)), check_invariants=False
-        )
-        return self.map(torch.sparse.mm(matrix, table))
+        return self.map(sparse_pool(table, history, rated, deviations * scale))

@@ -293,12 +293,22 @@ def run_all(
 
 
 @app.command("report")
-def report_cmd(home: str | None = HOME) -> None:
+def report_cmd(
+    home: str | None = HOME,
+    html: str | None = typer.Option(
+        None,
+        "--html",
+        help="Write the champion's quality report (plots embedded) as one HTML page to this "
+        "path, instead of printing the summary.",
+    ),
+) -> None:
     """Where the night's results are, sample recommendations with their reasons, and the
-    champion's metrics beside the baselines."""
-    from pipeline.serve.report import report
+    champion's metrics beside the baselines; or, with --html, the night's quality report."""
+    from pipeline.serve.report import report, write_html_report
 
     def stage() -> dict[str, Any]:
+        if html is not None:
+            return write_html_report(_settings(home), Path(html))
         text, summary = report(_settings(home))
         typer.echo(text)
         return summary

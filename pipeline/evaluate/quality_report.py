@@ -41,6 +41,7 @@ class NightFacts:
     evaluable_users: int
     history: list[dict[str, float]] = field(default_factory=list)
     skipped_baselines: dict[str, str] = field(default_factory=dict)  # name -> why
+    figures: dict[str, str] = field(default_factory=dict)  # artifact path -> caption, in order
 
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
@@ -145,11 +146,8 @@ def quality_report(facts: NightFacts, metrics: dict[str, float], table: pd.DataF
             + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k != "epoch")
             + "."
         )
-    lines += [
-        "",
-        "![metrics vs baselines](plots/metrics_vs_baselines.png)",
-        "",
-        "![loss curves](plots/loss_curves.png)",
-        "",
-    ]
+    if facts.figures:
+        lines += ["", "## Pictures", ""]
+        for path, caption in facts.figures.items():
+            lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
     return "\n".join(lines)

@@ -6,7 +6,10 @@ Reads only the published read-only copy and MLflow, so it never waits for the ni
 
 from __future__ import annotations
 
+import logging
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Settings
@@ -14,6 +17,7 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect
 
 SAMPLE_USERS = 3
+log = logging.getLogger(__name__)
 
 
 def sample_recommendations(settings: Settings, users: int = SAMPLE_USERS) -> list[tuple]:
@@ -93,3 +97,54 @@ def report(settings: Settings, top: int = 5) -> tuple[str, dict[str, Any]]:
         k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()
     }
     return "\n".join(lines), summary
+
+
+def report_run(settings: Settings) -> tuple[str, str]:
+    """(run id, what it is) of the report to show: the champion's night, or with no champion yet
+    the latest night's (its model was not promoted, and its report says why)."""
+    from pipeline.train.registry import champion_version, use_tracking
+
+    client = use_tracking(settings)
+    champion = champion_version(client, settings.registered_model)
+    if champion is not None:
+        return champion.run_id, f"champion, version {champion.version}"
+    experiment = client.get_experiment_by_name(settings.mlflow.experiment)
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.stage = 'train'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        raise RecsysError("no night has been trained yet: run `recsys train` first")
+    return runs[0].info.run_id, "latest night (no champion yet)"
+
+
+def write_html_report(settings: Settings, dest: Path) -> dict[str, Any]:
+    """Write the night's quality report as one self-contained HTML page to `dest`. Runs logged
+    before the HTML page existed get theirs rendered from their Markdown report and plots."""
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.evaluate.html_report import QUALITY_REPORT_HTML, html_page, images_under
+    from pipeline.evaluate.quality_report import QUALITY_REPORT
+
+    run_id, which = report_run(settings)
+    client = MlflowClient()
+    logged = {a.path for a in client.list_artifacts(run_id)}
+    with tempfile.TemporaryDirectory() as tmp:
+        if QUALITY_REPORT_HTML in logged:
+            page = Path(client.download_artifacts(run_id, QUALITY_REPORT_HTML, tmp)).read_text(
+                encoding="utf-8"
+            )
+        elif QUALITY_REPORT in logged:
+            text = Path(client.download_artifacts(run_id, QUALITY_REPORT, tmp))
+            if "plots" in logged:
+                client.download_artifacts(run_id, "plots", tmp)
+            title = text.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+            page = html_page(text.read_text(encoding="utf-8"), images_under(Path(tmp)), title)
+        else:
+            raise RecsysError(f"run {run_id} ({which}) logged no quality report")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(page, encoding="utf-8")
+    log.info("quality report of run %s (%s) written to %s", run_id, which, dest)
+    return {"stage": "report", "status": "ok", "html": str(dest), "run_id": run_id, "run": which}

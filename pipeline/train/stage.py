@@ -40,7 +40,14 @@ from pipeline.train.gate import (
     decide,
 )
 from pipeline.train.registry import champion_version, register_model, tracking_uri, use_tracking
-from pipeline.train.tracking import TrainedNight, log_evaluation, log_quality_report, run_params
+from pipeline.train.tracking import (
+    TRENDS,
+    TrainedNight,
+    log_evaluation,
+    log_quality_report,
+    run_params,
+    trends_figure,
+)
 from pipeline.train.tuned import tuned_record, with_tuned
 
 log = logging.getLogger(__name__)
@@ -111,11 +118,13 @@ def log_and_gate(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         tuned = tuned_record(settings)
         if tuned is not None:
             mlflow.log_dict(tuned, "tuned.json")
-        table = log_evaluation(night)
+        table, pictures = log_evaluation(night)
         version = register_model(settings, night.served, night.snapshot, night.run_date)
         apply_decision(client, settings, version, decision, run.info.run_id)
         mlflow.set_tag("model_version", version)
-        log_quality_report(night, version, decision, table)
+        trend = trends_figure(client, settings, night, run.info.run_id)
+        pictures.log(TRENDS, "The last nights", trend, first=True)
+        log_quality_report(night, version, decision, table, pictures)
     return train_summary(settings, night, version, decision, run.info.run_id, table)
 
 

@@ -4,24 +4,39 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.evaluate.baseline_exam import skipped_baselines
 from pipeline.evaluate.comparison import comparison_table
 from pipeline.evaluate.exam import Exam
-from pipeline.evaluate.plots import loss_curves, metrics_vs_baselines
+from pipeline.evaluate.html_report import QUALITY_REPORT_HTML, html_page
+from pipeline.evaluate.plots import (
+    GROUPS,
+    lead_over_baselines,
+    loss_curves,
+    png,
+    slug,
+    trends,
+    vs_baselines,
+)
 from pipeline.evaluate.quality_report import QUALITY_REPORT, NightFacts, quality_report
 from pipeline.evaluate.split import Split
 from pipeline.learn.fit import Fitted, TrainConfig
 from pipeline.learn.snapshot import Snapshot
 from pipeline.train.gate import Decision
+from pipeline.train.trends import night_trends
 from pipeline.train.tuned import tuned_record
+
+TRENDS = "plots/trends.png"
 
 
 @dataclass
@@ -80,28 +95,81 @@ def log_history(night: TrainedNight) -> None:
             mlflow.log_metrics(values, step=int(row["epoch"]))
 
 
-def log_evaluation(night: TrainedNight) -> pd.DataFrame:
-    """Metrics, the metrics-vs-baselines table and the plots; returns the table."""
+@dataclass
+class Pictures:
+    """The night's figures as logged: artifact path -> (caption, PNG bytes), in report order."""
+
+    logged: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+    def log(self, path: str, caption: str, fig: Figure | None, first: bool = False) -> None:
+        if fig is None:
+            return
+        mlflow.log_figure(fig, path)
+        entry = {path: (caption, png(fig))}
+        self.logged = {**entry, **self.logged} if first else {**self.logged, **entry}
+        plt.close(fig)  # a night draws a dozen; matplotlib keeps every open one
+
+    @property
+    def captions(self) -> dict[str, str]:
+        return {path: caption for path, (caption, _) in self.logged.items()}
+
+    @property
+    def images(self) -> dict[str, bytes]:
+        return {path: image for path, (_, image) in self.logged.items()}
+
+
+def log_evaluation(night: TrainedNight) -> tuple[pd.DataFrame, Pictures]:
+    """Metrics, the metrics-vs-baselines table and the figures; returns the table and figures."""
     log_history(night)
     mlflow.log_metrics(night.finite_metrics)
     mlflow.log_metric("evaluable_users", night.exam.evaluable_users)
     table = comparison_table(night.metrics)
     mlflow.log_table(table, artifact_file="metrics_vs_baselines.json")
     mlflow.log_text(table.to_markdown(index=False, floatfmt=".4f"), "metrics_vs_baselines.md")
-    mlflow.log_figure(
-        loss_curves(night.evaluated.history, "evaluation fit"), "plots/loss_curves.png"
+    pictures = Pictures()
+    pictures.log(
+        "plots/lead_over_baselines.png",
+        "The model's lead over the best baseline",
+        lead_over_baselines(night.metrics),
+    )
+    for group in GROUPS:
+        pictures.log(
+            f"plots/vs_baselines_{slug(group)}.png",
+            f"{group.capitalize()}: every ranker",
+            vs_baselines(night.metrics, group),
+        )
+    pictures.log(
+        "plots/loss_curves.png",
+        "Training (evaluation fit)",
+        loss_curves(night.evaluated.history, "evaluation fit"),
     )
     if night.served is not night.evaluated:
-        mlflow.log_figure(
-            loss_curves(night.served.history, "serving refit"), "plots/refit_loss.png"
+        pictures.log(
+            "plots/refit_loss.png",
+            "Training (serving refit)",
+            loss_curves(night.served.history, "serving refit"),
         )
-    mlflow.log_figure(metrics_vs_baselines(night.metrics), "plots/metrics_vs_baselines.png")
-    return table
+    return table, pictures
+
+
+def trends_figure(
+    client: MlflowClient, settings: Settings, night: TrainedNight, run_id: str
+) -> Figure | None:
+    """What `plots/trends.png` shows: the experiment's last nights, tonight's (and its gate
+    decision) included."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    nights = night_trends(client, experiment_id, night.run_date, settings.gate.metric)
+    return trends(nights, settings.gate.metric) if len(nights) else None
 
 
 def log_quality_report(
-    night: TrainedNight, model_version: str, decision: Decision, table: pd.DataFrame
+    night: TrainedNight,
+    model_version: str,
+    decision: Decision,
+    table: pd.DataFrame,
+    pictures: Pictures,
 ) -> None:
+    """The one-page report, as Markdown and as a self-contained HTML page."""
     facts = NightFacts(
         run_date=night.run_date,
         model_version=model_version,
@@ -114,5 +182,9 @@ def log_quality_report(
         evaluable_users=night.exam.evaluable_users,
         history=night.evaluated.history,
         skipped_baselines=skipped_baselines(night.snapshot),
+        figures=pictures.captions,
     )
-    mlflow.log_text(quality_report(facts, night.metrics, table), QUALITY_REPORT)
+    text = quality_report(facts, night.metrics, table)
+    mlflow.log_text(text, QUALITY_REPORT)
+    title = f"Quality report: night {night.run_date.isoformat()}"
+    mlflow.log_text(html_page(text, pictures.images, title), QUALITY_REPORT_HTML)

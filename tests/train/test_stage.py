@@ -105,7 +105,14 @@ def test_champion_run_logs_every_metric_baselines_plots_and_the_model(gate_story
     assert {"baseline_bias_rating_rmse", "baseline_popularity_social_recall_at_10"} <= logged
     assert client.get_metric_history(run.info.run_id, "loss_interaction")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert {"plots/loss_curves.png", "plots/metrics_vs_baselines.png"} <= artifacts
+    assert {
+        "plots/trends.png",
+        "plots/lead_over_baselines.png",
+        "plots/vs_baselines_ranking.png",
+        "plots/vs_baselines_rating.png",
+        "plots/vs_baselines_social.png",
+        "plots/loss_curves.png",
+    } <= artifacts
     table = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics_vs_baselines.json", "metrics_vs_baselines.md"} <= table
     assert client.get_model_version("recsys_mtl", good["model_version"]).run_id == run.info.run_id
@@ -193,3 +200,27 @@ def test_an_mmoe_champion_recommends_and_finds_similar_users(controlled: dict) -
     assert controlled["summary"]["alias"] == "champion"
     summary = recommend(settings, resolve_run_date(settings))
     assert summary["recommendations"] > 0 and summary["similar_users"] > 0
+
+
+def test_every_figure_is_drawn_at_the_viewers_width_and_the_html_report_embeds_them(
+    gate_story: dict, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from pipeline.serve.report import write_html_report
+
+    settings, again = gate_story["settings"], gate_story["good_again"]
+    client: MlflowClient = use_tracking(settings)
+    run_id = again["mlflow_run_id"]
+    plots = Path(client.download_artifacts(run_id, "plots", str(tmp_path)))
+    for path in plots.glob("*.png"):
+        width, height = Image.open(path).size
+        assert width == 1000 and 250 <= height <= 2000, (path.name, width, height)
+    report = Path(client.download_artifacts(run_id, "quality_report.md", str(tmp_path)))
+    assert "![The last nights](plots/trends.png)" in report.read_text(encoding="utf-8")
+    # four trainings of one run date: one night on the trend, its latest run (a champion)
+    html = write_html_report(settings, tmp_path / "night.html")
+    assert html["run"] == "champion, version 4" and html["run_id"] == run_id
+    page = (tmp_path / "night.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == len(list(plots.glob("*.png")))
+    assert 'src="plots/' not in page and "<table>" in page

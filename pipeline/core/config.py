@@ -131,10 +131,7 @@ class TrainSettings(BaseModel):
         "id embedding instead (the model before history encoding).",
     )
     history_cuts: int = Field(
-        default=8,
-        ge=1,
-        description="History model: training examples per user per epoch, each the user's "
-        "history cut at a random point with the items after it as targets.",
+        default=8, ge=1, description="History model: training cuts of a user's history per epoch."
     )
     history_horizon_days: float = Field(
         default=7.0,
@@ -149,6 +146,11 @@ class TrainSettings(BaseModel):
         "closed-form item-item weights, its weight chosen on validation; none where it does "
         "not help). auto: EASE up to 20,000 items, ItemKNN above; off: towers alone.",
     )
+    rating_path: bool = Field(
+        default=True,
+        description="Blend the rating head with kNN-with-baselines on the user's own ratings "
+        "(least squares on validation, kept where it lowers the RMSE); false: the head alone.",
+    )
     full_softmax_max_items: int = Field(
         default=50_000,
         ge=1,
@@ -162,9 +164,7 @@ class TrainSettings(BaseModel):
         "RECSYS_TRAIN_LR; 0 keeps the curve flat (no freshness term).",
     )
     refit: bool = Field(
-        default=True,
-        description="After evaluation, refit on every event up to the run date for serving, "
-        "for the number of epochs early stopping chose.",
+        default=True, description="Refit on every event for serving (the epochs chosen)."
     )
     architecture: Literal["shared_bottom", "mmoe"] = Field(
         default="shared_bottom",

@@ -33,8 +33,11 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+from pipeline.learn.biased_mf import BIASED_MF_LAMBDAS, BiasedMF  # noqa: F401
+
 # the model's item-item path is made of these too: they live beside it, and stay importable here
 from pipeline.learn.item_item import EASE, EASE_MAX_ITEMS, ItemKNN, binary_matrix  # noqa: F401
+from pipeline.learn.rating_path import fit_biases
 
 EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
 # EASE (`EASE_MAX_ITEMS`: above it, skipped with a warning in the log), ItemKNN and the binary
@@ -53,7 +56,6 @@ MF_GRID = tuple(
     for factors in (64, 128)
     for alpha in (1.0, 10.0)
 )
-BIASED_MF_LAMBDAS = (0.02, 0.05, 0.1, 0.2, 0.5)
 # biased MF solves one small system per user and per item, 15 rounds, 6 fits: above this many
 # users + items a night would spend minutes on a baseline, so it is skipped
 BIASED_MF_MAX_ROWS = 100_000
@@ -77,15 +79,10 @@ class BiasBaseline:
         reg_item: float = 10.0,
         rounds: int = 10,
     ) -> BiasBaseline:
-        n_users, n_items = shape
-        mean = float(ratings.mean()) if len(ratings) else 0.0
-        bu, bi = np.zeros(n_users), np.zeros(n_items)
-        count_u = np.bincount(users, minlength=n_users)
-        count_i = np.bincount(items, minlength=n_items)
-        for _ in range(rounds):
-            bi = np.bincount(items, ratings - mean - bu[users], n_items) / (reg_item + count_i)
-            bu = np.bincount(users, ratings - mean - bi[items], n_users) / (reg_user + count_u)
-        return cls(mean, bu, bi)
+        fitted = fit_biases(
+            users, items, ratings, shape, reg_user=reg_user, reg_item=reg_item, rounds=rounds
+        )
+        return cls(*fitted)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.mean + self.user_bias[users] + self.item_bias[items]
@@ -153,65 +150,3 @@ class ImplicitMF:
 
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         return self.users[rows] @ self.items.T
-
-
-@dataclass
-class BiasedMF:
-    """Explicit ratings: r_ui = mean + b_u + b_i + p_u.q_i, minimising squared error plus
-    lam x (ratings of the row) x (|p|^2 + b^2) on each side, solved exactly side by side."""
-
-    mean: float
-    user_factors: np.ndarray  # users x (factors + 1): the last column is b_u
-    item_factors: np.ndarray  # items x (factors + 1): the last column is b_i
-
-    @classmethod
-    def fit(
-        cls,
-        users: np.ndarray,
-        items: np.ndarray,
-        ratings: np.ndarray,
-        shape: tuple[int, int],
-        lam: float,
-        *,
-        factors: int = 32,
-        rounds: int = 15,
-        seed: int = 0,
-    ) -> BiasedMF:
-        rng = np.random.default_rng(seed)
-        # a pair rated twice counts once, with its last rating
-        key = users.astype(np.int64) * shape[1] + items
-        _, first_from_end = np.unique(key[::-1], return_index=True)
-        keep = len(key) - 1 - first_from_end
-        users, items, ratings = users[keep], items[keep], ratings[keep]
-        mean = float(ratings.mean()) if len(ratings) else 0.0
-        by_user = sp.csr_matrix((ratings - mean, (users, items)), shape=shape)
-        by_item = by_user.T.tocsr()
-        p = np.hstack([rng.normal(0, 0.1, (shape[0], factors)), np.zeros((shape[0], 1))])
-        q = np.hstack([rng.normal(0, 0.1, (shape[1], factors)), np.zeros((shape[1], 1))])
-        for _ in range(rounds):
-            p = _biased_side(by_user, q, lam)
-            q = _biased_side(by_item, p, lam)
-        return cls(mean, p, q)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        p, q = self.user_factors[users], self.item_factors[items]
-        # [p, b_u] . [q, b_i] would multiply the biases: add them instead
-        dot = np.sum(p[:, :-1] * q[:, :-1], axis=1)
-        return np.clip(self.mean + p[:, -1] + q[:, -1] + dot, 0.5, 5.0)
-
-
-def _biased_side(rows: sp.csr_matrix, other: np.ndarray, lam: float) -> np.ndarray:
-    """Each row's factors and bias given the other side's: least squares on [q_i, 1] against
-    r_ui - mean - b_i (the other side's bias is its last column)."""
-    k = other.shape[1]
-    design = np.hstack([other[:, :-1], np.ones((len(other), 1))])
-    out = np.zeros((rows.shape[0], k))
-    for r in range(rows.shape[0]):
-        start, end = rows.indptr[r], rows.indptr[r + 1]
-        if start == end:
-            continue
-        cols = rows.indices[start:end]
-        x = design[cols]
-        target = rows.data[start:end] - other[cols, -1]
-        out[r] = np.linalg.solve(x.T @ x + lam * (end - start) * np.eye(k), x.T @ target)
-    return out

@@ -22,12 +22,17 @@ from pipeline.core.errors import RecsysError
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.rating_path import RatingPath
 from pipeline.learn.snapshot import Snapshot
 
 # Recommendations made for day D are read during D + 1: score items at the middle of that day.
 SERVE_OFFSET_S = 12 * 3600.0
 # the interaction score's item-item path (`item_item.py`), when the night chose one
 ITEM_ITEM_FILE = "item_item.npz"
+# the rating's neighbourhood blend (`rating_path.py`), when the night chose one, and what it reads
+# of the night's users (for the served pyfunc, which has no events to encode)
+RATING_PATH_FILE = "rating_path.npz"
+RATING_USERS_FILE = "rating_users.npz"
 
 
 @dataclass
@@ -79,6 +84,12 @@ class Bundle:
         else:
             path.unlink(missing_ok=True)
         u, v, heads = self.tables(snapshot, snapshot.events, social=False)
+        rating_path, rating_users = folder / RATING_PATH_FILE, folder / RATING_USERS_FILE
+        rating_path.unlink(missing_ok=True)
+        rating_users.unlink(missing_ok=True)
+        if self.model.rating_path is not None and heads.rating_users_state is not None:
+            rating_path.write_bytes(self.model.rating_path.to_bytes())
+            rating_users.write_bytes(heads.rating_users_state.to_bytes())
         users, items = snapshot.users["user_id"], snapshot.items["item_id"]
         _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
         _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)
@@ -94,6 +105,8 @@ class Bundle:
         model.load_state_dict(state)
         if (folder / ITEM_ITEM_FILE).exists():  # bundles before the path, or without one: none
             model.item_item = ItemItemPath.from_bytes((folder / ITEM_ITEM_FILE).read_bytes())
+        if (folder / RATING_PATH_FILE).exists():
+            model.rating_path = RatingPath.from_bytes((folder / RATING_PATH_FILE).read_bytes())
         model.to(device).eval()
         return cls(
             model=model,

@@ -16,6 +16,7 @@ import torch
 
 from pipeline.learn.history import latest_history, recency_matrix
 from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
+from pipeline.learn.rating_path import rating_matrix
 from pipeline.learn.snapshot import Snapshot
 
 
@@ -169,6 +170,7 @@ class FeatureSpace:
             numeric=torch.from_numpy(user_numeric.to_numpy(np.float32)),
             history=None if rows is None else torch.from_numpy(rows),
             history_ratings=None if ratings is None else torch.from_numpy(ratings),
+            ratings=rating_matrix(history, (len(users), len(items))),
         )
         item_features = TowerInputs(
             ids=torch.from_numpy(_codes(items["item_id"], self.item_ids)),

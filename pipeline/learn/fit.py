@@ -34,6 +34,7 @@ from pipeline.learn.model import (
     sampled_softmax,
 )
 from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
+from pipeline.learn.rating_path import RatingPath, choose_rating_path
 from pipeline.learn.snapshot import Snapshot
 from pipeline.learn.social_blend import choose_text_weight, split_pairs
 from pipeline.learn.validation import ValidationSlice
@@ -69,6 +70,7 @@ class TrainConfig:
     full_softmax_max_items: int
     history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
     item_item_path: str  # "auto", "ease", "itemknn" or "off" (`item_item.py`)
+    rating_path: bool = True  # the rating's neighbourhood blend (`rating_path.py`)
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
     # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS
@@ -135,11 +137,12 @@ class Trainer:
         epochs: int | None = None,
         label: str = "fit",
         item_item: ItemItemPath | None = None,
+        rating_path: RatingPath | None = None,
         social_text_weight: float = 0.0,
     ) -> Fitted:
-        """With `validation`, the epochs, the item-item path and the social text weight are
-        chosen on it (the weight on held-out friend pairs); without, a refit trains `epochs`
-        epochs and keeps the `item_item` path and `social_text_weight` chosen before."""
+        """With `validation`, the epochs, the paths and the social text weight are chosen on it
+        (the weight on held-out friend pairs); without, a refit trains `epochs` epochs and keeps
+        the `item_item` and `rating_path` blends and `social_text_weight` chosen before."""
         cfg, snap, dev = self.cfg, self.snapshot, self.device
         if cfg.select_on not in SELECT_ON:
             raise ValueError(
@@ -279,7 +282,8 @@ class Trainer:
                 trained = [t for t in TASKS if active[t]]
                 row.update({f"task_weight_{t}": w for t, w in weighting.effective(trained).items()})
             if validation is not None and len(validation):
-                row.update(self.validate(model, users_f, items_f, events, validation))
+                judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
+                row.update(judge.metrics())
                 score = select_sign * row.get(cfg.select_on, math.nan)
                 if math.isnan(score):
                     raise ValueError(f"{label}: validation gave no {cfg.select_on}")
@@ -306,8 +310,13 @@ class Trainer:
                 judge, events, shape, cfg.item_item_path, snap.item_text
             )
             served = judge.ndcg(None if path is None else path.scorer(events, shape[0]))
-        elif item_item is not None and cfg.item_item_path != "off":
-            model.item_item = item_item.refit(events, shape, snap.item_text)
+            if cfg.rating_path and active["rating"] and users_f.ratings is not None:
+                model.rating_path = choose_rating_path(users_f.ratings, *judge.rated_heads())
+        else:
+            if item_item is not None and cfg.item_item_path != "off":
+                model.item_item = item_item.refit(events, shape, snap.item_text)
+            if rating_path is not None and cfg.rating_path and users_f.ratings is not None:
+                model.rating_path = rating_path.refit(users_f.ratings)
         model.cfg.social_text_weight = social_text_weight
         if len(held) and active["social"]:
             heads = model.head_tables(users_f, items_f, rating=False)
@@ -376,22 +385,6 @@ class Trainer:
         neg = sa @ sn.T / tau
         mask = (negs[None, :] == b[:, None]) | (negs[None, :] == a[:, None])
         return sampled_softmax(pos, neg, mask)
-
-    def validate(
-        self,
-        model: MultiTaskModel,
-        users_f: TowerInputs,
-        items_f: TowerInputs,
-        events: pd.DataFrame,
-        validation: pd.DataFrame,
-    ) -> dict[str, float]:
-        """NDCG@10 of the validation pairs among unseen items, and the rating RMSE on them."""
-        judge = ValidationSlice(model, users_f, items_f, self.snapshot, events, validation)
-        out = {"val_ndcg_at_10": judge.ndcg()}
-        error = judge.rating_rmse()
-        if error is not None:
-            out["val_rating_rmse"] = error
-        return out
 
 
 def _fmt(row: dict[str, float]) -> str:

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model_config import ModelConfig
+from pipeline.learn.rating_path import RatingPath, UserRatings
 from pipeline.learn.social_blend import blended
 
 # Registered champions pickled the tower classes under this module's name: they stay importable here.
@@ -62,6 +63,9 @@ class HeadTables:
     rating_user: np.ndarray  # [n, dim]; with a rating bias [n, dim + factors + 1], bias last
     rating_item: np.ndarray  # [m, dim]
     social_user: np.ndarray  # [n, dim]
+    # what the rating path reads of every user (when the model has one and the users' ratings
+    # were encoded)
+    rating_users_state: UserRatings | None = None
 
 
 class MultiTaskModel(nn.Module):
@@ -110,6 +114,8 @@ class MultiTaskModel(nn.Module):
         # not a torch weight: the closed-form item-item part of the interaction score, fitted
         # after the towers (`Trainer.fit`), None when the night chose none
         self.item_item: ItemItemPath | None = None
+        # the rating's neighbourhood blend (`rating_path.py`), when validation chose one
+        self.rating_path: RatingPath | None = None
 
     # ---- towers ------------------------------------------------------------------------------
     def users(
@@ -287,17 +293,32 @@ class MultiTaskModel(nn.Module):
             social_user=(table if social else skipped)(
                 len(users), udev, lambda r: self.users(users, r, "social", made_of)
             ),
+            rating_users_state=(
+                self.rating_path.users(users.ratings)
+                if rating and self.rating_path is not None and users.ratings is not None
+                else None
+            ),
         )
 
     @torch.no_grad()
     def predict_ratings(
         self, tables: HeadTables, users: np.ndarray, items: np.ndarray
     ) -> np.ndarray:
-        """The rating head's prediction for each (user row, item row) pair."""
+        """The rating head's prediction for each (user row, item row) pair, blended with the
+        rating path's neighbourhood when the model has one."""
         device = next(self.parameters()).device
         u = torch.as_tensor(tables.rating_user[users], device=device)
         v = torch.as_tensor(tables.rating_item[items], device=device)
-        return self.rating(u, v).cpu().numpy()
+        head = self.rating(u, v).cpu().numpy()
+        return self.with_rating_path(head, tables.rating_users_state, users, items)
+
+    def with_rating_path(
+        self, head: np.ndarray, state: UserRatings | None, users: np.ndarray, items: np.ndarray
+    ) -> np.ndarray:
+        if self.rating_path is None or state is None:
+            return head
+        blended = self.rating_path.blended(head.astype(np.float64), state, users, items)
+        return np.clip(blended, RATING_LOW, RATING_HIGH).astype(head.dtype)
 
     @torch.no_grad()
     def social_vectors(self, tables: HeadTables, texts: np.ndarray | None = None) -> np.ndarray:

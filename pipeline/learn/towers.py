@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -29,6 +30,8 @@ class TowerInputs:
     # users: [n, history_len] float, aligned with `history`: how much more the user liked each
     # item than its other raters (`history_ratings`); None in bundles written before it existed
     history_ratings: torch.Tensor | None = None
+    # users: users x items, each pair's latest rating (the rating path's neighbourhood reads it)
+    ratings: sp.csr_matrix | None = None
 
     def to(self, device: torch.device | str) -> TowerInputs:
         return TowerInputs(
@@ -41,6 +44,7 @@ class TowerInputs:
             history_ratings=(
                 None if self.history_ratings is None else self.history_ratings.to(device)
             ),
+            ratings=self.ratings,
         )
 
     def __len__(self) -> int:

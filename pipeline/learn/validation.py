@@ -82,12 +82,26 @@ class ValidationSlice:
         scores = (fn or self.towers)(rows)[:, self.allowed]
         return float(np.median(scores.std(axis=1))) if scores.size else 0.0
 
-    def rating_rmse(self) -> float | None:
+    def rated_heads(self) -> tuple[np.ndarray, pd.DataFrame]:
+        """The model's rating of each rated validation pair, and those pairs."""
         rated = self.validation[self.validation["rating"].notna()]
         if not len(rated):
-            return None
+            return np.zeros(0, np.float32), rated
         tables = self.model.head_tables(self.users_f, self.items_f, social=False)
         predicted = self.model.predict_ratings(
             tables, rated["user"].to_numpy(), rated["item"].to_numpy()
         )
-        return rmse(rated["rating"].to_numpy(), predicted)
+        return predicted, rated
+
+    def rating_rmse(self) -> float | None:
+        predicted, rated = self.rated_heads()
+        return rmse(rated["rating"].to_numpy(), predicted) if len(rated) else None
+
+    def metrics(self) -> dict[str, float]:
+        """What an epoch logs (`val_<metric>`): NDCG@10 of the validation pairs among unseen
+        items, and the rating RMSE on the rated ones."""
+        out = {"val_ndcg_at_10": self.ndcg()}
+        error = self.rating_rmse()
+        if error is not None:
+            out["val_rating_rmse"] = error
+        return out

@@ -37,7 +37,8 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context: Any) -> None:
-        from pipeline.learn.bundle import Bundle, read_vectors
+        from pipeline.learn.bundle import RATING_USERS_FILE, Bundle, read_vectors
+        from pipeline.learn.rating_path import UserRatings
 
         folder = Path(context.artifacts["bundle"])
         self.bundle = Bundle.load(folder)
@@ -45,6 +46,9 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
         item_ids, self.item_vectors = read_vectors(folder / "items.parquet", "item_id")
         _, self.user_rating = read_vectors(folder / "users.parquet", "user_id", "rating_vector")
         _, self.item_rating = read_vectors(folder / "items.parquet", "item_id", "rating_vector")
+        # the rating path's view of the night's users (bundles with a rating path only)
+        state = folder / RATING_USERS_FILE
+        self.rating_users = UserRatings.from_bytes(state.read_bytes()) if state.exists() else None
         self.user_row = {u: i for i, u in enumerate(user_ids)}
         self.item_row = {v: i for i, v in enumerate(item_ids)}
 
@@ -69,7 +73,9 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
                     torch.as_tensor(self.user_rating[rows_u]),
                     torch.as_tensor(self.item_rating[rows_i]),
                 )
-            rating[known] = predicted.numpy()
+            rating[known] = self.bundle.model.with_rating_path(
+                predicted.numpy(), self.rating_users, rows_u, rows_i
+            )
         return pd.DataFrame({"score": score, "rating": rating})
 
 

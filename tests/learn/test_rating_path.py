@@ -1,0 +1,152 @@
+"""The rating path: kNN with baselines on the user's own ratings, blended with the head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from pipeline.learn import rating_path as rp
+from pipeline.learn.rating_path import RatingPath, UserRatings, choose_rating_path, rating_matrix
+
+
+def reference(r: np.ndarray, pairs: list[tuple[int, int]]) -> list[float]:
+    """The neighbourhood model written out pair by pair, with a dense matrix (NaN = unrated)."""
+    users, items = np.nonzero(~np.isnan(r))
+    values = r[users, items]
+    mu, n_u, n_i = values.mean(), r.shape[0], r.shape[1]
+    bu, bi = np.zeros(n_u), np.zeros(n_i)
+    for _ in range(rp.BIAS_ROUNDS):
+        for i in range(n_i):
+            rated = ~np.isnan(r[:, i])
+            bi[i] = (r[rated, i] - mu - bu[rated]).sum() / (rp.REG_ITEM + rated.sum())
+        for u in range(n_u):
+            rated = ~np.isnan(r[u])
+            bu[u] = (r[u, rated] - mu - bi[rated]).sum() / (rp.REG_USER + rated.sum())
+    e = r - mu - bu[:, None] - bi[None, :]
+
+    def sim(i: int, j: int) -> float:
+        both = ~np.isnan(r[:, i]) & ~np.isnan(r[:, j])
+        n = both.sum()
+        den = np.sqrt((e[both, i] ** 2).sum() * (e[both, j] ** 2).sum())
+        s = (e[both, i] * e[both, j]).sum() / den if den > 0 else 0.0
+        return max(0.0, s * max(n - 1, 0) / (max(n - 1, 0) + rp.SHRINK))
+
+    out = []
+    for u, i in pairs:
+        num = den = 0.0
+        for j in np.flatnonzero(~np.isnan(r[u])):
+            if j != i:
+                num += sim(i, j) * e[u, j]
+                den += sim(i, j)
+        out.append(mu + bu[u] + bi[i] + (num / den if den > 0 else 0.0))
+    return out
+
+
+@pytest.fixture
+def ratings() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    r = rng.integers(1, 6, size=(30, 8)).astype(float)
+    r[rng.random(r.shape) < 0.4] = np.nan
+    r[:, 0] = np.clip(r[:, 1] + rng.integers(-1, 2, size=30), 1, 5)  # items 0 and 1 agree
+    r[0, 0] = np.nan
+    return r
+
+
+def sparse(r: np.ndarray) -> sp.csr_matrix:
+    users, items = np.nonzero(~np.isnan(r))
+    return sp.csr_matrix((r[users, items], (users, items)), shape=r.shape)
+
+
+def test_the_neighbourhood_matches_the_model_written_out_by_hand(ratings: np.ndarray) -> None:
+    path = RatingPath.fit(sparse(ratings), 0.1)
+    pairs = [(0, 0), (1, 0), (2, 5), (7, 3)]
+    got, support = path.neighbourhood(
+        path.users(sparse(ratings)),
+        np.array([p[0] for p in pairs]),
+        np.array([p[1] for p in pairs]),
+    )
+    np.testing.assert_allclose(got, reference(ratings, pairs), rtol=1e-5)
+    assert (support >= 0).all() and support[0] > 0
+    # user 0 has not rated item 0; item 1 is its closest neighbour, so user 0's rating of item 1
+    # moves the prediction the same way, with no refit
+    high, low = ratings.copy(), ratings.copy()
+    high[0, 1], low[0, 1] = 5.0, 1.0
+    at = (np.array([0]), np.array([0]))
+    assert (
+        path.neighbourhood(path.users(sparse(high)), *at)[0]
+        > path.neighbourhood(path.users(sparse(low)), *at)[0]
+    )
+
+
+def test_the_blend_round_trips_and_a_rating_of_zero_counts(ratings: np.ndarray) -> None:
+    path = RatingPath.fit(sparse(ratings), 0.1)
+    path.blend = (0.6, 0.3, 0.2, 0.01, -0.02, 0.03, -0.1)
+    back = RatingPath.from_bytes(path.to_bytes())
+    assert back.blend == path.blend and back.mean == pytest.approx(path.mean)
+    assert (back.neighbours != path.neighbours).nnz == 0
+    state = path.users(sparse(ratings))
+    again = UserRatings.from_bytes(state.to_bytes())
+    users, items = np.arange(30), np.arange(30) % 8
+    head = np.full(30, 3.0)
+    np.testing.assert_allclose(
+        back.blended(head, again, users, items), path.blended(head, state, users, items)
+    )
+    events = pd.DataFrame({"user": [0, 0], "item": [1, 2], "rating": [0.0, 4.0], "event_s": [1, 2]})
+    assert rating_matrix(events, (1, 3)).tocoo().nnz == 2
+    assert (
+        RatingPath.fit(rating_matrix(events, (1, 3)), 0.1).users(rating_matrix(events, (1, 3))).rated.nnz
+        == 2
+    )
+
+
+def test_the_path_is_chosen_only_with_enough_rated_validation_pairs() -> None:
+    rng = np.random.default_rng(0)
+    n_users, n_items = 200, 40
+    taste = rng.normal(size=(n_users, 2)) @ rng.normal(size=(2, n_items))
+    full = np.clip(np.round(3 + taste), 1, 5)
+    mask = rng.random(full.shape) < 0.5
+    users, items = np.nonzero(mask)
+    train = sp.csr_matrix((full[users, items], (users, items)), shape=full.shape)
+    vu, vi = np.nonzero(~mask)
+    validation = pd.DataFrame({"user": vu, "item": vi, "rating": full[vu, vi]})
+    head = np.full(len(validation), full[mask].mean())  # a head that knows nothing
+    chosen = choose_rating_path(train, head, validation)
+    # a rank-2 world: the members carry the signal (here the factor member most)
+    assert chosen is not None and max(chosen.blend[1], chosen.blend[2]) > 0.5
+    few = validation.iloc[: rp.MIN_VALIDATION - 1]
+    assert choose_rating_path(train, head[: len(few)], few) is None
+
+
+def test_the_model_blends_its_head_with_the_path_and_reads_tonights_ratings() -> None:
+    from pipeline.learn.model import RATING_HIGH, RATING_LOW
+    from tests.learn.tiny_model import tiny_model
+
+    rng = np.random.default_rng(1)
+    events = pd.DataFrame(
+        {
+            "user": np.repeat(np.arange(12), 4),
+            "item": np.concatenate([rng.choice(6, 4, replace=False) for _ in range(12)]),
+            "rating": rng.integers(1, 6, 48).astype(float),
+            "event_s": np.arange(48.0),
+        }
+    )
+    model, users, items = tiny_model(events, 12, 6)
+    users.ratings = rating_matrix(events, (12, 6))
+    pairs = (np.arange(12), np.arange(12) % 6)
+    head = model.predict_ratings(model.head_tables(users, items), *pairs)
+    model.rating_path = path = RatingPath.fit(users.ratings, 0.1)
+    path.blend = (0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0)
+    blended = model.predict_ratings(model.head_tables(users, items), *pairs)
+    knn, _ = path.neighbourhood(path.users(users.ratings), *pairs)
+    np.testing.assert_allclose(
+        blended, np.clip(0.5 * head + 0.5 * knn, RATING_LOW, RATING_HIGH), rtol=1e-5
+    )
+    # a new rating of tonight changes the user's prediction without retraining
+    tonight = pd.concat(
+        [events, pd.DataFrame({"user": [0] * 6, "item": range(6), "rating": 5.0, "event_s": 99.0})]
+    )
+    users.ratings = rating_matrix(tonight, (12, 6))
+    later = model.predict_ratings(model.head_tables(users, items), *pairs)
+    assert later[0] != blended[0]

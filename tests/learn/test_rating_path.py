@@ -95,10 +95,8 @@ def test_the_blend_round_trips_and_a_rating_of_zero_counts(ratings: np.ndarray) 
     )
     events = pd.DataFrame({"user": [0, 0], "item": [1, 2], "rating": [0.0, 4.0], "event_s": [1, 2]})
     assert rating_matrix(events, (1, 3)).tocoo().nnz == 2
-    assert (
-        RatingPath.fit(rating_matrix(events, (1, 3)), 0.1).users(rating_matrix(events, (1, 3))).rated.nnz
-        == 2
-    )
+    matrix = rating_matrix(events, (1, 3))
+    assert RatingPath.fit(matrix, 0.1).users(matrix).rated.nnz == 2
 
 
 def test_the_path_is_chosen_only_with_enough_rated_validation_pairs() -> None:

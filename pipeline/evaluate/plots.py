@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on workers
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
@@ -48,6 +49,8 @@ STYLE = {
     "savefig.dpi": DPI,
     "figure.dpi": DPI,
 }
+
+LEAD_CAP = 100.0  # % : the longest bar of the lead figure
 
 # one figure per catalogue group, in the catalogue's order
 GROUPS: dict[str, tuple[str, ...]] = {}
@@ -152,31 +155,31 @@ def lead_over_baselines(metrics: dict[str, float]) -> Figure | None:
         100.0 * lead / abs(best) if best else math.nan
         for lead, best in zip(judged["model's lead"], judged["its value"], strict=True)
     ]
+    # one huge lead (cold recall against a baseline near 0) would flatten every other bar: bars
+    # are drawn up to LEAD_CAP and the label keeps the true value
+    finite = [abs(x) for x in leads if not math.isnan(x)]
+    span = min(max([*finite, 1.0]), LEAD_CAP)
+    shown = [0.0 if math.isnan(x) else max(-span, min(span, x)) for x in leads]
     with legible():
         fig, ax = plt.subplots(figsize=(WIDTH, 0.55 * len(judged) + 1.6))
         ys = range(len(judged))
         ax.barh(
             list(ys),
-            [0 if math.isnan(x) else x for x in leads],
+            shown,
             color=[AHEAD if x >= 0 else BEHIND for x in leads],
             height=0.6,
         )
         ax.set_yticks(list(ys), [label(m) for m in judged["metric"]])
-        span = max([abs(x) for x in leads if not math.isnan(x)] + [1.0])
-        ax.set_xlim(-span * 2.4, span * 2.4)
+        ax.set_xlim(-span * 1.3, span * 3.2)
         ax.axvline(0, color="black", linewidth=1)
-        for y, lead, (_, row) in zip(ys, leads, judged.iterrows(), strict=True):
+        for y, lead, at, (_, row) in zip(ys, leads, shown, judged.iterrows(), strict=True):
             text = f"{row['model']:.4f} vs {row['best baseline']} {row['its value']:.4f}"
-            right = math.isnan(lead) or lead >= 0
-            ax.text(
-                (0 if math.isnan(lead) else lead) + (span * 0.04 if right else -span * 0.04),
-                y,
-                f"{lead:+.1f}%  ({text})" if right else f"({text})  {lead:+.1f}%",
-                va="center",
-                ha="left" if right else "right",
-                fontsize=11,
-            )
-        ax.set_xlabel("model's lead over the best baseline, % of its value (right is better)")
+            # every label right of its bar or of zero: a left one would run into the metric names
+            ax.text(max(at, 0.0) + span * 0.04, y, f"{lead:+.1f}%  ({text})", va="center")
+        ax.set_xlabel(
+            "model's lead over the best baseline, % of its value (right is better; bars end at "
+            f"±{span:.0f}%)"
+        )
         ax.set_title("Is the model ahead of the best baseline?", loc="left")
         fig.tight_layout()
     return fig
@@ -289,8 +292,14 @@ def trends(nights: pd.DataFrame, gate_metric: str) -> Figure:
                 ax.axvline(day, color="#e0a100", alpha=0.35, linewidth=1)
             ax.set_title(label(name) + (" (the gate metric)" if n == 0 else ""), loc="left")
             ax.margins(x=0.08, y=0.25)
+            # a few nights: a few days either side, not matplotlib's years around one date
+            ax.set_xlim(dates.min() - pd.Timedelta(days=2), dates.max() + pd.Timedelta(days=2))
+            days = (dates.max() - dates.min()).days + 4
+            ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, days // 7)))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
         axes[-1].set_xlabel("night (run date)")
-        fig.suptitle(f"The last {len(nights)} nights", fontsize=15)
+        count = "night" if len(nights) == 1 else f"{len(nights)} nights"
+        fig.suptitle(f"The last {count}", fontsize=15)
         fig.autofmt_xdate()
         fig.tight_layout()
     return fig

@@ -107,3 +107,13 @@ def test_trends_draw_every_night_and_star_the_champions(n: int) -> None:
     assert len(model.get_xdata()) == n
     assert len(stars.get_xdata()) == (1 if n == 1 else 2)
     assert f"{0.10 + 0.01 * (n - 1):.4f}" in [t.get_text() for t in gate.texts]
+
+
+def test_one_huge_lead_does_not_flatten_the_other_bars() -> None:
+    from pipeline.evaluate.plots import LEAD_CAP
+
+    night = {**NIGHT, "cold_recall_at_10": 0.358, "baseline_content_cold_recall_at_10": 0.0343}
+    fig = lead_over_baselines(night)
+    widths = [abs(bar.get_width()) for bar in fig.axes[0].patches]
+    assert max(widths) == LEAD_CAP and min(widths) > 0
+    assert any(t.startswith("+943.") for t in texts(fig))  # the label keeps the true lead

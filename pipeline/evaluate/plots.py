@@ -72,6 +72,11 @@ def label(name: str) -> str:
     return text
 
 
+def heading(group: str) -> str:
+    """`coverage and AUC` -> `Coverage and AUC` (str.capitalize would lower the AUC)."""
+    return group[:1].upper() + group[1:]
+
+
 def slug(group: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", group.lower()).strip("_")
 
@@ -139,7 +144,7 @@ def vs_baselines(metrics: dict[str, float], group: str) -> Figure | None:
             _ranked_bars(ax, values, name)
         for ax in list(axes.flat)[len(panels) :]:
             ax.set_visible(False)
-        fig.suptitle(f"{group.capitalize()}: the model (blue) and each baseline", fontsize=15)
+        fig.suptitle(f"{heading(group)}: the model (blue) and each baseline", fontsize=15)
         fig.tight_layout()
     return fig
 

@@ -21,6 +21,7 @@ from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.html_report import QUALITY_REPORT_HTML, html_page
 from pipeline.evaluate.plots import (
     GROUPS,
+    heading,
     lead_over_baselines,
     loss_curves,
     png,
@@ -132,10 +133,10 @@ def log_evaluation(night: TrainedNight) -> tuple[pd.DataFrame, Pictures]:
         "The model's lead over the best baseline",
         lead_over_baselines(night.metrics),
     )
-    for group in GROUPS:
+    for group in sorted(GROUPS, key=lambda g: g != "ranking"):  # the lists first
         pictures.log(
             f"plots/vs_baselines_{slug(group)}.png",
-            f"{group.capitalize()}: every ranker",
+            f"{heading(group)}: every ranker",
             vs_baselines(night.metrics, group),
         )
     pictures.log(

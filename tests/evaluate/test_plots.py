@@ -10,6 +10,7 @@ from PIL import Image
 
 from pipeline.evaluate.plots import (
     GROUPS,
+    heading,
     label,
     lead_over_baselines,
     loss_curves,
@@ -47,6 +48,7 @@ def texts(fig) -> list[str]:
 
 
 def test_labels_read_like_the_metrics_people_know() -> None:
+    assert heading("coverage and AUC") == "Coverage and AUC"
     assert label("ndcg_at_10") == "NDCG@10"
     assert label("cold_recall_at_10") == "cold recall@10"
     assert label("rating_rmse") == "rating RMSE"

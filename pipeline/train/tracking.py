@@ -74,6 +74,12 @@ def run_params(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         "architecture": model_cfg.architecture,
         "single_task_control": settings.train.single_task_control,
         "epochs_chosen": night.evaluated.epochs,
+        # the rating path's blend (`rating_path.blend_columns`), or none where it did not help
+        "rating_path_blend": (
+            "none"
+            if night.evaluated.model.rating_path is None
+            else " ".join(f"{w:.4f}" for w in night.evaluated.model.rating_path.blend)
+        ),
         "refit": settings.train.refit,
         "gate_metric": settings.gate.metric,
         "gate_tolerance": settings.gate.tolerance,

@@ -87,9 +87,10 @@ class Bundle:
         rating_path, rating_users = folder / RATING_PATH_FILE, folder / RATING_USERS_FILE
         rating_path.unlink(missing_ok=True)
         rating_users.unlink(missing_ok=True)
-        if self.model.rating_path is not None and heads.rating_users_state is not None:
+        state = heads.rating_users(self.model.rating_path)
+        if self.model.rating_path is not None and state is not None:
             rating_path.write_bytes(self.model.rating_path.to_bytes())
-            rating_users.write_bytes(heads.rating_users_state.to_bytes())
+            rating_users.write_bytes(state.to_bytes())
         users, items = snapshot.users["user_id"], snapshot.items["item_id"]
         _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
         _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -63,9 +64,18 @@ class HeadTables:
     rating_user: np.ndarray  # [n, dim]; with a rating bias [n, dim + factors + 1], bias last
     rating_item: np.ndarray  # [m, dim]
     social_user: np.ndarray  # [n, dim]
-    # what the rating path reads of every user (when the model has one and the users' ratings
-    # were encoded)
-    rating_users_state: UserRatings | None = None
+    # the users' ratings (users x items) for the rating path; its view of them is worked out
+    # when a rating is first asked for, not for tables only read for their vectors (recommend)
+    user_ratings: sp.csr_matrix | None = None
+    _rating_users: UserRatings | None = field(default=None, repr=False)
+
+    def rating_users(self, path: RatingPath | None) -> UserRatings | None:
+        """What `path` reads of every user (None without a path or without ratings)."""
+        if path is None or self.user_ratings is None:
+            return None
+        if self._rating_users is None:
+            self._rating_users = path.users(self.user_ratings)
+        return self._rating_users
 
 
 class MultiTaskModel(nn.Module):
@@ -293,11 +303,7 @@ class MultiTaskModel(nn.Module):
             social_user=(table if social else skipped)(
                 len(users), udev, lambda r: self.users(users, r, "social", made_of)
             ),
-            rating_users_state=(
-                self.rating_path.users(users.ratings)
-                if rating and self.rating_path is not None and users.ratings is not None
-                else None
-            ),
+            user_ratings=users.ratings if rating else None,
         )
 
     @torch.no_grad()
@@ -310,7 +316,7 @@ class MultiTaskModel(nn.Module):
         u = torch.as_tensor(tables.rating_user[users], device=device)
         v = torch.as_tensor(tables.rating_item[items], device=device)
         head = self.rating(u, v).cpu().numpy()
-        return self.with_rating_path(head, tables.rating_users_state, users, items)
+        return self.with_rating_path(head, tables.rating_users(self.rating_path), users, items)
 
     def with_rating_path(
         self, head: np.ndarray, state: UserRatings | None, users: np.ndarray, items: np.ndarray

@@ -124,9 +124,9 @@ class RatingPath:
     blend: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
     @classmethod
-    def fit(cls, ratings: sp.csr_matrix, lam: float) -> RatingPath:
-        """Biases, similarities and item factors (biased MF, regularised by `lam`) from a
-        users x items rating matrix (`rating_matrix`)."""
+    def fit(cls, ratings: sp.csr_matrix, lam: float, factors: BiasedMF | None = None) -> RatingPath:
+        """Biases, similarities and item factors (biased MF regularised by `lam`, or `factors`
+        when already fitted so) from a users x items rating matrix (`rating_matrix`)."""
         coo = ratings.tocoo()  # explicit entries: a rating of 0 is still a rating
         users, items, values = coo.row, coo.col, coo.data.astype(np.float64)
         n_items = ratings.shape[1]
@@ -151,7 +151,11 @@ class RatingPath:
             blocks.append(top_per_row(np.maximum(sim, 0).astype(np.float32), KEEP))
         neighbours = sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, 0))
         neighbours.eliminate_zeros()
-        mf = BiasedMF.fit(users, items, values, ratings.shape, lam)
+        mf = (
+            factors
+            if factors is not None
+            else BiasedMF.fit(users, items, values, ratings.shape, lam)
+        )
         return cls(mean, b_i.astype(np.float32), neighbours, mf.item_factors, mf.mean, lam)
 
     def users(self, ratings: sp.csr_matrix) -> UserRatings:
@@ -265,12 +269,13 @@ def choose_rating_path(
     truth = rated["rating"].to_numpy(np.float64)
     coo = ratings.tocoo()
     # the factor member's regularisation: the one whose folded-in users rate validation best
-    errors = {}
+    fits, errors = {}, {}
     for lam in BIASED_MF_LAMBDAS:
-        mf = BiasedMF.fit(coo.row, coo.col, coo.data, ratings.shape, lam)
+        mf = fits[lam] = BiasedMF.fit(coo.row, coo.col, coo.data, ratings.shape, lam)
         folded = BiasedMF(mf.mean, fold_in(ratings, mf.item_factors, mf.mean, lam), mf.item_factors)
         errors[lam] = float(np.sqrt(np.mean((folded.predict(users, items) - truth) ** 2)))
-    path = RatingPath.fit(ratings, min(BIASED_MF_LAMBDAS, key=lambda lam: errors[lam]))
+    best = min(BIASED_MF_LAMBDAS, key=lambda lam: errors[lam])
+    path = RatingPath.fit(ratings, best, factors=fits[best])
     state = path.users(ratings)
     design = blend_columns(
         head, *path.neighbourhood(state, users, items), path.factor_rating(state, users, items)

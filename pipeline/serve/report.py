@@ -99,12 +99,11 @@ def report(settings: Settings, top: int = 5) -> tuple[str, dict[str, Any]]:
     return "\n".join(lines), summary
 
 
-def report_run(settings: Settings) -> tuple[str, str]:
+def report_run(settings: Settings, client: Any) -> tuple[str, str]:
     """(run id, what it is) of the report to show: the champion's night, or with no champion yet
     the latest night's (its model was not promoted, and its report says why)."""
-    from pipeline.train.registry import champion_version, use_tracking
+    from pipeline.train.registry import champion_version
 
-    client = use_tracking(settings)
     champion = champion_version(client, settings.registered_model)
     if champion is not None:
         return champion.run_id, f"champion, version {champion.version}"
@@ -123,13 +122,12 @@ def report_run(settings: Settings) -> tuple[str, str]:
 def write_html_report(settings: Settings, dest: Path) -> dict[str, Any]:
     """Write the night's quality report as one self-contained HTML page to `dest`. Runs logged
     before the HTML page existed get theirs rendered from their Markdown report and plots."""
-    from mlflow.tracking import MlflowClient
-
     from pipeline.evaluate.html_report import QUALITY_REPORT_HTML, html_page, images_under
     from pipeline.evaluate.quality_report import QUALITY_REPORT
+    from pipeline.train.registry import use_tracking
 
-    run_id, which = report_run(settings)
-    client = MlflowClient()
+    client = use_tracking(settings)
+    run_id, which = report_run(settings, client)
     logged = {a.path for a in client.list_artifacts(run_id)}
     with tempfile.TemporaryDirectory() as tmp:
         if QUALITY_REPORT_HTML in logged:
@@ -137,11 +135,12 @@ def write_html_report(settings: Settings, dest: Path) -> dict[str, Any]:
                 encoding="utf-8"
             )
         elif QUALITY_REPORT in logged:
-            text = Path(client.download_artifacts(run_id, QUALITY_REPORT, tmp))
+            path = Path(client.download_artifacts(run_id, QUALITY_REPORT, tmp))
+            text = path.read_text(encoding="utf-8")
             if "plots" in logged:
                 client.download_artifacts(run_id, "plots", tmp)
-            title = text.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-            page = html_page(text.read_text(encoding="utf-8"), images_under(Path(tmp)), title)
+            title = text.splitlines()[0].lstrip("# ") if text else QUALITY_REPORT
+            page = html_page(text, images_under(Path(tmp)), title)
         else:
             raise RecsysError(f"run {run_id} ({which}) logged no quality report")
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -111,10 +113,14 @@ class Pictures:
     def log(self, path: str, caption: str, fig: Figure | None, first: bool = False) -> None:
         if fig is None:
             return
-        mlflow.log_figure(fig, path)
-        entry = {path: (caption, png(fig))}
-        self.logged = {**entry, **self.logged} if first else {**self.logged, **entry}
+        image = png(fig)  # drawn once: the artifact and the HTML page get the same bytes
         plt.close(fig)  # a night draws a dozen; matplotlib keeps every open one
+        with tempfile.TemporaryDirectory() as tmp:
+            file = Path(tmp) / PurePosixPath(path).name
+            file.write_bytes(image)
+            mlflow.log_artifact(str(file), str(PurePosixPath(path).parent))
+        entry = {path: (caption, image)}
+        self.logged = {**entry, **self.logged} if first else {**self.logged, **entry}
 
     @property
     def captions(self) -> dict[str, str]:

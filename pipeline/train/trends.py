@@ -11,6 +11,7 @@ import math
 from datetime import date
 
 import pandas as pd
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from pipeline.metrics.catalogue import (
@@ -51,7 +52,7 @@ def night_trends(
         order_by=["attributes.start_time DESC"],
         max_results=MAX_RUNS,
     )
-    latest: dict[str, object] = {}
+    latest: dict[str, Run] = {}
     for run in runs:  # newest first: the first run seen for a date is the one that counts
         day = run.data.tags.get("run_date")
         if day and day <= until.isoformat() and day not in latest:
@@ -59,7 +60,7 @@ def night_trends(
     rows = []
     for day in sorted(latest)[-nights:]:
         run = latest[day]
-        metrics = dict(run.data.metrics)  # type: ignore[attr-defined]
+        metrics = dict(run.data.metrics)
         name, value = best_baseline(metrics, gate_metric)
         rows.append(
             {
@@ -67,7 +68,7 @@ def night_trends(
                 **metrics,
                 "best_baseline": name,
                 "best_baseline_value": value,
-                "champion": run.data.tags.get("gate_alias") == "champion",  # type: ignore[attr-defined]
+                "champion": run.data.tags.get("gate_alias") == "champion",
             }
         )
     return pd.DataFrame(rows)

@@ -34,7 +34,7 @@ from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import Split
 from pipeline.landing.ingest import ingest
 from pipeline.learn.fit import Fitted, TrainConfig, Trainer
-from pipeline.learn.item_item import ItemItemPath
+from pipeline.learn.model import MultiTaskModel
 from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,13 +157,13 @@ def fit(
     train: pd.DataFrame,
     validation: pd.DataFrame | None,
     friends: np.ndarray | None = None,
-    item_item: ItemItemPath | None = None,
+    paths_of: MultiTaskModel | None = None,
 ) -> tuple[Fitted, float]:
-    """A fit as a night makes one; a refit (no validation) passes the `item_item` path chosen
-    by the fit before it."""
+    """A fit as a night makes one; a refit (no validation) passes the model whose paths the
+    fit before it chose."""
     started = time.perf_counter()
     pairs = np.zeros((0, 2), dtype=np.int64) if friends is None else friends
-    fitted = Trainer(snapshot, cfg).fit(train, pairs, validation=validation, item_item=item_item)
+    fitted = Trainer(snapshot, cfg).fit(train, pairs, validation=validation, paths_of=paths_of)
     return fitted, time.perf_counter() - started
 
 
@@ -201,8 +201,8 @@ def setup_logging() -> None:
     for noisy in ("pipeline", "py4j", "mlflow", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("pipeline.learn.fit").setLevel(logging.INFO)  # one line per epoch
-    for chosen in ("pipeline.learn.item_item", "pipeline.learn.social_blend"):  # what was chosen
-        logging.getLogger(chosen).setLevel(logging.INFO)
+    for chosen in ("item_item", "factor_path", "social_blend"):  # what was chosen
+        logging.getLogger(f"pipeline.learn.{chosen}").setLevel(logging.INFO)
 
 
 def judged(

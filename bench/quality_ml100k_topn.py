@@ -110,7 +110,7 @@ def main() -> None:
                 replace(cfg, max_epochs=chosen.epochs),
                 train,
                 None,
-                item_item=chosen.model.item_item,
+                paths_of=chosen.model,
             )
             metrics = model_metrics(served, snapshot, split, exam)
             metrics["seconds"] = seconds + refit_seconds

@@ -112,8 +112,7 @@ class TrainSettings(BaseModel):
     recency_half_life_days: float = Field(
         default=0.0,
         ge=0,
-        description="Weigh interaction events by 0.5 ** (age / half-life); 0 = all alike "
-        "(measured on the demo: 30 days lowered NDCG@10).",
+        description="Interaction events weigh 0.5 ** (age / this); 0: all alike (30 hurt the demo).",
     )
     recent_history_half_life: float = Field(
         default=0.0,
@@ -146,6 +145,9 @@ class TrainSettings(BaseModel):
         "closed-form item-item weights, its weight chosen on validation; none where it does "
         "not help). auto: EASE up to 20,000 items, ItemKNN above; off: towers alone.",
     )
+    factor_path: bool = Field(
+        default=True, description="Add iALS (users folded in) to the interaction score if it helps."
+    )
     rating_path: bool = Field(
         default=True,
         description="Blend the rating head with kNN-with-baselines on the user's own ratings "
@@ -163,9 +165,7 @@ class TrainSettings(BaseModel):
         description="Learning rate of the freshness curve (score by days since release) over "
         "RECSYS_TRAIN_LR; 0 keeps the curve flat (no freshness term).",
     )
-    refit: bool = Field(
-        default=True, description="Refit on every event for serving (the epochs chosen)."
-    )
+    refit: bool = Field(default=True, description="Refit on every event for serving.")
     architecture: Literal["shared_bottom", "mmoe"] = Field(
         default="shared_bottom",
         description="shared_bottom: every task reads the same tower outputs; mmoe: experts "

@@ -30,10 +30,11 @@ from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
-from implicit.cpu.als import AlternatingLeastSquares
-from threadpoolctl import threadpool_limits
 
 from pipeline.learn.biased_mf import BIASED_MF_LAMBDAS, BiasedMF  # noqa: F401
+
+# iALS (its grid of factors, L2 strength and alpha) is the model's factor path too
+from pipeline.learn.factor_path import MF_GRID, ImplicitMF  # noqa: F401
 
 # the model's item-item path is made of these too: they live beside it, and stay importable here
 from pipeline.learn.item_item import EASE, EASE_MAX_ITEMS, ItemKNN, binary_matrix  # noqa: F401
@@ -48,14 +49,6 @@ EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
 # that `ease_recent` and `itemknn_recent` score from, tuned on the validation slice with λ / k.
 RECENCY_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
 ITEMKNN_KS = (25, 50, 100, 200, 400, 800)
-# iALS (factors, L2 strength, alpha), tuned together; the middle of the grid, (128, 10, 1), is
-# what a night without a validation slice uses (the best on ML-100K's validation slice)
-MF_GRID = tuple(
-    (factors, lam, alpha)
-    for lam in (1.0, 3.0, 10.0, 30.0, 100.0)
-    for factors in (64, 128)
-    for alpha in (1.0, 10.0)
-)
 # biased MF solves one small system per user and per item, 15 rounds, 6 fits: above this many
 # users + items a night would spend minutes on a baseline, so it is skipped
 BIASED_MF_MAX_ROWS = 100_000
@@ -105,48 +98,3 @@ class ItemScorer(Protocol):
     """A fitted collaborative baseline: users' scores of every item from their interactions."""
 
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray: ...
-
-
-@dataclass
-class ImplicitMF:
-    """iALS: minimise sum c_ui (p_ui - x_u.y_i)^2 + lam (|x|^2 + |y|^2) with p_ui = 1 for the
-    user's items (0 otherwise) and c_ui = 1 + alpha p_ui, by `implicit`'s CPU solver (seeded)."""
-
-    users: np.ndarray  # users x factors
-    items: np.ndarray  # items x factors
-
-    @classmethod
-    def fit(
-        cls,
-        interactions: sp.csr_matrix,
-        lam: float,
-        *,
-        factors: int = 128,
-        alpha: float = 1.0,
-        rounds: int = 15,
-        seed: int = 0,
-    ) -> ImplicitMF:
-        # implicit parallelises over users itself; a multi-threaded BLAS beside it only contends
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=factors,
-                regularization=lam,
-                alpha=alpha,
-                iterations=rounds,
-                random_state=seed,
-                calculate_training_loss=False,
-            )
-            model.fit(interactions.astype(np.float32).tocsr(), show_progress=False)
-        return cls(
-            np.asarray(model.user_factors, dtype=np.float32),
-            np.asarray(model.item_factors, dtype=np.float32),
-        )
-
-    @classmethod
-    def fit_grid(cls, interactions: sp.csr_matrix, index: float) -> ImplicitMF:
-        """The fit of `MF_GRID[index]`: how the tuning loop, which passes one number, reaches it."""
-        factors, lam, alpha = MF_GRID[int(index)]
-        return cls.fit(interactions, lam, factors=factors, alpha=alpha)
-
-    def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        return self.users[rows] @ self.items.T

@@ -16,8 +16,8 @@ import pandas as pd
 from pipeline.evaluate.split import Split
 from pipeline.learn.feature_space import text_profiles
 from pipeline.learn.fit import Fitted, both_directions
-from pipeline.learn.item_item import with_path
 from pipeline.learn.model import SECONDS_PER_DAY
+from pipeline.learn.paths import interaction_paths, pairs_with_paths, with_paths
 from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics.functions import (
@@ -137,17 +137,16 @@ def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) 
     u, v = model.vector_tables(users_f, items_f, None)
     release = snapshot.items["release_s"].to_numpy(dtype=float)
 
-    path, n_users = model.item_item, len(snapshot.users)
-    path_pairs = path.pair_scorer(split.train, n_users) if path is not None else None
+    paths, n_users = interaction_paths(model), len(snapshot.users)
 
     def towers(rows: np.ndarray) -> np.ndarray:
         return u[rows] @ v.T + model.freshness_at(exam.user_s[rows][:, None], release[None, :])
 
-    scores = with_path(path, towers, split.train, n_users)
+    def tower_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.sum(u[a] * v[b], axis=1) + model.freshness_at(exam.user_s[a], release[b])
 
-    def pair_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = np.sum(u[a] * v[b], axis=1) + model.freshness_at(exam.user_s[a], release[b])
-        return out if path_pairs is None else out + path_pairs(a, b)
+    scores = with_paths(paths, towers, split.train, n_users)
+    pair_scores = pairs_with_paths(paths, tower_pairs, split.train, n_users)
 
     metrics = exam.ranking(scores)
     metrics["interaction_auc"] = exam.interaction_auc(pair_scores)

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import torch
 
 from pipeline.core.errors import RecsysError
+from pipeline.learn.factor_path import FactorPath
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
@@ -29,6 +30,8 @@ from pipeline.learn.snapshot import Snapshot
 SERVE_OFFSET_S = 12 * 3600.0
 # the interaction score's item-item path (`item_item.py`), when the night chose one
 ITEM_ITEM_FILE = "item_item.npz"
+# the interaction score's iALS item factors (`factor_path.py`), when the night chose them
+FACTOR_FILE = "factor_path.npz"
 # the rating's neighbourhood blend (`rating_path.py`), when the night chose one, and what it reads
 # of the night's users (for the served pyfunc, which has no events to encode)
 RATING_PATH_FILE = "rating_path.npz"
@@ -78,11 +81,14 @@ class Bundle:
             "trained_on": self.trained_on.isoformat(),
         }
         (folder / "bundle.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        path = folder / ITEM_ITEM_FILE
-        if self.model.item_item is not None:
-            path.write_bytes(self.model.item_item.to_bytes())
-        else:
-            path.unlink(missing_ok=True)
+        for name, path in (
+            (ITEM_ITEM_FILE, self.model.item_item),
+            (FACTOR_FILE, self.model.factor_path),
+        ):
+            if path is not None:
+                (folder / name).write_bytes(path.to_bytes())
+            else:
+                (folder / name).unlink(missing_ok=True)
         u, v, heads = self.tables(snapshot, snapshot.events, social=False)
         rating_path, rating_users = folder / RATING_PATH_FILE, folder / RATING_USERS_FILE
         rating_path.unlink(missing_ok=True)
@@ -106,6 +112,8 @@ class Bundle:
         model.load_state_dict(state)
         if (folder / ITEM_ITEM_FILE).exists():  # bundles before the path, or without one: none
             model.item_item = ItemItemPath.from_bytes((folder / ITEM_ITEM_FILE).read_bytes())
+        if (folder / FACTOR_FILE).exists():
+            model.factor_path = FactorPath.from_bytes((folder / FACTOR_FILE).read_bytes())
         if (folder / RATING_PATH_FILE).exists():
             model.rating_path = RatingPath.from_bytes((folder / RATING_PATH_FILE).read_bytes())
         model.to(device).eval()

@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 from pipeline.core.config import Settings
 from pipeline.learn.feature_space import FeatureSpace, text_profiles
-from pipeline.learn.item_item import ItemItemPath, choose_path
 from pipeline.learn.loss_weights import LossWeights, recency_weights
 from pipeline.learn.model import (
     SECONDS_PER_DAY,
@@ -34,7 +33,7 @@ from pipeline.learn.model import (
     sampled_softmax,
 )
 from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
-from pipeline.learn.rating_path import RatingPath, choose_rating_path
+from pipeline.learn.paths import choose_paths, refit_paths
 from pipeline.learn.snapshot import Snapshot
 from pipeline.learn.social_blend import choose_text_weight, split_pairs
 from pipeline.learn.validation import ValidationSlice
@@ -70,6 +69,7 @@ class TrainConfig:
     full_softmax_max_items: int
     history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
     item_item_path: str  # "auto", "ease", "itemknn" or "off" (`item_item.py`)
+    factor_path: bool = True  # the interaction's iALS term (`factor_path.py`)
     rating_path: bool = True  # the rating's neighbourhood blend (`rating_path.py`)
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
@@ -136,13 +136,12 @@ class Trainer:
         validation: pd.DataFrame | None = None,
         epochs: int | None = None,
         label: str = "fit",
-        item_item: ItemItemPath | None = None,
-        rating_path: RatingPath | None = None,
+        paths_of: MultiTaskModel | None = None,
         social_text_weight: float = 0.0,
     ) -> Fitted:
         """With `validation`, the epochs, the paths and the social text weight are chosen on it
         (the weight on held-out friend pairs); without, a refit trains `epochs` epochs and keeps
-        the `item_item` and `rating_path` blends and `social_text_weight` chosen before."""
+        the paths of `paths_of` (refitted on `events`) and `social_text_weight` chosen before."""
         cfg, snap, dev = self.cfg, self.snapshot, self.device
         if cfg.select_on not in SELECT_ON:
             raise ValueError(
@@ -302,21 +301,21 @@ class Trainer:
             model.load_state_dict(best[2])
             used = best[1]
         model.eval()
-        shape = (len(snap.users), len(snap.items))
         served = math.nan
         if validation is not None and len(validation):
-            judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
-            model.item_item = path = choose_path(
-                judge, events, shape, cfg.item_item_path, snap.item_text
+            served = choose_paths(
+                model,
+                ValidationSlice(model, users_f, items_f, snap, events, validation),
+                snap,
+                events,
+                validation,
+                item_item=cfg.item_item_path,
+                factors=cfg.factor_path,
+                rating=cfg.rating_path and active["rating"],
+                seed=cfg.seed,
             )
-            served = judge.ndcg(None if path is None else path.scorer(events, shape[0]))
-            if cfg.rating_path and active["rating"] and users_f.ratings is not None:
-                model.rating_path = choose_rating_path(users_f.ratings, *judge.rated_heads())
-        else:
-            if item_item is not None and cfg.item_item_path != "off":
-                model.item_item = item_item.refit(events, shape, snap.item_text)
-            if rating_path is not None and cfg.rating_path and users_f.ratings is not None:
-                model.rating_path = rating_path.refit(users_f.ratings)
+        elif paths_of is not None:
+            refit_paths(model, paths_of, snap, events, cfg.seed)
         model.cfg.social_text_weight = social_text_weight
         if len(held) and active["social"]:
             heads = model.head_tables(users_f, items_f, rating=False)

@@ -188,21 +188,17 @@ def path_weights(
     return lend_to_cold(weights, known, texts)
 
 
-def lend_to_cold(
-    weights: sp.csr_matrix,
-    known: np.ndarray,
-    texts: np.ndarray,
-    neighbours: int = COLD_NEIGHBOURS,
-    chunk: int = 2048,
-) -> sp.csr_matrix:
-    """Column j of an item without events (all zero: nobody took it) becomes the mean of the
-    columns of its `neighbours` known items most similar by text (cosine, positive only, as
-    weights): a history scores a new item as it scores the known items it reads like."""
+def text_lenders(
+    known: np.ndarray, texts: np.ndarray, neighbours: int = COLD_NEIGHBOURS, chunk: int = 2048
+) -> sp.csr_matrix | None:
+    """items x items, lend[d, j]: how much item j without events reads like known item d (its
+    `neighbours` known items most similar by text, cosine, positive only, as weights summing to
+    one); None when there is no item to lend to or from."""
     norms = np.linalg.norm(texts, axis=1)
     cold = np.flatnonzero(~known & (norms > 0))
     donors = np.flatnonzero(known & (norms > 0))
     if not len(cold) or not len(donors):
-        return weights
+        return None
     unit = texts / np.where(norms > 0, norms, 1.0)[:, None]
     k = min(neighbours, len(donors))
     rows, cols, vals = [], [], []
@@ -215,12 +211,20 @@ def lend_to_cold(
         rows.append(np.repeat(block, k))
         cols.append(donors[top].ravel())
         vals.append(w.ravel())
-    # lend[d, j]: how much cold item j reads like donor d; weights @ lend gives j its column
-    lend = sp.csr_matrix(
+    return sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(cols), np.concatenate(rows))),
-        shape=(weights.shape[1], weights.shape[1]),
+        shape=(len(known), len(known)),
         dtype=np.float32,
     )
+
+
+def lend_to_cold(weights: sp.csr_matrix, known: np.ndarray, texts: np.ndarray) -> sp.csr_matrix:
+    """Column j of an item without events (all zero: nobody took it) becomes the mean of the
+    columns of the known items it reads like (`text_lenders`): a history scores a new item as it
+    scores the known items it reads like."""
+    lend = text_lenders(known, texts)
+    if lend is None:
+        return weights
     out = (weights + weights @ lend).tocsr()
     out.eliminate_zeros()
     return out
@@ -298,25 +302,18 @@ class ItemItemPath:
             return cls(str(f["kind"]), param, half_life, scale, weights)
 
 
-def with_path(
-    path: ItemItemPath | None, scores: ScoreFn, events: pd.DataFrame, n_users: int
-) -> ScoreFn:
-    """`scores` plus the path's term from the users' histories in `events` (`scores` itself
-    without a path): how every scoring site adds it."""
-    if path is None:
-        return scores
-    term = path.scorer(events, n_users)
-    return lambda rows: scores(rows) + term(rows)
-
-
 class Judge(Protocol):
     """What `choose_path` asks of the validation slice (`pipeline.learn.validation`): NDCG@10
-    and cold-item recall@10 of the towers' scores plus `extra`, and the typical spread of a
-    user's scores (the towers' own without `fn`)."""
+    and cold-item recall@10 of the towers' scores plus `extra`, NDCG@10 of `fn` alone, the
+    towers' scores, and the typical spread of a user's scores (the towers' own without `fn`)."""
 
     cold_share: float  # of the validation events: those on items the fit never saw
 
     def judged(self, extra: ScoreFn | None = None) -> tuple[float, float]: ...
+
+    def alone(self, fn: ScoreFn) -> float: ...
+
+    def towers(self, rows: np.ndarray) -> np.ndarray: ...
 
     def spread(self, fn: ScoreFn | None = None) -> float: ...
 

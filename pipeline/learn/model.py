@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pipeline.learn.factor_path import FactorPath
 from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model_config import ModelConfig
 from pipeline.learn.rating_path import RatingPath, UserRatings
@@ -124,6 +125,8 @@ class MultiTaskModel(nn.Module):
         # not a torch weight: the closed-form item-item part of the interaction score, fitted
         # after the towers (`Trainer.fit`), None when the night chose none
         self.item_item: ItemItemPath | None = None
+        # the interaction score's iALS term, users folded in (`factor_path.py`), when chosen
+        self.factor_path: FactorPath | None = None
         # the rating's neighbourhood blend (`rating_path.py`), when validation chose one
         self.rating_path: RatingPath | None = None
 

@@ -67,6 +67,11 @@ class ValidationSlice:
     def ndcg(self, extra: ScoreFn | None = None) -> float:
         return ndcg_at_k(self.truth, self.lists(extra), k=10)
 
+    def alone(self, fn: ScoreFn) -> float:
+        """NDCG@10 of `fn`'s scores without the towers'."""
+        preds = ranked_lists(fn, self.rows, 10, exclude=self.seen, allowed=self.allowed)
+        return ndcg_at_k(self.truth, preds, k=10)
+
     def judged(self, extra: ScoreFn | None = None) -> tuple[float, float]:
         """(NDCG@10, cold-item recall@10; NaN without validation events on cold items)."""
         preds = self.lists(extra)

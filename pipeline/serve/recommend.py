@@ -28,8 +28,8 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
 from pipeline.learn.bundle import Bundle
 from pipeline.learn.feature_space import text_profiles
-from pipeline.learn.item_item import with_path
 from pipeline.learn.model import HeadTables
+from pipeline.learn.paths import interaction_paths, with_paths
 from pipeline.learn.scoring import chunked_top_k, seen_matrix
 from pipeline.learn.snapshot import Snapshot, export_snapshot
 from pipeline.train.registry import load_champion
@@ -120,7 +120,8 @@ def score(
     depth = top_n * 5 if rerank_by_rating else top_n
     rec_users, rec_ranks, rec_items, rec_scores, rec_because = [], [], [], [], []
     bar = tqdm(total=len(active), desc="recommend", unit="user", disable=not progress, leave=False)
-    scores = with_path(bundle.model.item_item, lambda r: u[r] @ v.T, events, n_users)
+    paths = interaction_paths(bundle.model)
+    scores = with_paths(paths, lambda r: u[r] @ v.T, events, n_users)
     for rows, columns, values in chunked_top_k(
         scores, active, depth, exclude=seen, allowed=released, chunk_size=chunk_size
     ):

@@ -96,8 +96,7 @@ def fit_and_judge(settings: Settings, snapshot: Snapshot) -> TrainedNight:
             snapshot.friends,
             epochs=evaluated.epochs,
             label="refit",
-            item_item=evaluated.model.item_item,
-            rating_path=evaluated.model.rating_path,
+            paths_of=evaluated.model,
             social_text_weight=evaluated.model.cfg.social_text_weight,
         )
     return TrainedNight(snapshot.run_date, snapshot, split, exam, cfg, evaluated, served, metrics)

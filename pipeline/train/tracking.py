@@ -34,6 +34,7 @@ from pipeline.evaluate.plots import (
 from pipeline.evaluate.quality_report import QUALITY_REPORT, NightFacts, quality_report
 from pipeline.evaluate.split import Split
 from pipeline.learn.fit import Fitted, TrainConfig
+from pipeline.learn.paths import describe_paths
 from pipeline.learn.snapshot import Snapshot
 from pipeline.train.gate import Decision
 from pipeline.train.trends import night_trends
@@ -76,12 +77,7 @@ def run_params(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         "architecture": model_cfg.architecture,
         "single_task_control": settings.train.single_task_control,
         "epochs_chosen": night.evaluated.epochs,
-        # the rating path's blend (`rating_path.blend_columns`), or none where it did not help
-        "rating_path_blend": (
-            "none"
-            if night.evaluated.model.rating_path is None
-            else " ".join(f"{w:.4f}" for w in night.evaluated.model.rating_path.blend)
-        ),
+        **describe_paths(night.evaluated.model),
         "refit": settings.train.refit,
         "gate_metric": settings.gate.metric,
         "gate_tolerance": settings.gate.tolerance,

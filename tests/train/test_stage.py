@@ -21,14 +21,16 @@ from tests.conftest import Night, night_home
 CRIPPLED = {
     "model_options": {"dim": 1},
 }
-# id-based users and no item-item path: an untrained history-based user is already item-item
-# similarity, and the path is EASE (it beat popularity alone on the test night: 0.132 vs 0.125)
+# id-based users and no closed-form path: an untrained history-based user is already item-item
+# similarity, the item-item path is EASE (it beat popularity alone on the test night: 0.132 vs
+# 0.125) and the factor path iALS
 CRIPPLED_TRAIN = {
     "lr": 1e-7,
     "max_epochs": 1,
     "refit": False,
     "history_length": 0,
     "item_item_path": "off",
+    "factor_path": False,
 }
 
 

@@ -135,15 +135,30 @@ class FactorPath:
     ) -> FactorPath:
         """iALS fitted on `events` at `grid_point`; with `texts`, items without events take the
         text-weighted mean of their text neighbours' factors."""
-        factors, lam, alpha = grid_point
+        return cls.fit_points(events, shape, [grid_point], texts, scale, seed)[0]
+
+    @classmethod
+    def fit_points(
+        cls,
+        events: pd.DataFrame,
+        shape: tuple[int, int],
+        points: list[tuple[int, float, float]],
+        texts: np.ndarray | None = None,
+        scale: float = 1.0,
+        seed: int = 0,
+    ) -> list[FactorPath]:
+        """`fit` at each of `points`, the history and the text lenders built once."""
         users, items = events["user"].to_numpy(), events["item"].to_numpy()
         x = binary_matrix(users, items, shape)
-        y = ImplicitMF.fit(x, lam, factors=factors, alpha=alpha, seed=seed).items
-        if texts is not None:
-            lend = text_lenders(np.bincount(items, minlength=shape[1]) > 0, texts)
+        known = np.bincount(items, minlength=shape[1]) > 0
+        lend = None if texts is None else text_lenders(known, texts)
+        out = []
+        for factors, lam, alpha in points:
+            y = ImplicitMF.fit(x, lam, factors=factors, alpha=alpha, seed=seed).items
             if lend is not None:
                 y = y + np.asarray(lend.T @ y, dtype=np.float32)
-        return cls(factors, lam, alpha, scale, y)
+            out.append(cls(factors, lam, alpha, scale, y))
+        return out
 
     def refit(
         self,
@@ -200,12 +215,11 @@ def choose_factor_path(
     weight beats the sum without it."""
     if not len(events):
         return None
-    fits: dict[tuple[int, float, float], FactorPath] = {}
-    alone: dict[tuple[int, float, float], float] = {}
-    for point in MF_GRID:
-        fits[point] = FactorPath.fit(events, shape, point, texts, seed=seed)
-        alone[point] = judge.alone(fits[point].scorer(events, shape[0]))
-        log.debug("factor path %s alone: validation NDCG@10 %.4f", point, alone[point])
+    fitted = FactorPath.fit_points(events, shape, list(MF_GRID), texts, seed=seed)
+    fits = dict(zip(MF_GRID, fitted, strict=True))
+    # one point's folded-in users at a time: a grid of them would not fit a large user base
+    alone = {point: judge.alone(fit.scorer(events, shape[0])) for point, fit in fits.items()}
+    log.debug("factor paths alone, validation NDCG@10: %s", alone)
     point = max(MF_GRID, key=lambda p: (alone[p], -MF_GRID.index(p)))  # ties: the first
     unit = fits[point].scorer(events, shape[0])
     towers_cold = judge.judged()[1]

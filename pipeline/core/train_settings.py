@@ -1,0 +1,108 @@
+"""Settings of training and tuning: `settings.train` and `settings.tune` of `Settings`
+(pipeline/core/config.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pipeline.core.embed_settings import DEVICE_PATTERN
+
+
+class TrainSettings(BaseModel):
+    """The training loop and the model's architecture (`recsys train`)."""
+
+    seed: int = Field(default=42, description="Seed of every random draw of a night.")
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN, description="auto: CUDA if any.")
+    max_epochs: int = Field(default=30, ge=1, description="Upper bound of training epochs.")
+    patience: int = Field(default=5, ge=1, description="Epochs without a better validation.")
+    batch_size: int = Field(default=1024, ge=8, description="Events per training step.")
+    negatives: int = Field(default=256, ge=1, description="Sampled negatives per batch.")
+    lr: float = Field(default=3e-3, gt=0, description="Adam learning rate.")
+    recency_half_life_days: float = Field(
+        default=0.0,
+        ge=0,
+        description="Interaction events weigh 0.5 ** (age / this); 0: all alike (30 hurt the demo).",
+    )
+    recent_history_half_life: float = Field(
+        default=0.0,
+        ge=0,
+        description="Id-based users (RECSYS_TRAIN_HISTORY_LENGTH=0): > 0: the user tower also "
+        "reads the user's recent-history text vector, each past item weighted 0.5 ** (position "
+        "back from the latest / this); 0: off.",
+    )
+    history_length: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="The user's vector is made of their latest this-many distinct items (a "
+        "learned recency curve over the item tower's vectors) and their profile; 0: a per-user "
+        "id embedding instead (the model before history encoding).",
+    )
+    history_cuts: int = Field(
+        default=8, ge=1, description="History model: training cuts of a user's history per epoch."
+    )
+    history_horizon_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="History model: a cut's targets are the items the user took within this "
+        "many days after it (the question a night's holdout asks); 0: every later item.",
+    )
+    history_batch: int = Field(default=256, ge=1, description="History model: cuts per step.")
+    item_item_path: Literal["auto", "ease", "itemknn", "off"] = Field(
+        default="auto",
+        description="Item-item path of the interaction score (recency-weighted history x "
+        "closed-form item-item weights, its weight chosen on validation; none where it does "
+        "not help). auto: EASE up to 20,000 items, ItemKNN above; off: towers alone.",
+    )
+    factor_path: bool = Field(
+        default=True, description="Add iALS (users folded in) to the interaction score if it helps."
+    )
+    rating_path: bool = Field(
+        default=True,
+        description="Blend the rating head with kNN-with-baselines on the user's own ratings "
+        "(least squares on validation, kept where it lowers the RMSE); false: the head alone.",
+    )
+    full_softmax_max_items: int = Field(
+        default=50_000,
+        ge=1,
+        description="History model: a softmax over the whole catalogue up to this many items; "
+        "above, over each batch's targets and RECSYS_TRAIN_NEGATIVES uniform negatives.",
+    )
+    freshness_lr_scale: float = Field(
+        default=3.0,
+        ge=0,
+        description="Learning rate of the freshness curve (score by days since release) over "
+        "RECSYS_TRAIN_LR; 0 keeps the curve flat (no freshness term).",
+    )
+    refit: bool = Field(default=True, description="Refit on every event for serving.")
+    architecture: Literal["shared_bottom", "mmoe"] = Field(
+        default="shared_bottom",
+        description="shared_bottom: every task reads the same tower outputs; mmoe: experts "
+        "shared by the tasks with one gate per task (Ma et al. 2018).",
+    )
+    experts: int = Field(default=4, ge=1, le=16, description="MMoE: experts per tower.")
+    loss_weighting: Literal["fixed", "uncertainty"] = Field(
+        default="fixed",
+        description="fixed: RECSYS_LOSS_WEIGHTS; uncertainty: learned per-task weights "
+        "(Kendall et al. 2018; a loss weight of 0 still switches its task off).",
+    )
+    single_task_control: bool = Field(
+        default=False,
+        description="Also train each task alone with the same budget and log, per task, whether "
+        "multi-task learning helped it (about one more fit per task).",
+    )
+
+
+class TuneSettings(BaseModel):
+    """`recsys tune`: a search of the model's main knobs on the validation week (never nightly)."""
+
+    trials: int = Field(default=20, ge=1, description="Configurations tried, the defaults first.")
+    file: Path | None = Field(
+        default=None,
+        description="What `recsys tune` writes and nightly training reads where it exists "
+        "(default $RECSYS_HOME/tuned.json); RECSYS_TRAIN_* and RECSYS_MODEL_OPTIONS set win.",
+    )
+    apply: bool = Field(default=True, description="false: nightly training ignores the file.")

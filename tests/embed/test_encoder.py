@@ -127,3 +127,36 @@ def test_spark_gpu_addresses_become_torch_devices() -> None:
 
     assert cuda_device("1") == "cuda:1"
     assert cuda_device("GPU-8f2c") == "cuda"
+
+
+def test_bf16_vectors_are_within_cosine_0999_of_fp32(minilm: TextEncoder) -> None:
+    texts = ["The Complete Sourdough Handbook", "jazz trumpet improvisation", *HOSTILE]
+    bf16 = TextEncoder(EncoderSpec(model_path=minilm.spec.model_path, precision="bf16"))
+    assert bf16.dtype == bf16._torch.bfloat16
+    got, errors = bf16.encode(texts)
+    expected, _ = minilm.encode(texts)
+    assert errors == [None] * len(texts)
+    assert np.all((got * expected).sum(axis=1) > 0.999)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_model_id_names_the_precision_so_vectors_never_mix() -> None:
+    path = str(resolve_model_path("all-MiniLM-L6-v2"))
+    before = EncoderSpec(model_path=path).model_id()  # specs from before the setting: unnamed
+    assert EncoderSpec(model_path=path, precision="bf16").model_id() == before + ":bf16"
+    assert EncoderSpec(model_path=path, precision="fp32").model_id() == before + ":fp32"
+
+
+def test_auto_precision_is_bf16_on_a_gpu_or_a_cpu_with_bf16_units(tmp_path: Path) -> None:
+    from pipeline.core.config import Settings
+    from pipeline.embed.encoder import resolve_precision
+
+    cpu = Settings(home=tmp_path, embed={"device": "cpu"})
+    assert resolve_precision(cpu, cpu_bf16=True) == "bf16"
+    assert resolve_precision(cpu, cpu_bf16=False) == "fp32"
+    gpu_workers = Settings(home=tmp_path, embed={"device": "cpu"}, spark={"executor_gpus": 1})
+    assert resolve_precision(gpu_workers, cpu_bf16=False) == "bf16"
+    cuda = Settings(home=tmp_path, embed={"device": "cuda"})
+    assert resolve_precision(cuda, cpu_bf16=False) == "bf16"
+    chosen = Settings(home=tmp_path, embed={"device": "cpu", "precision": "fp32"})
+    assert resolve_precision(chosen, cpu_bf16=True) == "fp32"

@@ -100,6 +100,9 @@ def demo_data(
     dest: Path = typer.Argument(..., help="Landing folder to write (created when missing)."),
     seed: int = typer.Option(42, help="Random seed: the same seed writes the same files."),
     scale: float = typer.Option(1.0, help="Size factor: 1.0 is ~2,000 users and ~80k events."),
+    nights: int = typer.Option(
+        1, min=1, help="Consecutive nights from the run date, each day a drop of its own."
+    ),
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,
 ) -> None:
@@ -108,7 +111,9 @@ def demo_data(
 
     def stage() -> dict[str, Any]:
         day = _date(run_date) or DEFAULT_RUN_DATE
-        return generate(dest.expanduser().resolve(), seed=seed, run_date=day, scale=scale)
+        return generate(
+            dest.expanduser().resolve(), seed=seed, run_date=day, scale=scale, nights=nights
+        )
 
     _run(stage)
 

@@ -78,6 +78,27 @@ class TrainSettings(BaseModel):
         "RECSYS_TRAIN_LR; 0 keeps the curve flat (no freshness term).",
     )
     refit: bool = Field(default=True, description="Refit on every event for serving.")
+    mode: Literal["auto", "full", "warm"] = Field(
+        default="auto",
+        description="full: train from scratch; warm: start from the champion's weights and train "
+        "RECSYS_TRAIN_WARM_EPOCHS on the events since its data (plus a replay sample), keeping "
+        "its path choices; auto: warm, but full every RECSYS_TRAIN_FULL_EVERY_DAYS, without a "
+        "champion, when the text model or the architecture changed, or when the warm candidate "
+        "fails the gate.",
+    )
+    full_every_days: int = Field(
+        default=7, ge=1, description="auto: a full retrain at least this often (days)."
+    )
+    warm_epochs: int = Field(
+        default=2, ge=1, description="Warm training: epochs over the new events and the replay."
+    )
+    warm_replay: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Warm training: the share of ordinary (whole-history) training cuts "
+        "replayed beside those of the new events, so old tastes are not forgotten.",
+    )
     architecture: Literal["shared_bottom", "mmoe"] = Field(
         default="shared_bottom",
         description="shared_bottom: every task reads the same tower outputs; mmoe: experts "

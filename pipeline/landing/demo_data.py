@@ -221,11 +221,25 @@ class DemoShop(PlantedDefects):
 
 
 def generate(
-    dest: Path, *, seed: int = 42, run_date: date = DEFAULT_RUN_DATE, scale: float = 1.0
+    dest: Path,
+    *,
+    seed: int = 42,
+    run_date: date = DEFAULT_RUN_DATE,
+    scale: float = 1.0,
+    nights: int = 1,
 ) -> dict[str, Any]:
-    """Write the demo shop into `dest` (a landing folder) and return the stage summary."""
+    """Write the demo shop into `dest` (a landing folder) and return the stage summary.
+
+    With `nights` > 1 the shop is the world of the last of `nights` consecutive nights from
+    `run_date`, and the events of each of those nights' days are a daily drop of their own
+    (`interactions/dt=<day>/`): night k's run date counts only the drops up to its day (later
+    events are deferred until their night), so the same landing serves a sequence of nights.
+    The manifest lists them under `nights`; its `run_date` stays the first night."""
+    if nights < 1:
+        raise RecsysError(f"nights must be at least 1, got {nights}")
     prepare_landing(dest)
-    shop = DemoShop(run_date, seed, scale)
+    first = run_date
+    shop = DemoShop(run_date + timedelta(days=nights - 1), seed, scale)
     users = shop.users()
     items = shop.items()
     events = shop.events(users, items)
@@ -245,7 +259,7 @@ def generate(
         items_out,
         ["item_id", "title", "description", "category", "price", "release_ts"],
     )
-    n_events = _write_events(dest, events_out, shop)
+    n_events = _write_events(dest, events_out, shop, daily_from=first if nights > 1 else None)
     pq.write_table(
         pa.table(
             {
@@ -260,7 +274,12 @@ def generate(
         "source": "recsys demo-data",
         "seed": seed,
         "scale": scale,
-        "run_date": run_date.isoformat(),
+        "run_date": first.isoformat(),
+        **(
+            {"nights": [(first + timedelta(days=k)).isoformat() for k in range(nights)]}
+            if nights > 1
+            else {}
+        ),
         "rows": {
             "users": len(users_out),
             "items": len(items_out),
@@ -272,23 +291,32 @@ def generate(
     write_manifest(dest, manifest)
     return {
         "stage": "demo-data",
-        "run_date": run_date.isoformat(),
+        "run_date": first.isoformat(),
+        "nights": nights,
         "status": "ok",
         "landing": str(dest),
         **manifest["rows"],
     }
 
 
-def _write_events(dest: Path, events: list[dict], shop: DemoShop) -> int:
-    """Weekly drops `interactions/dt=YYYY-MM-DD/part-0.csv`; unparseable times go to the last."""
+def _write_events(
+    dest: Path, events: list[dict], shop: DemoShop, daily_from: date | None = None
+) -> int:
+    """Weekly drops `interactions/dt=YYYY-MM-DD/part-0.csv`, daily from `daily_from` on (a
+    sequence of nights); unparseable times go to the last."""
     last = shop.run_date
+    weekly_until = last if daily_from is None else daily_from - timedelta(days=1)
     drops: dict[date, list[dict]] = {}
     for row in events:
         try:
             day = datetime.fromisoformat(row["event_ts"]).date()
         except ValueError:
             day = last
-        drops.setdefault(min(last, day + timedelta(days=6 - day.weekday())), []).append(row)
+        if daily_from is not None and day >= daily_from:
+            drop = min(last, day)
+        else:
+            drop = min(weekly_until, day + timedelta(days=6 - day.weekday()))
+        drops.setdefault(drop, []).append(row)
     for day in sorted(drops):
         write_csv(
             dest / "interactions" / f"dt={day.isoformat()}" / "part-0.csv",

@@ -73,6 +73,23 @@ class Bundle:
         return users_f.to(device), items_f.to(device)
 
     def save(self, folder: Path, snapshot: Snapshot) -> Path:
+        """The model (`save_model`) and the vector tables of `snapshot`'s users and items."""
+        self.save_model(folder)
+        u, v, heads = self.tables(snapshot, snapshot.events, social=False)
+        rating_users = folder / RATING_USERS_FILE
+        rating_users.unlink(missing_ok=True)
+        state = heads.rating_users(self.model.rating_path)
+        if self.model.rating_path is not None and state is not None:
+            rating_users.write_bytes(state.to_bytes())
+        else:  # the served pyfunc reads the path only with the users' state
+            (folder / RATING_PATH_FILE).unlink(missing_ok=True)
+        users, items = snapshot.users["user_id"], snapshot.items["item_id"]
+        _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
+        _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)
+        return folder
+
+    def save_model(self, folder: Path) -> Path:
+        """Weights, configuration, vocabularies and the interaction paths: what `load` reads."""
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(self.model.state_dict(), folder / "weights.pt")
         meta = {
@@ -84,22 +101,12 @@ class Bundle:
         for name, path in (
             (ITEM_ITEM_FILE, self.model.item_item),
             (FACTOR_FILE, self.model.factor_path),
+            (RATING_PATH_FILE, self.model.rating_path),
         ):
             if path is not None:
                 (folder / name).write_bytes(path.to_bytes())
             else:
                 (folder / name).unlink(missing_ok=True)
-        u, v, heads = self.tables(snapshot, snapshot.events, social=False)
-        rating_path, rating_users = folder / RATING_PATH_FILE, folder / RATING_USERS_FILE
-        rating_path.unlink(missing_ok=True)
-        rating_users.unlink(missing_ok=True)
-        state = heads.rating_users(self.model.rating_path)
-        if self.model.rating_path is not None and state is not None:
-            rating_path.write_bytes(self.model.rating_path.to_bytes())
-            rating_users.write_bytes(state.to_bytes())
-        users, items = snapshot.users["user_id"], snapshot.items["item_id"]
-        _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
-        _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)
         return folder
 
     @classmethod

@@ -14,7 +14,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,6 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from pipeline.core.config import Settings
 from pipeline.learn.feature_space import FeatureSpace, text_profiles
 from pipeline.learn.loss_weights import LossWeights, recency_weights
 from pipeline.learn.model import (
@@ -33,73 +32,22 @@ from pipeline.learn.model import (
     sampled_softmax,
 )
 from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
-from pipeline.learn.paths import choose_paths, refit_paths
+from pipeline.learn.paths import (
+    choose_paths,
+    interaction_paths,
+    path_terms,
+    refit_paths,
+)
 from pipeline.learn.snapshot import Snapshot
 from pipeline.learn.social_blend import choose_text_weight, split_pairs
+from pipeline.learn.train_config import TrainConfig
 from pipeline.learn.validation import ValidationSlice
+from pipeline.learn.warm_start import WarmStart, check_architecture, extend_state
 from pipeline.metrics import catalogue
 
 log = logging.getLogger(__name__)
 
 TASKS = ("interaction", "rating", "social")
-
-
-@dataclass
-class TrainConfig:
-    """What one fit needs. The knobs a deployment sets come from `Settings` (`from_settings`,
-    defaults declared there only); the rest are the loop's own constants."""
-
-    max_epochs: int
-    patience: int
-    batch_size: int
-    negatives: int
-    lr: float
-    # Next week looks more like last week than like last year: recent events weigh more.
-    recency_half_life_days: float  # 0: every event weighs the same
-    loss_weights: dict[str, float]
-    loss_weighting: str  # "fixed" or "uncertainty"
-    seed: int
-    device: str
-    recent_history_half_life: float  # 0: no recent-history text for users
-    freshness_lr_scale: float  # the freshness curve's learning rate / lr (0: kept flat)
-    # > 0: users are their latest items (next_items.py trains them); 0: id-based users
-    history_length: int
-    history_cuts: int  # training examples per user per epoch
-    history_batch: int  # cuts per step
-    full_softmax_max_items: int
-    history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
-    item_item_path: str  # "auto", "ease", "itemknn" or "off" (`item_item.py`)
-    factor_path: bool = True  # the interaction's iALS term (`factor_path.py`)
-    rating_path: bool = True  # the rating's neighbourhood blend (`rating_path.py`)
-    weight_decay: float = 1e-5
-    social_temperature: float = 0.1
-    # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS
-    select_on: str = "val_ndcg_at_10"
-    progress: bool = True
-    model: dict = field(default_factory=dict)  # ModelConfig overrides: dim, hidden, dropouts...
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, progress: bool = True) -> TrainConfig:
-        train = settings.train
-        shared = {f.name for f in fields(cls)} & set(type(train).model_fields) - {"device"}
-        return cls(
-            **train.model_dump(include=shared),
-            loss_weights=dict(settings.loss_weights),
-            device=resolve_device(train.device),
-            progress=progress,
-            model={
-                "architecture": train.architecture,
-                "experts": train.experts,
-                **settings.model_options,
-            },
-        )
-
-
-def resolve_device(device: str) -> str:
-    """`auto` is CUDA when this process sees a GPU, else the CPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 @dataclass
@@ -138,10 +86,13 @@ class Trainer:
         label: str = "fit",
         paths_of: MultiTaskModel | None = None,
         social_text_weight: float = 0.0,
+        warm: WarmStart | None = None,
     ) -> Fitted:
         """With `validation`, the epochs, the paths and the social text weight are chosen on it
         (the weight on held-out friend pairs); without, a refit trains `epochs` epochs and keeps
-        the paths of `paths_of` (refitted on `events`) and `social_text_weight` chosen before."""
+        the paths of `paths_of` (refitted on `events`) and `social_text_weight` chosen before.
+        With `warm`, the model starts from its weights and trains `epochs` epochs on the events
+        after its data (and a replay sample); its paths and social weight are kept, refitted."""
         cfg, snap, dev = self.cfg, self.snapshot, self.device
         if cfg.select_on not in SELECT_ON:
             raise ValueError(
@@ -170,6 +121,11 @@ class Trainer:
             },
         )
         model = MultiTaskModel(model_cfg).to(dev)
+        if warm is not None:
+            check_architecture(warm.model.cfg, model_cfg)
+            state = model.state_dict()
+            model.load_state_dict(extend_state(warm.model.state_dict(), warm.space, space, state))
+            paths_of, social_text_weight = warm.model, warm.model.cfg.social_text_weight
         # Adam moves a weight by about lr per step: the freshness curve spans several units of
         # logit, so it learns with a larger rate than the towers.
         fresh = list(model.freshness.parameters())
@@ -198,7 +154,7 @@ class Trainer:
         r_y = torch.as_tensor(rated["rating"].to_numpy(np.float32), device=dev)
         # a fit with validation holds out a share of the friend pairs for the social text weight
         held = pairs[:0]
-        if validation is not None and weights["social"] > 0:
+        if validation is not None and weights["social"] > 0 and warm is None:
             pairs, held = split_pairs(pairs, cfg.seed)
         friends = torch.as_tensor(both_directions(pairs), device=dev)
         active = {
@@ -207,7 +163,7 @@ class Trainer:
             "social": weights["social"] > 0 and len(friends) > 0,
         }
 
-        n, batch = len(events), cfg.batch_size
+        batch = cfg.batch_size
         all_items = torch.arange(len(items_f), device=dev)
         data_end = float(events["event_s"].max()) if len(events) else 0.0
         sequences = (
@@ -229,7 +185,7 @@ class Trainer:
             model.train()
             sums: dict[str, float] = defaultdict(float)
             steps = 0
-            for step in self._steps(sequences, n, rng):
+            for step in self._steps(sequences, events, rng, warm):
                 losses: dict[str, torch.Tensor] = {}
                 # a history-based user is made of item vectors: computed once per step
                 item_vectors = model.items(items_f, all_items) if sequences else None
@@ -302,7 +258,15 @@ class Trainer:
             used = best[1]
         model.eval()
         served = math.nan
-        if validation is not None and len(validation):
+        if validation is not None and len(validation) and paths_of is not None:
+            # a warm fit keeps the champion's choices: refitted, judged, refitted with the slice
+            refit_paths(model, paths_of, snap, events, cfg.seed)
+            judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
+            chosen = interaction_paths(model)
+            served = judge.ndcg(path_terms(chosen, events, len(snap.users)) if chosen else None)
+            everything = pd.concat([events, validation], ignore_index=True)
+            refit_paths(model, paths_of, snap, everything, cfg.seed)
+        elif validation is not None and len(validation):
             served = choose_paths(
                 model,
                 ValidationSlice(model, users_f, items_f, snap, events, validation),
@@ -325,16 +289,26 @@ class Trainer:
         return Fitted(model, space, history, used, validation_ndcg=served)
 
     def _steps(
-        self, sequences: UserSequences | None, n: int, rng: np.random.Generator
+        self,
+        sequences: UserSequences | None,
+        events: pd.DataFrame,
+        rng: np.random.Generator,
+        warm: WarmStart | None,
     ) -> Iterator[Cuts | torch.Tensor]:
-        """One epoch's steps: batches of cuts for a history-based model, else of event rows."""
+        """One epoch's steps: batches of cuts for a history-based model, else of event rows; a
+        warm fit's are of the events after its start's data, and a replay share of the rest."""
+        cfg = self.cfg
+        since = None if warm is None else warm.data_end_s
         if sequences is not None:
             yield from sequences.batches(
-                rng, self.cfg.history_cuts, self.cfg.history_batch, self.device
+                rng, cfg.history_cuts, cfg.history_batch, self.device, since, cfg.warm_replay
             )
             return
-        order = rng.permutation(n)
-        for start in range(0, n, self.cfg.batch_size):
+        order = rng.permutation(len(events))
+        if since is not None:
+            new = events["event_s"].to_numpy()[order] > since
+            order = order[new | (rng.random(len(order)) < cfg.warm_replay)]
+        for start in range(0, len(order), self.cfg.batch_size):
             yield torch.as_tensor(order[start : start + self.cfg.batch_size], device=self.device)
 
     def _interaction_loss(

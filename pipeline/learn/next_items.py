@@ -54,20 +54,53 @@ class UserSequences:
         self.items = np.split(frame["item"].to_numpy(), bounds) if len(users) else []
         self.times = np.split(frame["event_s"].to_numpy(np.float64), bounds) if len(users) else []
 
-    def draw(self, rng: np.random.Generator, cuts: int) -> np.ndarray:
-        """[n, 2] (sequence index, cut) pairs: `cuts` per user, in a random order."""
+    def draw(
+        self,
+        rng: np.random.Generator,
+        cuts: int,
+        since_s: float | None = None,
+        replay: float = 0.0,
+    ) -> np.ndarray:
+        """[n, 2] (sequence index, cut) pairs: `cuts` per user, in a random order. With
+        `since_s` (a warm start), `cuts` per user among the cuts whose moment is after it (the
+        events a warm start has not learned), plus a `replay` share of the ordinary draw."""
         sizes = np.array([len(s) for s in self.items], dtype=np.int64)
         seq = np.repeat(np.arange(len(sizes)), cuts)
         # a cut after 1..n-1 events; a user with a single event gets the empty cut
         upper = np.maximum(sizes[seq] - 1, 1)
         cut = np.where(sizes[seq] > 1, 1 + (rng.random(len(seq)) * upper).astype(np.int64), 0)
         pairs = np.stack([seq, cut], axis=1)
+        if since_s is not None:
+            kept = pairs[rng.random(len(pairs)) < replay]
+            pairs = np.concatenate([self._new_cuts(rng, cuts, since_s), kept])
         return pairs[rng.permutation(len(pairs))]
 
+    def _new_cuts(self, rng: np.random.Generator, cuts: int, since_s: float) -> np.ndarray:
+        """`cuts` per user with events after `since_s`, drawn among the cuts at those events
+        (a user whose only event is new gets the empty cut)."""
+        # the first event after since_s: cuts at it and after have a new moment
+        first = np.array([np.searchsorted(t, since_s, side="right") for t in self.times])
+        sizes = np.array([len(t) for t in self.times], dtype=np.int64)
+        who = np.flatnonzero(first < sizes)
+        if not len(who):
+            return np.zeros((0, 2), dtype=np.int64)
+        seq = np.repeat(who, cuts)
+        low = np.maximum(first[seq], 1)  # a cut is after >= 1 event, except the empty cut
+        span = np.maximum(sizes[seq] - low, 1)
+        cut = low + (rng.random(len(seq)) * span).astype(np.int64)
+        cut = np.where(sizes[seq] > 1, np.minimum(cut, sizes[seq] - 1), 0)
+        return np.stack([seq, cut], axis=1)
+
     def batches(
-        self, rng: np.random.Generator, cuts: int, batch: int, device: torch.device
+        self,
+        rng: np.random.Generator,
+        cuts: int,
+        batch: int,
+        device: torch.device,
+        since_s: float | None = None,
+        replay: float = 0.0,
     ) -> Iterator[Cuts]:
-        pairs = self.draw(rng, cuts)
+        pairs = self.draw(rng, cuts, since_s, replay)
         for start in range(0, len(pairs), batch):
             yield self.cuts(pairs[start : start + batch], device)
 

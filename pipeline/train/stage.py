@@ -31,8 +31,10 @@ from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.learn.fit import TrainConfig, Trainer
 from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
+from pipeline.learn.warm_start import WarmStartError
 from pipeline.metrics.catalogue import baseline_key
 from pipeline.train.gate import (
+    CHAMPION,
     Decision,
     apply_decision,
     champion_metric,
@@ -49,6 +51,7 @@ from pipeline.train.tracking import (
     trends_figure,
 )
 from pipeline.train.tuned import tuned_record, with_tuned
+from pipeline.train.warm import WARM, TrainStart, log_states, train_start
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +67,16 @@ def export_training_data(settings: Settings, run_date: date) -> dict[str, Any]:
     }
 
 
-def fit_and_judge(settings: Settings, snapshot: Snapshot) -> TrainedNight:
+def fit_and_judge(
+    settings: Settings, snapshot: Snapshot, start: TrainStart | None = None
+) -> TrainedNight:
     """Split, fit on the training period, score the model and every baseline on the holdout,
-    then (by default) refit on every event for serving."""
+    then (by default) refit on every event for serving. A warm `start` starts both fits from
+    its parent's (`pipeline/train/warm.py`); either raises WarmStartError before training
+    where the architecture changed."""
+    start = start or TrainStart.full(snapshot.run_date, "RECSYS_TRAIN_MODE=full")
+    warm = start.mode == WARM
+    budget = settings.train.warm_epochs if warm else None
     cfg = TrainConfig.from_settings(settings)
     torch.use_deterministic_algorithms(True, warn_only=True)
     days = settings.holdout_days
@@ -76,7 +86,12 @@ def fit_and_judge(settings: Settings, snapshot: Snapshot) -> TrainedNight:
     trainer = Trainer(snapshot, cfg)
     log.info("train %s: %s on %s", snapshot.run_date, split.summary(), cfg.device)
     evaluated = trainer.fit(
-        tuning.train, split.friends_train, validation=tuning.holdout, label="train"
+        tuning.train,
+        split.friends_train,
+        validation=tuning.holdout,
+        label="warm" if warm else "train",
+        epochs=budget,
+        warm=start.evaluated,
     )
     exam = Exam.build(snapshot, split, days, cfg.seed)
     tuning_exam = Exam.build(snapshot, tuning, days, cfg.seed)
@@ -94,12 +109,34 @@ def fit_and_judge(settings: Settings, snapshot: Snapshot) -> TrainedNight:
         served = trainer.fit(
             snapshot.events,
             snapshot.friends,
-            epochs=evaluated.epochs,
-            label="refit",
+            epochs=budget or evaluated.epochs,
+            label="warm refit" if warm else "refit",
             paths_of=evaluated.model,
             social_text_weight=evaluated.model.cfg.social_text_weight,
+            warm=start.served,
         )
-    return TrainedNight(snapshot.run_date, snapshot, split, exam, cfg, evaluated, served, metrics)
+    ends = (
+        _data_end(tuning.train),
+        _data_end(snapshot.events if served is not evaluated else tuning.train),
+    )
+    full_epochs = start.evaluated.epochs if start.evaluated is not None else evaluated.epochs
+    return TrainedNight(
+        snapshot.run_date,
+        snapshot,
+        split,
+        exam,
+        cfg,
+        evaluated,
+        served,
+        metrics,
+        start=start,
+        data_ends=ends,
+        full_epochs=full_epochs,
+    )
+
+
+def _data_end(events: pd.DataFrame) -> float:
+    return float(events["event_s"].max()) if len(events) else 0.0
 
 
 def log_and_gate(settings: Settings, night: TrainedNight) -> dict[str, Any]:
@@ -112,14 +149,19 @@ def log_and_gate(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         night.exam.evaluable_users,
         champion_metric(client, settings, champion),
     )
-    with mlflow.start_run(run_name=f"night {night.run_date}") as run:
-        mlflow.set_tags({"run_date": night.run_date.isoformat(), "stage": "train"})
+    with mlflow.start_run(run_name=f"night {night.run_date} ({night.start.mode})") as run:
+        mlflow.set_tags(
+            {"run_date": night.run_date.isoformat(), "stage": "train", **night.start.tags()}
+        )
         mlflow.log_params(run_params(settings, night))
         tuned = tuned_record(settings)
         if tuned is not None:
             mlflow.log_dict(tuned, "tuned.json")
         table, pictures = log_evaluation(night)
         version = register_model(settings, night.served, night.snapshot, night.run_date)
+        log_states(
+            night.evaluated, night.served, night.data_ends, night.full_epochs, night.run_date
+        )
         apply_decision(client, settings, version, decision, run.info.run_id)
         mlflow.set_tag("model_version", version)
         trend = trends_figure(client, settings, night, run.info.run_id)
@@ -189,7 +231,31 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
             f"the training export in {folder} is of {snapshot.run_date}, not {run_date}: "
             "export the night first"
         )
-    summary = log_and_gate(settings, fit_and_judge(settings, snapshot))
+    client = use_tracking(settings)
+    start = train_start(settings, client, run_date, snapshot.embedding_model)
+    log.info("train %s: %s (%s)", run_date, start.mode, start.reason)
+    try:
+        night = fit_and_judge(settings, snapshot, start)
+    except WarmStartError as exc:
+        start = TrainStart.full(run_date, str(exc))
+        log.warning("train %s: full retrain: %s", run_date, exc)
+        night = fit_and_judge(settings, snapshot, start)
+    summary = log_and_gate(settings, night)
+    if start.mode == WARM and summary["alias"] != CHAMPION and settings.train.mode == "auto":
+        log.warning(
+            "train %s: the warm candidate (version %s) failed the gate (%s): full retrain",
+            run_date,
+            summary["model_version"],
+            summary["reason"],
+        )
+        warm_attempt = {k: summary[k] for k in ("model_version", "alias", "reason")}
+        start = TrainStart.full(
+            run_date, f"the warm version {summary['model_version']} failed the gate"
+        )
+        summary = log_and_gate(settings, fit_and_judge(settings, snapshot, start))
+        summary["warm_attempt"] = warm_attempt
+    summary["train_mode"] = start.mode
+    summary["train_mode_reason"] = start.reason
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary
 

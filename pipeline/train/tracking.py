@@ -39,6 +39,7 @@ from pipeline.learn.snapshot import Snapshot
 from pipeline.train.gate import Decision
 from pipeline.train.trends import night_trends
 from pipeline.train.tuned import tuned_record
+from pipeline.train.warm import TrainStart
 
 TRENDS = "plots/trends.png"
 
@@ -55,6 +56,10 @@ class TrainedNight:
     evaluated: Fitted  # fitted before the holdout: the one the metrics judge
     served: Fitted  # refitted on every event (or `evaluated` itself): the one registered
     metrics: dict[str, float]
+    start: TrainStart = field(default_factory=lambda: TrainStart.full(date.min, "full"))
+    # the newest event each fit learned from (evaluated, served): a later warm start's "since"
+    data_ends: tuple[float, float] = (0.0, 0.0)
+    full_epochs: int = 0  # epochs of the full fit this model descends from
 
     @property
     def data(self) -> dict[str, int]:
@@ -77,6 +82,8 @@ def run_params(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         "architecture": model_cfg.architecture,
         "single_task_control": settings.train.single_task_control,
         "epochs_chosen": night.evaluated.epochs,
+        "train_mode": night.start.mode,
+        "parent_version": night.start.parent_version or "none",
         **describe_paths(night.evaluated.model),
         "refit": settings.train.refit,
         "gate_metric": settings.gate.metric,

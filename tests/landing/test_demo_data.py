@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -61,3 +62,20 @@ def test_refuses_to_write_into_a_foreign_folder(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(RecsysError, match="not empty"):
         generate(tmp_path, scale=0.05)
+
+
+def test_a_sequence_of_nights_gets_one_daily_drop_per_night(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    summary = generate(tmp_path, seed=3, scale=0.05, run_date=date(2026, 11, 20), nights=3)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    nights = [date(2026, 11, 20) + timedelta(days=k) for k in range(3)]
+    assert manifest["nights"] == [d.isoformat() for d in nights]
+    assert (manifest["run_date"], summary["nights"]) == ("2026-11-20", 3)
+    drops = sorted(p.parent.name for p in (tmp_path / "interactions").glob("dt=*/part-0.csv"))
+    assert [f"dt={d.isoformat()}" for d in nights] == drops[-3:]
+    assert drops[-4] < "dt=2026-11-20"  # the weeks before the first night, weekly
+    for day in nights[:2]:  # the last day's drop also holds the unparseable and malformed rows
+        with (tmp_path / "interactions" / f"dt={day.isoformat()}" / "part-0.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        assert rows and all(r["event_ts"].startswith(day.isoformat()) for r in rows)

@@ -1,0 +1,117 @@
+"""Warm start: tonight's model begins where the champion's left off.
+
+The champion's weights are copied into a model built for tonight's vocabularies: a row of an
+id or category table follows its id to its new position; ids the champion never saw get the
+row of the unknown id (index 0), which is how the champion itself scored them (as a cold
+entity). Every other weight is copied as it is, so an unchanged architecture is required
+(`WarmStartError` otherwise: the night trains from scratch).
+
+The warm fit then trains a bounded budget on cuts whose moment is after the newest event the
+champion learned from (tonight's events) plus a replay sample of ordinary cuts of the whole
+history, and keeps the champion's closed-form path choices, refitted on tonight's events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.model import ModelConfig, MultiTaskModel
+
+WARM_FILE = "warm.json"
+
+# weight -> the vocabulary its rows follow (index 0: the unknown id)
+VOCAB_ROWS = {
+    "user_tower.ids.weight": "user_ids",
+    "item_tower.ids.weight": "item_ids",
+    "user_tower.cats.0.weight": "genders",
+    "user_tower.cats.1.weight": "occupations",
+    "item_tower.cats.0.weight": "categories",
+    "rating_bias.weight": "user_ids",
+}
+
+
+class WarmStartError(ValueError):
+    """The champion's weights do not fit tonight's model: train from scratch."""
+
+
+@dataclass
+class WarmStart:
+    """What a warm fit starts from: a fitted model (its paths' choices included), the
+    vocabularies its rows follow, the newest event it learned from, and its fit's epochs."""
+
+    model: MultiTaskModel
+    space: FeatureSpace
+    data_end_s: float
+    epochs: int
+
+    def write(self, folder: Path) -> None:
+        """Beside the model's bundle files (`Bundle.save_model`): what a warm fit needs more."""
+        meta = {"data_end_s": self.data_end_s, "epochs": self.epochs}
+        (folder / WARM_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
+
+    @staticmethod
+    def read(folder: Path) -> dict:
+        return json.loads((folder / WARM_FILE).read_text(encoding="utf-8"))
+
+
+# what may differ between a warm start and tonight's model: vocabulary sizes, chosen weights
+NOT_ARCHITECTURE = {
+    *("n_users", "n_items", "n_genders", "n_occupations", "n_categories"),
+    "social_text_weight",
+}
+
+
+def check_architecture(old: ModelConfig, new: ModelConfig) -> None:
+    """Raise WarmStartError where tonight's model is not the warm start's architecture."""
+    a, b = old.to_dict(), new.to_dict()
+    keys = (a.keys() | b.keys()) - NOT_ARCHITECTURE
+    changed = sorted(k for k in keys if a.get(k) != b.get(k))
+    if changed:
+        raise WarmStartError(
+            "the architecture changed since the warm start's model: "
+            + ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in changed)
+        )
+
+
+def row_map(old: list[str], new: list[str]) -> np.ndarray:
+    """For each row of a table over `new` (0 = unknown, then `new` in order), the row of the
+    table over `old` it starts from: the same id's, else the unknown row 0."""
+    where = {v: i + 1 for i, v in enumerate(old)}
+    return np.array([0, *(where.get(v, 0) for v in new)], dtype=np.int64)
+
+
+def extend_state(
+    old: dict[str, torch.Tensor],
+    old_space: FeatureSpace,
+    new_space: FeatureSpace,
+    target: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """`old` (a state dict over `old_space`) as a state dict shaped like `target` (over
+    `new_space`). Raises WarmStartError where a weight is missing or changed shape."""
+    out: dict[str, torch.Tensor] = {}
+    for name, like in target.items():
+        if name not in old:
+            raise WarmStartError(f"the champion has no weight {name!r} (architecture changed)")
+        weight = old[name]
+        vocab = VOCAB_ROWS.get(name)
+        if vocab is not None:
+            rows = row_map(getattr(old_space, vocab), getattr(new_space, vocab))
+            if weight.shape[0] != len(getattr(old_space, vocab)) + 1:
+                raise WarmStartError(f"{name}: {weight.shape[0]} rows for its vocabulary")
+            weight = weight[torch.as_tensor(rows)]
+        if weight.shape != like.shape:
+            raise WarmStartError(
+                f"{name}: the champion's is {tuple(weight.shape)}, tonight's model wants "
+                f"{tuple(like.shape)} (architecture changed)"
+            )
+        out[name] = weight.to(like.device, like.dtype).clone()
+    extra = sorted(set(old) - set(target))
+    if extra:
+        raise WarmStartError(f"the champion has weights tonight's model lacks: {extra[:3]}")
+    return out

@@ -1,0 +1,117 @@
+"""`RECSYS_TRAIN_MODE`: warm nights on the small demo, and each reason `auto` trains full."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.core.config import Settings
+from pipeline.core.run_date import resolve_run_date
+from pipeline.train.registry import use_tracking
+from pipeline.train.stage import train
+from pipeline.train.warm import train_start
+from tests.conftest import Night, night_home
+
+# a short budget keeps the story fast; the gate still passes on the small demo
+QUICK = {"max_epochs": 4, "patience": 2}
+# the story's own nights pass the gate on beating popularity alone (a warm night's holdout is
+# not its parent's, so "as good as the champion's own night" would make the story a coin toss);
+# its probes never pass, so the champion (and its line of parents) stays the story's warm night
+LENIENT = {"tolerance": 1.0}
+NEVER = {"min_eval_users": 10**9}
+
+
+@pytest.fixture(scope="module")
+def warm_story(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Night D-1 trains full (no champion), night D warm from it, then D again under changed
+    settings: every reason to go full."""
+    base = night_home(embedded_night, tmp_path_factory.mktemp("warm"))
+    settings = with_changes(base, train=QUICK, gate=LENIENT)
+    day = resolve_run_date(settings)
+
+    story: dict = {"settings": settings, "day": day}
+    story["first"] = train(settings, day - timedelta(days=1))
+    story["warm"] = train(settings, day)
+    story["rerun"] = train(settings, day)  # the champion is D's own: its parent is the start
+    probe = with_changes(settings, gate=NEVER)
+    story["full_every_day"] = train(with_changes(probe, train={"full_every_days": 1}), day)
+    wider = probe.model_copy(update={"model_options": {"dim": 64}})
+    story["architecture"] = train(wider, day)
+    story["gate_failure"] = train(probe, day)
+    return story
+
+
+def with_changes(settings: Settings, **sections: dict) -> Settings:
+    return settings.model_copy(
+        update={k: getattr(settings, k).model_copy(update=v) for k, v in sections.items()}
+    )
+
+
+def run_tags(story: dict, summary: dict) -> dict[str, str]:
+    use_tracking(story["settings"])
+    return MlflowClient().get_run(summary["mlflow_run_id"]).data.tags
+
+
+def test_without_a_champion_the_night_trains_full(warm_story: dict) -> None:
+    first = warm_story["first"]
+    assert (first["train_mode"], first["alias"]) == ("full", "champion"), first
+    assert first["train_mode_reason"] == "no champion trained before this night"
+
+
+def test_the_next_night_starts_warm_from_the_champion_and_mlflow_records_it(
+    warm_story: dict,
+) -> None:
+    warm, first = warm_story["warm"], warm_story["first"]
+    assert warm["train_mode"] == "warm", warm
+    assert warm["epochs"] == warm_story["settings"].train.warm_epochs
+    tags = run_tags(warm_story, warm)
+    assert tags["train_mode"] == "warm"
+    assert tags["parent_version"] == first["model_version"]
+    assert tags["full_trained_on"] == (warm_story["day"] - timedelta(days=1)).isoformat()
+    # judged like any version: metrics beside the baselines, through the same gate
+    assert warm["metrics"]["ndcg_at_10"] > 0
+    assert warm["alias"] in ("champion", "challenger")
+
+
+def test_a_rerun_of_the_night_starts_from_the_same_parent(warm_story: dict) -> None:
+    rerun, warm = warm_story["rerun"], warm_story["warm"]
+    assert rerun["train_mode"] == "warm"
+    assert run_tags(warm_story, rerun)["parent_version"] == warm_story["first"]["model_version"]
+    assert rerun["metrics"]["ndcg_at_10"] == pytest.approx(warm["metrics"]["ndcg_at_10"])
+
+
+def test_auto_trains_full_every_n_days(warm_story: dict) -> None:
+    night = warm_story["full_every_day"]
+    assert night["train_mode"] == "full"
+    assert "days since the last full retrain" in night["train_mode_reason"]
+
+
+def test_auto_trains_full_when_the_architecture_changed(warm_story: dict) -> None:
+    night = warm_story["architecture"]
+    assert night["train_mode"] == "full"
+    assert "dim 128 -> 64" in night["train_mode_reason"]
+
+
+def test_auto_trains_full_when_the_warm_candidate_fails_the_gate(warm_story: dict) -> None:
+    night = warm_story["gate_failure"]
+    assert night["warm_attempt"]["alias"] == "challenger"
+    assert night["train_mode"] == "full"
+    assert "failed the gate" in night["train_mode_reason"]
+    assert int(night["model_version"]) == int(night["warm_attempt"]["model_version"]) + 1
+
+
+def test_auto_trains_full_when_the_text_model_changed(warm_story: dict) -> None:
+    settings, day = warm_story["settings"], warm_story["day"]
+    client = use_tracking(settings)
+    start = train_start(settings, client, day, "another-model@0123:mean")
+    assert (start.mode, start.reason) == ("full", start.reason)
+    assert "text model changed" in start.reason
+
+
+def test_full_mode_never_starts_warm(warm_story: dict) -> None:
+    settings = warm_story["settings"]
+    full = settings.model_copy(update={"train": settings.train.model_copy(update={"mode": "full"})})
+    start = train_start(full, use_tracking(full), warm_story["day"], "any")
+    assert (start.mode, start.reason) == ("full", "RECSYS_TRAIN_MODE=full")

@@ -1,0 +1,149 @@
+"""Benchmark: consecutive demo nights, each trained warm and, on the same night's data, full.
+
+    .venv/bin/python bench/nightly_sequence.py [--nights 7] [--scale 1.0] [--work var/bench]
+
+One landing (`recsys demo-data --nights N`: each night's day a drop of its own) feeds two pipeline
+homes, night after night, each night a fresh `recsys run --run-date D` process:
+- `auto`: RECSYS_TRAIN_MODE=auto, the default: night 1 trains full (no champion yet), the
+  later nights warm from the champion (a full retrain every RECSYS_TRAIN_FULL_EVERY_DAYS, 7);
+- `full`: RECSYS_TRAIN_MODE=full, every night from scratch: the baseline.
+Per night and home: the train stage's seconds (`train` summary), its holdout NDCG@10 and
+Recall@10 (the metrics the gate judged; both homes judge the same holdout), the mode, and the
+whole night's wall time. Warm nights are compared with the full retrain of the same night:
+train seconds ratio (target <= 0.25) and metric ratios (target >= 0.98).
+
+Results go to stdout and bench/results/nightly_sequence.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECSYS = str(Path(sys.executable).parent / "recsys")
+FIRST_NIGHT = date(2026, 11, 21)
+MODES = ("auto", "full")
+
+
+def recsys(*args: str, env: dict[str, str] | None = None) -> tuple[dict, float]:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [RECSYS, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    wall = time.perf_counter() - started
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-4000:])
+        raise SystemExit(f"recsys {' '.join(args)} failed ({out.returncode})")
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nights", type=int, default=7)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench")
+    args = parser.parse_args()
+    log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+
+    work = args.work / f"nightly-sequence-{args.scale:g}"
+    shutil.rmtree(work, ignore_errors=True)
+    landing = work / "landing"
+    recsys(
+        "demo-data", str(landing), "--scale", str(args.scale), "--nights", str(args.nights),
+        "--run-date", FIRST_NIGHT.isoformat(),
+    )  # fmt: skip
+    rows: list[dict] = []
+    for k in range(args.nights):
+        day = FIRST_NIGHT + timedelta(days=k)
+        for mode in MODES:
+            home = work / mode
+            summary, wall = recsys(
+                "run", "--home", str(home), "--landing", str(landing),
+                "--run-date", day.isoformat(), env={"RECSYS_TRAIN_MODE": mode},
+            )  # fmt: skip
+            stages = summary["stages"]
+            train, embed = stages["train"], stages["embed"]
+            rows.append(
+                {
+                    "night": k + 1,
+                    "date": day.isoformat(),
+                    "home": mode,
+                    "mode": train.get("train_mode", "full"),
+                    "train_s": train["seconds"],
+                    "night_s": round(wall, 1),
+                    "texts_embedded": embed.get("embedded", 0),
+                    "ndcg_at_10": train["metrics"]["ndcg_at_10"],
+                    "recall_at_10": train["metrics"]["recall_at_10"],
+                    "alias": train["alias"],
+                }
+            )
+            log(json.dumps(rows[-1]))
+    report(rows, args)
+
+
+def report(rows: list[dict], args: argparse.Namespace) -> None:
+    by = {(r["night"], r["home"]): r for r in rows}
+    lines = [
+        "# bench/nightly_sequence.py",
+        "",
+        f"Command: `.venv/bin/python bench/nightly_sequence.py --nights {args.nights} "
+        f"--scale {args.scale:g}`; {os.cpu_count()} cores.",
+        "",
+        "| night | home | mode | train s | night s | texts embedded | NDCG@10 | Recall@10 "
+        "| train s / full | NDCG / full | Recall / full | alias |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ratios: dict[str, list[float]] = {"train": [], "ndcg": [], "recall": []}
+    for r in rows:
+        full = by[(r["night"], "full")]
+        cells = ["", "", ""]
+        if r["home"] == "auto":
+            train = r["train_s"] / full["train_s"]
+            ndcg = r["ndcg_at_10"] / full["ndcg_at_10"]
+            recall = r["recall_at_10"] / full["recall_at_10"]
+            cells = [f"{train:.3f}", f"{ndcg:.3f}", f"{recall:.3f}"]
+            if r["mode"] == "warm":
+                ratios["train"].append(train)
+                ratios["ndcg"].append(ndcg)
+                ratios["recall"].append(recall)
+        lines.append(
+            f"| {r['night']} | {r['home']} | {r['mode']} | {r['train_s']:.1f} | "
+            f"{r['night_s']:.1f} | {r['texts_embedded']} | {r['ndcg_at_10']:.4f} | "
+            f"{r['recall_at_10']:.4f} | {' | '.join(cells)} | {r['alias']} |"
+        )
+    if ratios["train"]:
+        warm_nights = [r for r in rows if r["home"] == "auto" and r["mode"] == "warm"]
+        lines += [
+            "",
+            f"Warm nights: {len(ratios['train'])}. Train seconds / the full retrain of the same "
+            f"night: max {max(ratios['train']):.3f}, median {statistics.median(ratios['train']):.3f}"
+            " (target <= 0.25).",
+            f"NDCG@10 / full: min {min(ratios['ndcg']):.3f}, median "
+            f"{statistics.median(ratios['ndcg']):.3f}; Recall@10 / full: min "
+            f"{min(ratios['recall']):.3f}, median {statistics.median(ratios['recall']):.3f} "
+            "(target >= 0.98).",
+            f"Whole warm night (fresh `recsys run` process): median "
+            f"{statistics.median(r['night_s'] for r in warm_nights):.1f} s, max "
+            f"{max(r['night_s'] for r in warm_nights):.1f} s; with no new text: "
+            + (
+                ", ".join(f"{r['night_s']:.1f}" for r in warm_nights if not r["texts_embedded"])
+                or "none"
+            )
+            + " s (target <= 60 s).",
+        ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (ROOT / "bench" / "results" / "nightly_sequence.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -51,12 +51,15 @@ def collaborative_metrics(
     tuning: tuple[Split, Exam] | None,
     *,
     half_lives: tuple[float, ...] = (),
+    reuse: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """A collaborative baseline (EASE, ItemKNN, MF): its parameter chosen by validation NDCG@10
     from `grid` (the middle value without a validation slice), refitted on the training period.
 
     With `half_lives`, the same fits are also scored from recency-weighted histories: the variant
-    `<name>_recent`, its (parameter, half-life) pair chosen by validation NDCG@10 as well."""
+    `<name>_recent`, its (parameter, half-life) pair chosen by validation NDCG@10 as well.
+    `reuse` (a warm night: its parent's `baseline_<variant>_param` / `_half_life`) skips the
+    choice where it holds every variant's."""
     shape = (len(snapshot.users), len(snapshot.items))
     variants = {name: (math.inf,)}  # an infinite half-life: the plain binary history
     if half_lives:
@@ -70,7 +73,13 @@ def collaborative_metrics(
         return recency_matrix(users, items, times, shape, half_life)
 
     chosen = {v: (grid[len(grid) // 2], hs[len(hs) // 2]) for v, hs in variants.items()}
-    if tuning is not None and tuning[1].evaluable_users and len(tuning[0].train):
+    given = reuse or {}
+    if all(f"baseline_{v}_param" in given for v in variants):
+        chosen = {
+            v: (given[f"baseline_{v}_param"], given.get(f"baseline_{v}_half_life", math.inf))
+            for v in variants
+        }
+    elif tuning is not None and tuning[1].evaluable_users and len(tuning[0].train):
         every = sorted({h for hs in variants.values() for h in hs})
         histories = {h: history(tuning[0].train, h) for h in every}
         scored: dict[tuple[float, float], float] = {}
@@ -124,7 +133,11 @@ def skipped_baselines(snapshot: Snapshot) -> dict[str, str]:
 
 
 def biased_mf_metrics(
-    snapshot: Snapshot, split: Split, exam: Exam, tuning: tuple[Split, Exam] | None
+    snapshot: Snapshot,
+    split: Split,
+    exam: Exam,
+    tuning: tuple[Split, Exam] | None,
+    reuse: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """The `mf` baseline's rating metrics: biased MF, lambda chosen by validation RMSE."""
     shape = (len(snapshot.users), len(snapshot.items))
@@ -143,7 +156,9 @@ def biased_mf_metrics(
 
     grid = baselines.BIASED_MF_LAMBDAS
     best = grid[len(grid) // 2]
-    if tuning is not None and len(tuning[1].rated) and tuning[0].train["rating"].notna().any():
+    if reuse and "baseline_mf_rating_param" in reuse:
+        best = reuse["baseline_mf_rating_param"]
+    elif tuning is not None and len(tuning[1].rated) and tuning[0].train["rating"].notna().any():
         val = tuning[1].rated
         errors = {
             lam: rmse(
@@ -171,7 +186,10 @@ def baseline_metrics(
     *,
     seed: int,
     tuning: tuple[Split, Exam] | None = None,
+    reuse: dict[str, float] | None = None,
 ) -> dict[str, float]:
+    """Every baseline on the exam, the collaborative ones tuned on `tuning`, or with the
+    parameters of `reuse` (a warm night's parent run's metrics) where it holds them."""
     out: dict[str, float] = {}
     train, n_items = split.train, len(snapshot.items)
 
@@ -193,6 +211,7 @@ def baseline_metrics(
                 exam,
                 tuning,
                 half_lives=recent,
+                reuse=reuse,
             )
         )
     out.update(
@@ -205,12 +224,14 @@ def baseline_metrics(
             exam,
             tuning,
             half_lives=recent,
+            reuse=reuse,
         )
     )
     grid = tuple(float(index) for index in range(len(baselines.MF_GRID)))
     mf = collaborative_metrics(
-        "mf", baselines.ImplicitMF.fit_grid, grid, snapshot, split, exam, tuning
-    )
+        "mf", baselines.ImplicitMF.fit_grid, grid, snapshot, split, exam, tuning,
+        reuse=_mf_index(reuse),
+    )  # fmt: skip
     # the tuning loop chose an index of the grid: log what it stands for
     factors, lam, alpha = baselines.MF_GRID[int(mf["baseline_mf_param"])]
     mf.update(baseline_mf_param=lam, baseline_mf_factors=float(factors), baseline_mf_alpha=alpha)
@@ -242,7 +263,7 @@ def baseline_metrics(
         predicted = bias.predict(exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy())
         out[baseline_key("bias", "rating_rmse")] = rmse(exam.rated["rating"].to_numpy(), predicted)
         out[baseline_key("bias", "rating_mae")] = mae(exam.rated["rating"].to_numpy(), predicted)
-        out.update(biased_mf_metrics(snapshot, split, exam, tuning))
+        out.update(biased_mf_metrics(snapshot, split, exam, tuning, reuse))
 
     if len(snapshot.friends):
         degree = np.bincount(
@@ -256,3 +277,14 @@ def baseline_metrics(
             lambda rows: who[rows] @ who.T
         )
     return out
+
+
+def _mf_index(reuse: dict[str, float] | None) -> dict[str, float] | None:
+    """The iALS grid point a run logged (factors, lambda, alpha) as its index in the grid."""
+    if not reuse or "baseline_mf_factors" not in reuse:
+        return None
+    point = (reuse["baseline_mf_factors"], reuse["baseline_mf_param"], reuse["baseline_mf_alpha"])
+    for index, (factors, lam, alpha) in enumerate(baselines.MF_GRID):
+        if (float(factors), float(lam), float(alpha)) == point:
+            return {"baseline_mf_param": float(index)}
+    return None

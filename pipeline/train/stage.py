@@ -97,7 +97,14 @@ def fit_and_judge(
     tuning_exam = Exam.build(snapshot, tuning, days, cfg.seed)
     metrics = model_metrics(evaluated, snapshot, split, exam)
     metrics.update(
-        baseline_metrics(snapshot, split, exam, seed=cfg.seed, tuning=(tuning, tuning_exam))
+        baseline_metrics(
+            snapshot,
+            split,
+            exam,
+            seed=cfg.seed,
+            tuning=(tuning, tuning_exam),
+            reuse=start.baseline_params if warm else None,
+        )
     )
     if settings.train.single_task_control:
         weight = evaluated.model.cfg.social_text_weight
@@ -109,7 +116,7 @@ def fit_and_judge(
         served = trainer.fit(
             snapshot.events,
             snapshot.friends,
-            epochs=budget or evaluated.epochs,
+            epochs=evaluated.epochs,  # a warm fit: the best of its budget on validation
             label="warm refit" if warm else "refit",
             paths_of=evaluated.model,
             social_text_weight=evaluated.model.cfg.social_text_weight,

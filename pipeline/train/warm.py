@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,12 @@ from pipeline.train.registry import champion_version
 log = logging.getLogger(__name__)
 
 WARM_ARTIFACT = "warm_start"
+# what a baseline's tuning chose, as a run logs it (`baseline_exam`): reused by warm nights
+BASELINE_PARAMS = tuple(
+    f"baseline_{name}_{what}"
+    for name in ("ease", "ease_recent", "itemknn", "itemknn_recent", "mf")
+    for what in ("param", "half_life", "factors", "alpha", "rating_param")
+)
 FULL, WARM = "full", "warm"
 
 
@@ -46,6 +52,8 @@ class TrainStart:
     parent_version: str | None = None
     evaluated: WarmStart | None = None
     served: WarmStart | None = None
+    # the parent's tuned baseline parameters: a warm night's baselines reuse them, untuned
+    baseline_params: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def full(cls, run_date: date, reason: str) -> TrainStart:
@@ -90,6 +98,7 @@ def train_start(
         str(parent.version),
         evaluated,
         served,
+        {k: v for k, v in run.data.metrics.items() if k.startswith(BASELINE_PARAMS)},
     )
 
 

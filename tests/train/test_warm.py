@@ -65,7 +65,7 @@ def test_the_next_night_starts_warm_from_the_champion_and_mlflow_records_it(
 ) -> None:
     warm, first = warm_story["warm"], warm_story["first"]
     assert warm["train_mode"] == "warm", warm
-    assert warm["epochs"] == warm_story["settings"].train.warm_epochs
+    assert 1 <= warm["epochs"] <= warm_story["settings"].train.warm_epochs  # best on validation
     tags = run_tags(warm_story, warm)
     assert tags["train_mode"] == "warm"
     assert tags["parent_version"] == first["model_version"]

@@ -93,11 +93,19 @@ class TrainSettings(BaseModel):
         default=2, ge=1, description="Warm training: epochs over the new events and the replay."
     )
     warm_replay: float = Field(
-        default=0.25,
+        default=1.0,
         ge=0,
         le=1,
         description="Warm training: the share of ordinary (whole-history) training cuts "
-        "replayed beside those of the new events, so old tastes are not forgotten.",
+        "replayed beside those of the new events (demo, night 2: 1.0 NDCG@10 0.1777, 0.5 0.154, "
+        "0.25 0.167; a full retrain 0.180): without them the towers forget.",
+    )
+    warm_lr: float = Field(
+        default=1e-3,
+        gt=0,
+        description="Warm training's learning rate: the weights start converged and Adam "
+        "without its moments, so a smaller step than RECSYS_TRAIN_LR (demo night 2: 1e-3 "
+        "NDCG@10 0.1811, 3e-3 0.1777).",
     )
     architecture: Literal["shared_bottom", "mmoe"] = Field(
         default="shared_bottom",

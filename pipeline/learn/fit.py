@@ -128,6 +128,7 @@ class Trainer:
             paths_of, social_text_weight = warm.model, warm.model.cfg.social_text_weight
         # Adam moves a weight by about lr per step: the freshness curve spans several units of
         # logit, so it learns with a larger rate than the towers.
+        lr = cfg.lr if warm is None else cfg.warm_lr
         fresh = list(model.freshness.parameters())
         rest = [p for n, p in model.named_parameters() if not n.startswith("freshness.")]
         weights = {t: cfg.loss_weights.get(t, 0.0) for t in TASKS}
@@ -135,10 +136,10 @@ class Trainer:
         opt = torch.optim.AdamW(
             [
                 {"params": rest},
-                {"params": fresh, "lr": cfg.lr * cfg.freshness_lr_scale, "weight_decay": 0.0},
+                {"params": fresh, "lr": lr * cfg.freshness_lr_scale, "weight_decay": 0.0},
                 {"params": list(weighting.parameters()), "weight_decay": 0.0},
             ],
-            lr=cfg.lr,
+            lr=lr,
             weight_decay=cfg.weight_decay,
         )
 

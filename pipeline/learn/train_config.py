@@ -36,7 +36,8 @@ class TrainConfig:
     item_item_path: str  # "auto", "ease", "itemknn" or "off" (`item_item.py`)
     factor_path: bool = True  # the interaction's iALS term (`factor_path.py`)
     rating_path: bool = True  # the rating's neighbourhood blend (`rating_path.py`)
-    warm_replay: float = 0.25  # a warm fit's share of ordinary cuts beside tonight's (`warm_start`)
+    warm_lr: float = 1e-3  # a warm fit's learning rate
+    warm_replay: float = 1.0  # a warm fit's share of ordinary cuts beside tonight's (`warm_start`)
     weight_decay: float = 1e-5
     social_temperature: float = 0.1
     # the validation metric that picks the epoch: "val_" + a metric of VALIDATION_METRICS

@@ -284,14 +284,15 @@ def encoder_spec(settings: Settings, *, threads: int | None = None) -> EncoderSp
         batch_size=settings.embed.batch_size,
         device=settings.embed.device,
         threads=threads,
-        precision=resolve_precision(settings, cpu_bf16=cpu_has_bf16()),
+        precision=resolve_precision(settings),
     )
 
 
-def resolve_precision(settings: Settings, *, cpu_bf16: bool) -> str:
+def resolve_precision(settings: Settings, *, cpu_bf16: bool | None = None) -> str:
     """`RECSYS_EMBED_PRECISION` made concrete, once, by the driver: the `model_id` it names is
     then the one every worker's vectors carry. Spark workers are taken to be machines like the
-    driver (or GPU workers, where RECSYS_SPARK_EXECUTOR_GPUS says so)."""
+    driver (or GPU workers, where RECSYS_SPARK_EXECUTOR_GPUS says so). `cpu_bf16`: whether
+    this CPU has bf16 units; probed (`cpu_has_bf16`) when not given and needed."""
     wanted = settings.embed.precision
     if wanted != "auto":
         return wanted
@@ -301,4 +302,6 @@ def resolve_precision(settings: Settings, *, cpu_bf16: bool) -> str:
         import torch
 
         gpu = torch.cuda.is_available()
-    return "bf16" if gpu or cpu_bf16 else "fp32"
+    if gpu:
+        return "bf16"
+    return "bf16" if (cpu_has_bf16() if cpu_bf16 is None else cpu_bf16) else "fp32"

@@ -259,8 +259,8 @@ class Trainer:
             used = best[1]
         model.eval()
         served = math.nan
-        if validation is not None and len(validation) and paths_of is not None:
-            # a warm fit keeps the champion's choices: refitted, judged, refitted with the slice
+        if validation is not None and len(validation) and warm is not None:
+            # a warm fit keeps its start's choices: refitted, judged, refitted with the slice
             refit_paths(model, paths_of, snap, events, cfg.seed)
             judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
             chosen = interaction_paths(model)

@@ -74,7 +74,7 @@ def fit_and_judge(
     then (by default) refit on every event for serving. A warm `start` starts both fits from
     its parent's (`pipeline/train/warm.py`); either raises WarmStartError before training
     where the architecture changed."""
-    start = start or TrainStart.full(snapshot.run_date, "RECSYS_TRAIN_MODE=full")
+    start = start or TrainStart.full(snapshot.run_date, "a full fit was asked for")
     warm = start.mode == WARM
     budget = settings.train.warm_epochs if warm else None
     cfg = TrainConfig.from_settings(settings)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from pipeline.learn.history import latest_history, recency_matrix
@@ -36,7 +37,6 @@ def history_text(
     item once; with a finite `half_life` weighted by recency (`recency_matrix`: the latest items
     count most)."""
     n = len(snapshot.users)
-    sums = np.zeros((n, snapshot.text_dim), dtype=np.float64)
     if math.isfinite(half_life):
         weights = recency_matrix(
             events["user"].to_numpy(),
@@ -47,8 +47,13 @@ def history_text(
         )
         sums = np.asarray(weights @ snapshot.item_text.astype(np.float64))
     else:
+        # each item once: a binary users x items matrix (np.add.at is ten times slower)
         pairs = events[["user", "item"]].drop_duplicates()
-        np.add.at(sums, pairs["user"].to_numpy(), snapshot.item_text[pairs["item"].to_numpy()])
+        taken = sp.csr_matrix(
+            (np.ones(len(pairs)), (pairs["user"].to_numpy(), pairs["item"].to_numpy())),
+            shape=(n, len(snapshot.items)),
+        )
+        sums = np.asarray(taken @ snapshot.item_text.astype(np.float64))
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     has = norms[:, 0] > 0
     out = np.zeros_like(sums, dtype=np.float32)

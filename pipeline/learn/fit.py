@@ -32,17 +32,19 @@ from pipeline.learn.model import (
     sampled_softmax,
 )
 from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
-from pipeline.learn.paths import (
-    choose_paths,
-    interaction_paths,
-    path_terms,
-    refit_paths,
-)
+from pipeline.learn.paths import choose_paths, refit_paths, rescale_paths
 from pipeline.learn.snapshot import Snapshot
 from pipeline.learn.social_blend import choose_text_weight, split_pairs
 from pipeline.learn.train_config import TrainConfig
 from pipeline.learn.validation import ValidationSlice
-from pipeline.learn.warm_start import WarmStart, check_architecture, extend_state
+from pipeline.learn.warm_start import (
+    Moments,
+    WarmStart,
+    adam_moments,
+    check_architecture,
+    extend_state,
+    restore_moments,
+)
 from pipeline.metrics import catalogue
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Fitted:
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
     # validation NDCG@10 of what is served (towers + the chosen path); NaN without validation
     validation_ndcg: float = math.nan
+    moments: Moments | None = None  # Adam's state of the returned weights (for a warm start)
 
 
 # what `validate` computes on the validation slice, logged as `val_<metric>`
@@ -142,6 +145,8 @@ class Trainer:
             lr=lr,
             weight_decay=cfg.weight_decay,
         )
+        if warm is not None:
+            restore_moments(warm, space, model, opt)
 
         ev_u = torch.as_tensor(events["user"].to_numpy(), device=dev)
         ev_i = torch.as_tensor(events["item"].to_numpy(), device=dev)
@@ -179,7 +184,7 @@ class Trainer:
         )
         n_epochs = epochs if epochs is not None else cfg.max_epochs
         history: list[dict[str, float]] = []
-        best: tuple[float, int, dict] | None = None
+        best: tuple[float, int, dict, Moments] | None = None
         stale = 0
         bar = tqdm(range(n_epochs), desc=label, unit="epoch", disable=not cfg.progress, leave=False)
         for epoch in bar:
@@ -244,7 +249,8 @@ class Trainer:
                 if math.isnan(score):
                     raise ValueError(f"{label}: validation gave no {cfg.select_on}")
                 if best is None or score > best[0]:
-                    best, stale = (score, epoch + 1, copy.deepcopy(model.state_dict())), 0
+                    kept = copy.deepcopy(model.state_dict())
+                    best, stale = (score, epoch + 1, kept, adam_moments(model, opt)), 0
                 else:
                     stale += 1
             history.append(row)
@@ -253,20 +259,20 @@ class Trainer:
             if validation is not None and stale >= cfg.patience:
                 break
         bar.close()
-        used = len(history)
+        used, moments = len(history), adam_moments(model, opt)
         if best is not None:
             model.load_state_dict(best[2])
-            used = best[1]
+            used, moments = best[1], best[3]
         model.eval()
         served = math.nan
         if validation is not None and len(validation) and warm is not None:
-            # a warm fit keeps its start's choices: refitted, judged, refitted with the slice
+            # a warm fit keeps its start's choices: refitted, reweighted on the slice (the
+            # towers moved), then refitted with the slice as a full fit's are
             refit_paths(model, paths_of, snap, events, cfg.seed)
             judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
-            chosen = interaction_paths(model)
-            served = judge.ndcg(path_terms(chosen, events, len(snap.users)) if chosen else None)
+            served = rescale_paths(model, judge, events, len(snap.users))
             everything = pd.concat([events, validation], ignore_index=True)
-            refit_paths(model, paths_of, snap, everything, cfg.seed)
+            refit_paths(model, model, snap, everything, cfg.seed)
         elif validation is not None and len(validation):
             served = choose_paths(
                 model,
@@ -287,7 +293,7 @@ class Trainer:
             model.cfg.social_text_weight = choose_text_weight(
                 model.social_vectors(heads), text_profiles(snap, events), pairs, held
             )
-        return Fitted(model, space, history, used, validation_ndcg=served)
+        return Fitted(model, space, history, used, validation_ndcg=served, moments=moments)
 
     def _steps(
         self,

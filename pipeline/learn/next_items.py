@@ -16,6 +16,7 @@ targets and uniformly drawn negatives (uniform draws need no logQ correction).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -53,6 +54,9 @@ class UserSequences:
         self.users = users[np.r_[0, bounds]] if len(users) else users
         self.items = np.split(frame["item"].to_numpy(), bounds) if len(users) else []
         self.times = np.split(frame["event_s"].to_numpy(np.float64), bounds) if len(users) else []
+        # plain lists for `cuts`: per-cut numpy calls on short arrays cost more than the work
+        self._items = [s.tolist() for s in self.items]
+        self._times = [s.tolist() for s in self.times]
 
     def draw(
         self,
@@ -110,15 +114,15 @@ class UserSequences:
         seen: list[tuple[np.ndarray, np.ndarray]] = []
         targets: list[tuple[np.ndarray, np.ndarray]] = []
         for row, (s, c) in enumerate(pairs.tolist()):
-            items = self.items[s]
-            past = pd.unique(items[:c][::-1])  # distinct, newest first
+            items, times = self._items[s], self._times[s]
+            past = list(dict.fromkeys(reversed(items[:c])))  # distinct, newest first
             history[row, : min(len(past), self.length)] = past[: self.length]
-            at[row] = self.times[s][c]
+            at[row] = times[c]
             # what the user took within the horizon of the cut: the question a night asks
-            soon = self.times[s][c:] < at[row] + self.horizon_s
-            future = np.setdiff1d(items[c:][soon], past)
-            seen.append((np.full(len(past), row), past))
-            targets.append((np.full(len(future), row), future))
+            soon = bisect_left(times, at[row] + self.horizon_s, lo=c)
+            future = sorted(set(items[c:soon]).difference(past))
+            seen.append((np.full(len(past), row), np.array(past, dtype=np.int64)))
+            targets.append((np.full(len(future), row), np.array(future, dtype=np.int64)))
 
         def pairs_tensor(parts: list[tuple[np.ndarray, np.ndarray]]) -> torch.Tensor:
             rows = np.concatenate([p[0] for p in parts]).astype(np.int64)

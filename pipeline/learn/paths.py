@@ -15,13 +15,19 @@ members on the night's events.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from pipeline.learn.factor_path import choose_factor_path
-from pipeline.learn.item_item import choose_path
+from pipeline.learn.factor_path import FACTOR_WEIGHTS, choose_factor_path
+from pipeline.learn.item_item import (
+    PATH_COLD_MIN_SHARE,
+    PATH_COLD_TOLERANCE,
+    PATH_WEIGHTS,
+    choose_path,
+)
 from pipeline.learn.model import MultiTaskModel
 from pipeline.learn.rating_path import choose_rating_path, rating_matrix
 from pipeline.learn.scoring import ScoreFn
@@ -141,3 +147,36 @@ def refit_paths(
         model.factor_path = chosen.factor_path.refit(events, shape, texts, seed)
     if chosen.rating_path is not None:
         model.rating_path = chosen.rating_path.refit(rating_matrix(events, shape))
+
+
+def rescale_paths(
+    model: MultiTaskModel, judge: ValidationSlice, events: pd.DataFrame, n_users: int
+) -> float:
+    """A warm fit keeps its start's path choices, but the towers they are added to have moved:
+    each chosen interaction path's weight is chosen again on the validation slice, among its
+    start's weight and the grid a full fit searches (relative to the spread of the scores it is
+    added to), under the same cold-item guard. Returns the validation NDCG@10 of the towers
+    plus the paths. A handful of rankings of the slice: seconds, where choosing the paths again
+    (every kind, parameter and half-life) costs a full fit's minute."""
+    guarded = judge.cold_share >= PATH_COLD_MIN_SHARE
+    floor = judge.judged()[1] * (1.0 - PATH_COLD_TOLERANCE) if guarded else -np.inf
+    for name, grid in (("item_item", PATH_WEIGHTS), ("factor_path", FACTOR_WEIGHTS)):
+        path = getattr(model, name)
+        if path is None:
+            continue
+        # as a full fit chooses them: the item-item path on the towers, the factor path on both
+        below = [model.item_item] if name == "factor_path" and model.item_item else []
+        others = [p for p in interaction_paths(model) if p is not path]
+        under = judge.spread(with_paths(below, judge.towers, events, n_users) if below else None)
+        own = judge.spread(replace(path, scale=1.0).scorer(events, n_users))
+        scales = [path.scale, *(w * under / own for w in grid if own > 0 and under > 0)]
+        best: tuple[float, float] | None = None
+        for scale in scales:  # the start's weight first: a tie keeps it
+            terms = path_terms([*others, replace(path, scale=scale)], events, n_users)
+            score, cold = judge.judged(terms)
+            if (best is None or score > best[0]) and not cold < floor:  # NaN: no cold items
+                best = (score, scale)
+        if best is not None:
+            setattr(model, name, replace(path, scale=best[1]))
+    chosen = interaction_paths(model)
+    return judge.ndcg(path_terms(chosen, events, n_users) if chosen else None)

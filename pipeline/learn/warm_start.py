@@ -24,6 +24,7 @@ from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.model import ModelConfig, MultiTaskModel
 
 WARM_FILE = "warm.json"
+MOMENTS_FILE = "adam_moments.pt"
 
 # weight -> the vocabulary its rows follow (index 0: the unknown id)
 VOCAB_ROWS = {
@@ -34,6 +35,10 @@ VOCAB_ROWS = {
     "item_tower.cats.0.weight": "categories",
     "rating_bias.weight": "user_ids",
 }
+
+
+# weight name -> Adam's state of it (step, exp_avg, exp_avg_sq)
+Moments = dict[str, dict[str, torch.Tensor]]
 
 
 class WarmStartError(ValueError):
@@ -49,15 +54,54 @@ class WarmStart:
     space: FeatureSpace
     data_end_s: float
     epochs: int
+    # Adam's state of the fit's returned weights (`adam_moments`); None from an older run
+    moments: Moments | None = None
 
     def write(self, folder: Path) -> None:
         """Beside the model's bundle files (`Bundle.save_model`): what a warm fit needs more."""
         meta = {"data_end_s": self.data_end_s, "epochs": self.epochs}
         (folder / WARM_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
+        if self.moments is not None:
+            torch.save(self.moments, folder / MOMENTS_FILE)
 
     @staticmethod
     def read(folder: Path) -> dict:
-        return json.loads((folder / WARM_FILE).read_text(encoding="utf-8"))
+        meta = json.loads((folder / WARM_FILE).read_text(encoding="utf-8"))
+        moments = folder / MOMENTS_FILE
+        meta["moments"] = torch.load(moments, weights_only=True) if moments.exists() else None
+        return meta
+
+
+def adam_moments(model: torch.nn.Module, opt: torch.optim.Optimizer) -> Moments:
+    """A copy of the optimiser's state of every weight of `model`, by name."""
+    return {
+        name: {k: v.detach().clone() for k, v in opt.state[p].items()}
+        for name, p in model.named_parameters()
+        if opt.state.get(p)
+    }
+
+
+def restore_moments(
+    warm: WarmStart, space: FeatureSpace, model: torch.nn.Module, opt: torch.optim.Optimizer
+) -> None:
+    """The warm start's Adam state into `opt` for `model` (over `space`), rows following ids as
+    the weights' do: a warm fit's first steps are then as measured as its start's last ones,
+    instead of Adam's first steps, which move every weight by about the learning rate."""
+    for name, p in model.named_parameters():
+        state = (warm.moments or {}).get(name)
+        if state is None:
+            continue
+        vocab = VOCAB_ROWS.get(name)
+        rows = None if vocab is None else row_map(getattr(warm.space, vocab), getattr(space, vocab))
+        restored = {}
+        for key, value in state.items():
+            if key != "step":
+                value = value if rows is None else value[torch.as_tensor(rows)]
+                if value.shape != p.shape:
+                    raise WarmStartError(f"{name}: Adam's state does not fit the weight")
+                value = value.to(p.device, p.dtype)
+            restored[key] = value.clone()
+        opt.state[p] = restored
 
 
 # what may differ between a warm start and tonight's model: vocabulary sizes, chosen weights

@@ -128,7 +128,9 @@ def _states(run_id: str) -> tuple[WarmStart, WarmStart]:
 def _read(folder: Path) -> WarmStart:
     bundle = Bundle.load(folder)
     meta = WarmStart.read(folder)
-    return WarmStart(bundle.model, bundle.space, meta["data_end_s"], meta["epochs"])
+    return WarmStart(
+        bundle.model, bundle.space, meta["data_end_s"], meta["epochs"], meta["moments"]
+    )
 
 
 def log_states(
@@ -142,5 +144,5 @@ def log_states(
         ):
             folder = Path(tmp) / name
             Bundle(fitted.model, fitted.space, on).save_model(folder)
-            WarmStart(fitted.model, fitted.space, end, epochs).write(folder)
+            WarmStart(fitted.model, fitted.space, end, epochs, fitted.moments).write(folder)
         mlflow.log_artifacts(tmp, WARM_ARTIFACT)

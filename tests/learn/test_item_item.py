@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -17,6 +18,7 @@ from pipeline.learn.item_item import (
     top_per_row,
 )
 from pipeline.learn.model import MultiTaskModel, TowerInputs
+from pipeline.learn.paths import rescale_paths
 from pipeline.learn.snapshot import Snapshot
 from pipeline.learn.validation import ValidationSlice
 from tests.learn.tiny_model import tiny_model
@@ -113,3 +115,23 @@ def test_the_path_is_chosen_where_it_ranks_the_validation_slice_better() -> None
     assert choose_path(judge, fit_events, (N_USERS, N_ITEMS), "off") is None
     knn = choose_path(judge, fit_events, (N_USERS, N_ITEMS), "itemknn")
     assert knn is not None and knn.kind == "itemknn"
+
+
+def test_a_warm_fit_chooses_its_paths_weight_again_and_keeps_the_rest() -> None:
+    model, users, items, snapshot, fit_events, validation = paired_world()
+    judge = ValidationSlice(model, users, items, snapshot, fit_events, validation)
+    chosen = choose_path(judge, fit_events, (N_USERS, N_ITEMS), "ease")
+    assert chosen is not None
+    good = judge.ndcg(chosen.scorer(fit_events, N_USERS))
+    # the start's weight is too small to matter beside tonight's towers: the path is reweighted
+    model.item_item = replace(chosen, scale=chosen.scale * 1e-6)
+    assert judge.ndcg(model.item_item.scorer(fit_events, N_USERS)) < good
+    served = rescale_paths(model, judge, fit_events, N_USERS)
+    assert served == pytest.approx(good)
+    path = model.item_item
+    assert (path.kind, path.param, path.half_life) == (chosen.kind, chosen.param, chosen.half_life)
+    assert path.weights is chosen.weights  # the members are not refitted here
+    # a start whose weight is already best keeps it exactly
+    kept = path.scale
+    rescale_paths(model, judge, fit_events, N_USERS)
+    assert model.item_item.scale == kept

@@ -8,7 +8,15 @@ import torch
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
 from pipeline.learn.next_items import UserSequences
-from pipeline.learn.warm_start import WarmStartError, check_architecture, extend_state, row_map
+from pipeline.learn.warm_start import (
+    WarmStart,
+    WarmStartError,
+    adam_moments,
+    check_architecture,
+    extend_state,
+    restore_moments,
+    row_map,
+)
 
 TEXT_DIM = 5
 
@@ -109,3 +117,38 @@ def test_warm_cuts_are_tonights_events_plus_a_replay_share() -> None:
     with_replay = seqs.draw(np.random.default_rng(0), cuts=50, since_s=5.0, replay=1.0)
     assert len(with_replay) == len(tonight) + 3 * 50
     assert 0 in seqs.users[with_replay[:, 0]]
+
+
+def test_adam_moments_follow_their_ids_and_survive_the_files(tmp_path) -> None:
+    torch.manual_seed(0)
+    old_space = space(["u1"], ["i1", "i2"], ["book"])
+    new_space = space(["u1"], ["i2", "i9", "i1"], ["book"])
+    old = model(old_space).train()
+    opt = torch.optim.AdamW(old.parameters(), lr=1e-3)
+    inputs = item_inputs(old_space, [("i1", "book"), ("i2", "book")], torch.randn(2, TEXT_DIM))
+    for _ in range(3):  # a few steps, so that the items' moments are non-zero
+        vectors, bias = old.items(inputs, torch.arange(2))
+        opt.zero_grad()
+        (vectors.square().sum() + bias.sum()).backward()
+        opt.step()
+    moments = adam_moments(old, opt)
+    ids = "item_tower.ids.weight"
+    assert int(moments[ids]["step"]) == 3
+
+    folder = tmp_path / "warm"
+    folder.mkdir()
+    WarmStart(old, old_space, 1.0, 3, moments).write(folder)
+    read = WarmStart.read(folder)["moments"]
+    assert torch.equal(read[ids]["exp_avg_sq"], moments[ids]["exp_avg_sq"])
+
+    new = model(new_space)
+    new_opt = torch.optim.AdamW(new.parameters(), lr=1e-3)
+    restore_moments(WarmStart(old, old_space, 1.0, 3, read), new_space, new, new_opt)
+    state = new_opt.state[new.item_tower.ids.weight]
+    before = moments[ids]["exp_avg_sq"]
+    assert torch.equal(state["exp_avg_sq"][[1, 3]], before[[2, 1]])  # i2, i1 keep theirs
+    assert torch.equal(state["exp_avg_sq"][2], before[0])  # i9: the unknown id's
+    assert int(state["step"]) == 3
+    for name, p in new.named_parameters():  # every weight's state has its weight's shape
+        if p in new_opt.state:
+            assert new_opt.state[p]["exp_avg"].shape == p.shape, name

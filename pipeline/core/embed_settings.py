@@ -47,6 +47,21 @@ class EmbedSettings(BaseModel):
         ge=0,
         description="engine=auto embeds fewer texts than this in-process (no Spark start-up).",
     )
+    max_failed_texts: int = Field(
+        default=10,
+        ge=0,
+        description="A text that fails to embed on its own is recorded as a skip with its reason "
+        "(not asked for again until the model changes). A run with more failed texts than this "
+        "and than RECSYS_EMBED_MAX_FAILED_SHARE of its texts fails instead: so many point at the "
+        "device or the job, not the texts; nothing is recorded and the retry embeds them again.",
+    )
+    max_failed_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="The share of a run's texts that may fail before the run fails (see "
+        "RECSYS_EMBED_MAX_FAILED_TEXTS).",
+    )
 
 
 class SparkSettings(BaseModel):

@@ -185,7 +185,8 @@ class TextEncoder:
     ) -> tuple[np.ndarray, list[str | None]]:
         """Vectors (len(texts), dim) float32, L2-normalised, in the order of `texts`, and per text
         an error (None when fine). A text whose batch fails is retried alone; if it fails alone
-        too, its row is NaN and its error says why. Nothing raises for a bad text."""
+        too, its row is NaN and its error says why. Nothing raises for a bad text; a device fault
+        (`device_fault`: out of memory, a CUDA error) raises, since no text is to blame."""
         prepared = [
             self.spec.instruction + sanitise(t)[: self.max_length * MAX_CHARS_PER_TOKEN]
             for t in texts
@@ -206,6 +207,8 @@ class TextEncoder:
                     try:
                         out[[i]] = self._encode_batch({k: [tokens[k][i]] for k in keys})
                     except Exception as single:
+                        if device_fault(single):
+                            raise  # not the text's fault: the task fails, its retry embeds it
                         errors[i] = f"{type(single).__name__}: {single}"[:500]
             if progress:
                 progress(len(chunk))
@@ -234,6 +237,18 @@ class TextEncoder:
             raise ValueError(f"unknown pooling {self.pooling!r}")
         pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.cpu().numpy().astype(np.float32)
+
+
+# what a device in trouble raises, whatever text it was given
+DEVICE_FAULTS = ("out of memory", "CUDA error", "CUBLAS_STATUS", "device-side assert", "NCCL")
+
+
+def device_fault(exc: BaseException) -> bool:
+    """Whether `exc` is the device's failure (no text would have fared better), not the text's."""
+    return any(marker in str(exc) for marker in DEVICE_FAULTS) or type(exc).__name__ in (
+        "OutOfMemoryError",
+        "AcceleratorError",
+    )
 
 
 def _dtype(torch: Any, precision: str, cuda: bool) -> Any:

@@ -9,7 +9,13 @@ Three steps, so that Airflow can run the middle one on a GPU worker:
 3. `load_vectors` (warehouse): vectors merged into `features.text_embeddings`, one row per
    (entity, id, model_id); a changed text replaces that id's vector; rows of texts that no longer
    exist are removed; texts the model could not embed are recorded in `features.embedding_skips`
-   with the reason, so they are not requested again.
+   with the reason, so they are not requested again by the same `model_id` (a new model, revision
+   or precision asks for them again).
+
+Failures: a text that fails on its own is such a skip. A device fault (out of memory, a CUDA
+error) fails the job at once (`encoder.py`), and a run where more texts failed than
+`RECSYS_EMBED_MAX_FAILED_TEXTS` and `..._SHARE` allow fails step 2 (`check_failures`) before
+anything is recorded, so the task's retry embeds those texts again.
 """
 
 from __future__ import annotations
@@ -158,13 +164,37 @@ def run_embedding(
         log.info("spark-submit --master %s (%s)", job.master, JOB_SCRIPT.name)
         (submit or submit_spark_job)(job)
     seconds = time.perf_counter() - started
-    log.info("embedded %d texts with %s in %.1fs", texts, chosen, seconds)
+    failed = check_failures(settings, output, texts)
+    log.info("embedded %d texts with %s in %.1fs (%d failed)", texts, chosen, seconds, failed)
     return {
         "engine": chosen,
         "texts": texts,
+        "failed": failed,
         "seconds": round(seconds, 2),
         "texts_per_s": round(texts / seconds, 1),
     }
+
+
+def check_failures(settings: Settings, output: Path, texts: int) -> int:
+    """The number of texts the job could not embed; raise (and drop the job's output, so that
+    nothing of it is loaded) where they are more than RECSYS_EMBED_MAX_FAILED_TEXTS and than
+    RECSYS_EMBED_MAX_FAILED_SHARE of the run: a broken device or job, not bad texts. The task
+    then fails, and its retry embeds every one of them again."""
+    files = sorted(output.glob("*.parquet")) if output.is_dir() else []
+    if not files:
+        return 0
+    errors = [e for e in pq.read_table(files, columns=["error"])["error"].to_pylist() if e]
+    cfg = settings.embed
+    if len(errors) > max(cfg.max_failed_texts, cfg.max_failed_share * texts):
+        shutil.rmtree(output, ignore_errors=True)
+        raise RecsysError(
+            f"{len(errors)} of {texts} texts failed to embed (first: {errors[0]}): more than "
+            f"RECSYS_EMBED_MAX_FAILED_TEXTS ({cfg.max_failed_texts}) and "
+            f"RECSYS_EMBED_MAX_FAILED_SHARE ({cfg.max_failed_share:.1%}) allow, which points at "
+            "the device or the job rather than the texts: nothing was recorded, and a retry "
+            "embeds them again"
+        )
+    return len(errors)
 
 
 LOCAL_CHUNK = 8192  # texts per in-process chunk: bounded memory on a big --engine local run

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from pipeline.core.errors import RecsysError
-from pipeline.embed.encoder import EncoderSpec, TextEncoder, resolve_model_path, sanitise
+from pipeline.embed.encoder import (
+    EncoderSpec,
+    TextEncoder,
+    device_fault,
+    resolve_model_path,
+    sanitise,
+)
 
 HOSTILE = [
     "   ",
@@ -160,3 +166,30 @@ def test_auto_precision_is_bf16_on_a_gpu_or_a_cpu_with_bf16_units(tmp_path: Path
     assert resolve_precision(cuda, cpu_bf16=False) == "bf16"
     chosen = Settings(home=tmp_path, embed={"device": "cpu", "precision": "fp32"})
     assert resolve_precision(chosen, cpu_bf16=True) == "fp32"
+
+
+def test_a_text_that_fails_alone_is_its_error_but_a_device_fault_fails_the_run(
+    minilm: TextEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No GPU here: the faults are raised in place of the model's forward pass."""
+    real = minilm._encode_batch
+    poison = minilm.tokenizer("poison")["input_ids"]
+
+    def fails_on_poison(features: dict) -> np.ndarray:
+        if poison in features["input_ids"]:
+            raise ValueError("this text breaks the model")
+        return real(features)
+
+    monkeypatch.setattr(minilm, "_encode_batch", fails_on_poison)
+    vectors, errors = minilm.encode(["fine", "poison", "also fine"])
+    assert errors == [None, "ValueError: this text breaks the model", None]
+    assert np.isfinite(vectors[[0, 2]]).all() and np.isnan(vectors[1]).all()
+
+    def out_of_memory(features: dict) -> np.ndarray:
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(minilm, "_encode_batch", out_of_memory)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        minilm.encode(["fine", "also fine"])
+    assert device_fault(RuntimeError("CUDA error: an illegal memory access was encountered"))
+    assert not device_fault(ValueError("this text breaks the model"))

@@ -192,7 +192,35 @@ def test_a_text_the_model_cannot_embed_is_skipped_once_with_its_reason(
     again = export_requests(settings, day, "m1")
     assert again["to_embed"] == first["to_embed"] - 1
     assert again["skipped"] >= 1
+    # another model (or revision, or precision: all in the model_id) asks for the text again
+    assert export_requests(settings, day, "m2")["to_embed"] == first["to_embed"]
     with connect(settings.warehouse_path, read_only=True) as con:
         assert con.execute("select reason from features.embedding_skips").fetchall() == [
             ("RuntimeError: boom",)
         ]
+
+
+def test_a_run_where_too_many_texts_fail_records_nothing_and_its_retry_asks_again(
+    demo_night: Night, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken device that fails every text without saying so (simulated: no GPU here)."""
+    from pipeline.core.errors import RecsysError
+    from pipeline.embed.stage import embed_export, run_embedding
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
+    settings = Settings(home=home)
+    day = run_date(demo_night)
+    first = embed_export(settings, day)
+    assert first["to_embed"] > settings.embed.max_failed_texts
+
+    def broken(self: TextEncoder, features: dict) -> np.ndarray:
+        raise RuntimeError("the kernel returned garbage")
+
+    monkeypatch.setattr(TextEncoder, "_encode_batch", broken)
+    with pytest.raises(RecsysError, match=r"texts failed to embed .*RECSYS_EMBED_MAX_FAILED"):
+        run_embedding(settings, day, first["model_id"], engine="local")
+    assert not (work_dir(settings, day) / "vectors").exists()  # nothing left to load
+    again = embed_export(settings, day)
+    assert (again["to_embed"], again["skipped"]) == (first["to_embed"], first["skipped"])

@@ -69,13 +69,18 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     return bool(row and row[0][0])
 
 
+READ_ONLY = 0o444  # the published copy's file mode
+
+
 def publish_copy(source: Path, dest: Path, schemas: dict[str, str]) -> dict[str, int]:
     """Copy every table of the warehouse schemas in `schemas` (source -> target schema) into a
     new file, then swap it in.
 
     The copy is built in a temporary file beside `dest` and renamed over it (atomic on POSIX):
     a reader never sees half a night, and a reader holding the old file open keeps reading the
-    old one undisturbed (its inode lives on until it closes).
+    old one undisturbed (its inode lives on until it closes). The file is read-only (mode 0444):
+    an analyst's tool that opens it for writing is refused instead of changing what others read
+    (the rename needs only the folder's write permission).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".publishing-{os.getpid()}.tmp")
@@ -105,6 +110,7 @@ def publish_copy(source: Path, dest: Path, schemas: dict[str, str]) -> dict[str,
             con.execute("checkpoint")
         finally:
             con.close()
+        os.chmod(tmp, READ_ONLY)
         os.replace(tmp, dest)
         folder = os.open(dest.parent, os.O_RDONLY)
         try:

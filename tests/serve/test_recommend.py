@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -188,6 +189,7 @@ def test_publish_swaps_in_a_copy_while_a_reader_holds_the_old_one(served: tuple)
     finally:
         fresh.close()
     assert not list(settings.published_path.parent.glob(".publishing-*"))
+    assert stat.S_IMODE(settings.published_path.stat().st_mode) == 0o444  # analysts only read
 
 
 def test_dbt_docs_generate_documents_the_analyst_models(served: tuple) -> None:

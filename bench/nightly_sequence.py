@@ -237,7 +237,8 @@ def spread_lines(rows: list[dict], spread: list[dict]) -> list[str]:
         f"Warm nights below {MISS} x the full retrain, and that night's full retrain with other "
         "seeds (`RECSYS_TRAIN_SEED`, from the night's own export):",
         "",
-        "| night | metric | full, seed 42 (above) | other seeds | median of the full seeds | warm "
+        f"| night | metric | full, seed {os.environ.get('RECSYS_TRAIN_SEED', '42')} (above) "
+        "| other seeds | median of the full seeds | warm "
         "| warm / median |",
         "|---|---|---|---|---|---|---|",
     ]

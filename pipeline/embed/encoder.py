@@ -207,8 +207,16 @@ class TextEncoder:
                     try:
                         out[[i]] = self._encode_batch({k: [tokens[k][i]] for k in keys})
                     except Exception as single:
-                        if device_fault(single):
-                            raise  # not the text's fault: the task fails, its retry embeds it
+                        if device_fault(single):  # not the text's: the task fails, its
+                            # retry embeds the text again (every text, if the device stays bad)
+                            from pipeline.core.errors import RecsysError
+
+                            raise RecsysError(
+                                f"the {self.device} device failed on a text alone ({single}): "
+                                "a device fault, not a bad text; if it persists, lower "
+                                "RECSYS_EMBED_MAX_LENGTH or RECSYS_EMBED_BATCH_SIZE, or embed "
+                                "on another device"
+                            ) from single
                         errors[i] = f"{type(single).__name__}: {single}"[:500]
             if progress:
                 progress(len(chunk))
@@ -240,7 +248,13 @@ class TextEncoder:
 
 
 # what a device in trouble raises, whatever text it was given
-DEVICE_FAULTS = ("out of memory", "CUDA error", "CUBLAS_STATUS", "device-side assert", "NCCL")
+DEVICE_FAULTS = (
+    "out of memory",
+    "CUDA error",
+    "CUBLAS_STATUS",
+    "device-side assert",
+    "can't allocate memory",  # the CPU allocator's
+)
 
 
 def device_fault(exc: BaseException) -> bool:

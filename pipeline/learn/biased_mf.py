@@ -64,6 +64,7 @@ def _biased_side(rows: sp.csr_matrix, other: np.ndarray, lam: float) -> np.ndarr
     r_ui - mean - b_i (the other side's bias is its last column). Rows are solved in batches of
     similar rating counts (padded to the batch's largest with zero rows): a Python loop over
     rows spent most of its time in per-row overhead."""
+    other = np.asarray(other, dtype=np.float64)
     k = other.shape[1]
     # the padding row: zero design and zero target add nothing to a row's normal equations
     design = np.vstack([np.hstack([other[:, :-1], np.ones((len(other), 1))]), np.zeros(k)])

@@ -128,7 +128,10 @@ class Trainer:
             check_architecture(warm.model.cfg, model_cfg)
             state = model.state_dict()
             model.load_state_dict(extend_state(warm.model.state_dict(), warm.space, space, state))
-            paths_of, social_text_weight = warm.model, warm.model.cfg.social_text_weight
+            # the evaluated fit keeps its start's path choices; a refit for serving keeps
+            # tonight's evaluated fit's (`paths_of`: their weights were chosen again tonight)
+            paths_of = paths_of if paths_of is not None else warm.model
+            social_text_weight = warm.model.cfg.social_text_weight
         # Adam moves a weight by about lr per step: the freshness curve spans several units of
         # logit, so it learns with a larger rate than the towers.
         lr = cfg.lr if warm is None else cfg.warm_lr

@@ -68,14 +68,17 @@ class WarmStart:
     def read(folder: Path) -> dict:
         meta = json.loads((folder / WARM_FILE).read_text(encoding="utf-8"))
         moments = folder / MOMENTS_FILE
-        meta["moments"] = torch.load(moments, weights_only=True) if moments.exists() else None
+        meta["moments"] = (
+            torch.load(moments, map_location="cpu", weights_only=True) if moments.exists() else None
+        )
         return meta
 
 
 def adam_moments(model: torch.nn.Module, opt: torch.optim.Optimizer) -> Moments:
-    """A copy of the optimiser's state of every weight of `model`, by name."""
+    """A copy of the optimiser's state of every weight of `model`, by name (on the CPU: a GPU
+    night's state loads on any machine, and holds no GPU memory meanwhile)."""
     return {
-        name: {k: v.detach().clone() for k, v in opt.state[p].items()}
+        name: {k: v.detach().cpu().clone() for k, v in opt.state[p].items()}
         for name, p in model.named_parameters()
         if opt.state.get(p)
     }

@@ -90,7 +90,7 @@ def train_start(
         return TrainStart.full(
             run_date, f"{age} days since the last full retrain (RECSYS_TRAIN_FULL_EVERY_DAYS)"
         )
-    evaluated, served = _states(parent.run_id)
+    evaluated, served = states_of(parent.run_id)
     return TrainStart(
         WARM,
         f"from version {parent.version} of {tags.get('run_date')}",
@@ -115,7 +115,8 @@ def _parent(client: MlflowClient, name: str, run_date: date) -> Any | None:
     return None
 
 
-def _states(run_id: str) -> tuple[WarmStart, WarmStart]:
+def states_of(run_id: str) -> tuple[WarmStart, WarmStart]:
+    """The warm-start states (evaluated, served) a run logged."""
     with tempfile.TemporaryDirectory(prefix="recsys-warm-") as tmp:
         folder = Path(
             mlflow.artifacts.download_artifacts(

@@ -189,7 +189,7 @@ def test_a_text_that_fails_alone_is_its_error_but_a_device_fault_fails_the_run(
         raise RuntimeError("CUDA error: out of memory")
 
     monkeypatch.setattr(minilm, "_encode_batch", out_of_memory)
-    with pytest.raises(RuntimeError, match="out of memory"):
+    with pytest.raises(RecsysError, match=r"device failed on a text alone.*out of memory"):
         minilm.encode(["fine", "also fine"])
     assert device_fault(RuntimeError("CUDA error: an illegal memory access was encountered"))
     assert not device_fault(ValueError("this text breaks the model"))

@@ -9,9 +9,10 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
+from pipeline.learn.paths import describe_paths
 from pipeline.train.registry import use_tracking
 from pipeline.train.stage import train
-from pipeline.train.warm import train_start
+from pipeline.train.warm import states_of, train_start
 from tests.conftest import Night, night_home
 
 # a short budget keeps the story fast; the gate still passes on the small demo
@@ -73,6 +74,15 @@ def test_the_next_night_starts_warm_from_the_champion_and_mlflow_records_it(
     # judged like any version: metrics beside the baselines, through the same gate
     assert warm["metrics"]["ndcg_at_10"] > 0
     assert warm["alias"] in ("champion", "challenger")
+
+
+def test_the_warm_nights_served_model_keeps_the_path_weights_chosen_tonight(
+    warm_story: dict,
+) -> None:
+    use_tracking(warm_story["settings"])
+    evaluated, served = states_of(warm_story["warm"]["mlflow_run_id"])
+    assert evaluated.moments  # Adam's state travels with the weights
+    assert describe_paths(served.model) == describe_paths(evaluated.model)
 
 
 def test_a_rerun_of_the_night_starts_from_the_same_parent(warm_story: dict) -> None:

@@ -168,15 +168,27 @@ def rescale_paths(
         below = [model.item_item] if name == "factor_path" and model.item_item else []
         others = [p for p in interaction_paths(model) if p is not path]
         under = judge.spread(with_paths(below, judge.towers, events, n_users) if below else None)
-        own = judge.spread(replace(path, scale=1.0).scorer(events, n_users))
+        # each term built once (the factor path's folds every user in), then scaled
+        unit = replace(path, scale=1.0).scorer(events, n_users)
+        rest = path_terms(others, events, n_users) if others else None
+        own = judge.spread(unit)
         scales = [path.scale, *(w * under / own for w in grid if own > 0 and under > 0)]
         best: tuple[float, float] | None = None
         for scale in scales:  # the start's weight first: a tie keeps it
-            terms = path_terms([*others, replace(path, scale=scale)], events, n_users)
-            score, cold = judge.judged(terms)
+            score, cold = judge.judged(_scaled(unit, scale, rest))
             if (best is None or score > best[0]) and not cold < floor:  # NaN: no cold items
                 best = (score, scale)
         if best is not None:
             setattr(model, name, replace(path, scale=best[1]))
     chosen = interaction_paths(model)
     return judge.ndcg(path_terms(chosen, events, n_users) if chosen else None)
+
+
+def _scaled(unit: ScoreFn, scale: float, rest: ScoreFn | None) -> ScoreFn:
+    """`scale` x `unit`'s scores, plus `rest`'s where given."""
+
+    def total(rows: np.ndarray) -> np.ndarray:
+        out = np.float32(scale) * unit(rows)
+        return out if rest is None else out + rest(rows)
+
+    return total

@@ -133,6 +133,36 @@ def test_biased_mf_counts_a_pair_rated_twice_once_with_its_last_rating() -> None
     np.testing.assert_allclose(once.user_factors, twice.user_factors)
 
 
+def test_biased_mf_solves_every_row_as_its_own_least_squares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows are solved in padded batches of similar counts: each equals its own ridge solve,
+    whatever the batching (tiny batches force rows of one size class apart)."""
+    import scipy.sparse as sp
+
+    from pipeline.learn import biased_mf
+
+    rng = np.random.default_rng(0)
+    ratings = sp.random(40, 30, density=0.3, format="csr", random_state=1)
+    ratings.indptr[6] = ratings.indptr[5]  # row 5 has no ratings (they join row 6's): zeros
+    ratings = sp.csr_matrix((ratings.data, ratings.indices, ratings.indptr), shape=(40, 30))
+    other = rng.normal(size=(30, 4)).astype(np.float32)  # 3 factors and a bias
+    lam = 0.2
+
+    def one_row(r: int) -> np.ndarray:
+        cols = ratings.indices[ratings.indptr[r] : ratings.indptr[r + 1]]
+        if not len(cols):
+            return np.zeros(4)
+        x = np.hstack([other[cols, :-1], np.ones((len(cols), 1))]).astype(np.float64)
+        y = ratings.data[ratings.indptr[r] : ratings.indptr[r + 1]] - other[cols, -1]
+        return np.linalg.solve(x.T @ x + lam * len(cols) * np.eye(4), x.T @ y)
+
+    expected = np.stack([one_row(r) for r in range(40)])
+    np.testing.assert_allclose(biased_mf._biased_side(ratings, other, lam), expected, atol=1e-9)
+    monkeypatch.setattr(biased_mf, "CHUNK_RATINGS", 10)
+    np.testing.assert_allclose(biased_mf._biased_side(ratings, other, lam), expected, atol=1e-9)
+
+
 def test_recency_matrix_weighs_each_item_by_its_position_from_the_latest() -> None:
     from pipeline.learn.history import recency_matrix
 

@@ -90,7 +90,11 @@ class TrainSettings(BaseModel):
         default=7, ge=1, description="auto: a full retrain at least this often (days)."
     )
     warm_epochs: int = Field(
-        default=2, ge=1, description="Warm training: epochs over the new events and the replay."
+        default=1,
+        ge=1,
+        description="Warm training: epochs over the new events and the replay (the best on "
+        "validation kept). 1: a second epoch moved the demo's validation NDCG@10 by -0.006 to "
+        "+0.0014 over six warm nights and cost nearly half the warm train.",
     )
     warm_replay: float = Field(
         default=1.0,

@@ -81,23 +81,23 @@ def _biased_side(rows: sp.csr_matrix, other: np.ndarray, lam: float) -> np.ndarr
         step = max(1, CHUNK_RATINGS // width)  # bounded memory whatever the rows' counts
         for start in range(0, len(members), step):
             batch = members[start : start + step]
-            out[batch] = _solve_rows(rows, batch, width, design, bias, lam, len(other))
+            out[batch] = _solve_rows(rows, batch, counts[batch], width, design, bias, lam)
     return out
 
 
 def _solve_rows(
     rows: sp.csr_matrix,
     batch: np.ndarray,
+    counts: np.ndarray,
     width: int,
     design: np.ndarray,
     bias: np.ndarray,
     lam: float,
-    pad: int,
 ) -> np.ndarray:
-    """The normal equations of `batch`'s rows, each padded to `width` ratings with the zero
-    row `pad` of `design`, solved."""
+    """The normal equations of `batch`'s rows (`counts` ratings each), padded to `width` with
+    the zero last row of `design`, solved."""
     k = design.shape[1]
-    counts = np.diff(rows.indptr)[batch]
+    pad = len(design) - 1
     offset = np.arange(width)
     at = np.minimum(rows.indptr[batch][:, None] + offset, max(rows.nnz - 1, 0))
     real = offset < counts[:, None]

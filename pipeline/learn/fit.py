@@ -262,10 +262,11 @@ class Trainer:
             if validation is not None and stale >= cfg.patience:
                 break
         bar.close()
-        used, moments = len(history), adam_moments(model, opt)
         if best is not None:
             model.load_state_dict(best[2])
             used, moments = best[1], best[3]
+        else:
+            used, moments = len(history), adam_moments(model, opt)
         model.eval()
         served = math.nan
         if validation is not None and len(validation) and warm is not None:

@@ -90,21 +90,17 @@ def restore_moments(
     """The warm start's Adam state into `opt` for `model` (over `space`), rows following ids as
     the weights' do: a warm fit's first steps are then as measured as its start's last ones,
     instead of Adam's first steps, which move every weight by about the learning rate."""
+    if not warm.moments:
+        return
     for name, p in model.named_parameters():
-        state = (warm.moments or {}).get(name)
-        if state is None:
-            continue
-        vocab = VOCAB_ROWS.get(name)
-        rows = None if vocab is None else row_map(getattr(warm.space, vocab), getattr(space, vocab))
-        restored = {}
-        for key, value in state.items():
-            if key != "step":
-                value = value if rows is None else value[torch.as_tensor(rows)]
-                if value.shape != p.shape:
-                    raise WarmStartError(f"{name}: Adam's state does not fit the weight")
-                value = value.to(p.device, p.dtype)
-            restored[key] = value.clone()
-        opt.state[p] = restored
+        state = warm.moments.get(name)
+        if state is not None:
+            opt.state[p] = {
+                key: value.clone()
+                if key == "step"
+                else follow_ids(name, value, warm.space, space, p.detach())
+                for key, value in state.items()
+            }
 
 
 # what may differ between a warm start and tonight's model: vocabulary sizes, chosen weights
@@ -133,6 +129,29 @@ def row_map(old: list[str], new: list[str]) -> np.ndarray:
     return np.array([0, *(where.get(v, 0) for v in new)], dtype=np.int64)
 
 
+def follow_ids(
+    name: str,
+    old: torch.Tensor,
+    old_space: FeatureSpace,
+    new_space: FeatureSpace,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """Weight `name` (or its Adam state) over `old_space`, shaped like `like` over `new_space`:
+    rows of an id or category table follow their ids (`row_map`). Raises WarmStartError where
+    it does not fit."""
+    vocab = VOCAB_ROWS.get(name)
+    if vocab is not None:
+        if old.shape[0] != len(getattr(old_space, vocab)) + 1:
+            raise WarmStartError(f"{name}: {old.shape[0]} rows for its vocabulary")
+        old = old[torch.as_tensor(row_map(getattr(old_space, vocab), getattr(new_space, vocab)))]
+    if old.shape != like.shape:
+        raise WarmStartError(
+            f"{name}: the champion's is {tuple(old.shape)}, tonight's model wants "
+            f"{tuple(like.shape)} (architecture changed)"
+        )
+    return old.to(like.device, like.dtype).clone()
+
+
 def extend_state(
     old: dict[str, torch.Tensor],
     old_space: FeatureSpace,
@@ -141,24 +160,13 @@ def extend_state(
 ) -> dict[str, torch.Tensor]:
     """`old` (a state dict over `old_space`) as a state dict shaped like `target` (over
     `new_space`). Raises WarmStartError where a weight is missing or changed shape."""
-    out: dict[str, torch.Tensor] = {}
-    for name, like in target.items():
-        if name not in old:
-            raise WarmStartError(f"the champion has no weight {name!r} (architecture changed)")
-        weight = old[name]
-        vocab = VOCAB_ROWS.get(name)
-        if vocab is not None:
-            rows = row_map(getattr(old_space, vocab), getattr(new_space, vocab))
-            if weight.shape[0] != len(getattr(old_space, vocab)) + 1:
-                raise WarmStartError(f"{name}: {weight.shape[0]} rows for its vocabulary")
-            weight = weight[torch.as_tensor(rows)]
-        if weight.shape != like.shape:
-            raise WarmStartError(
-                f"{name}: the champion's is {tuple(weight.shape)}, tonight's model wants "
-                f"{tuple(like.shape)} (architecture changed)"
-            )
-        out[name] = weight.to(like.device, like.dtype).clone()
+    missing = sorted(set(target) - set(old))
+    if missing:
+        raise WarmStartError(f"the champion has no weight {missing[0]!r} (architecture changed)")
     extra = sorted(set(old) - set(target))
     if extra:
         raise WarmStartError(f"the champion has weights tonight's model lacks: {extra[:3]}")
-    return out
+    return {
+        name: follow_ids(name, old[name], old_space, new_space, like)
+        for name, like in target.items()
+    }

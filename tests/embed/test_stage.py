@@ -16,7 +16,7 @@ from pipeline.core.warehouse import connect
 from pipeline.embed.encoder import TextEncoder, encoder_spec
 from pipeline.embed.stage import embed, work_dir
 from pipeline.landing.ingest import ingest
-from tests.conftest import Night, write_csv
+from tests.conftest import Night, night_home, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -166,10 +166,7 @@ def test_a_text_the_model_cannot_embed_is_skipped_once_with_its_reason(
 
     from pipeline.embed.stage import export_requests, load_vectors
 
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
-    settings = Settings(home=home)
+    settings = night_home(demo_night, tmp_path / "home")
     day = run_date(demo_night)
     first = export_requests(settings, day, "m1")
     requests = pq.read_table(first["requests_path"]).slice(0, 1).to_pydict()
@@ -207,10 +204,7 @@ def test_a_run_where_too_many_texts_fail_records_nothing_and_its_retry_asks_agai
     from pipeline.core.errors import RecsysError
     from pipeline.embed.stage import embed_export, run_embedding
 
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(demo_night.settings.warehouse_path, home / "warehouse.duckdb")
-    settings = Settings(home=home)
+    settings = night_home(demo_night, tmp_path / "home")
     day = run_date(demo_night)
     first = embed_export(settings, day)
     assert first["to_embed"] > settings.embed.max_failed_texts

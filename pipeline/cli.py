@@ -265,6 +265,31 @@ def publish(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     _run(stage)
 
 
+@app.command()
+def forget(
+    user_ids: list[str] = typer.Argument(..., help="The ids of the users to forget."),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why (a ticket number): kept in meta.erasures; no personal data."
+    ),
+    home: str | None = HOME,
+    landing: str | None = LANDING,
+    run_date: str | None = typer.Option(
+        None,
+        "--run-date",
+        help="Run date the marts are rebuilt for (default: the last night's).",
+    ),
+) -> None:
+    """Erase users from the warehouse, the published copy, the work and landing files and every
+    MLflow artifact; later rows for them are quarantined as erased_user."""
+    from pipeline.privacy.forget import forget as run_forget
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home, landing)
+        return run_forget(settings, user_ids, reason=reason, run_date=_date(run_date))
+
+    _run(stage)
+
+
 @app.command("run")
 def run_all(
     home: str | None = HOME,

@@ -21,6 +21,8 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, table_exists
 from pipeline.landing.contract import LANDING_TABLES
 
+# rows of users forgotten on request (`recsys forget`): never a sign of a broken feed
+ERASED_REASON = "erased_user"
 JUDGING_MODELS = ["path:models/staging", "path:models/intermediate", "path:models/quarantine"]
 CLEAN_MODELS = {
     "users": "marts.dim_users",
@@ -43,21 +45,28 @@ def quarantine_accounting(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str,
             ).fetchall()
         )
         # the newest ingest's share: months of clean history must not hide a broken new drop
-        latest_raw, latest_quarantined = con.execute(
+        latest_raw, latest_quarantined, latest_erased = con.execute(
             f"""
             with latest as (select max(_loaded_at) as at from raw.{table})
             select
                 (select count(*) from raw.{table}, latest where _loaded_at = latest.at),
                 (select count(*) from quarantine.rejected_rows, latest
-                 where source_table = ? and loaded_at = latest.at)
+                 where source_table = $table and loaded_at = latest.at),
+                (select count(*) from quarantine.rejected_rows, latest
+                 where source_table = $table and loaded_at = latest.at
+                   and reason = '{ERASED_REASON}')
             """,
-            [table],
+            {"table": table},
         ).fetchall()[0]
         accounting[table] = {
             "raw": raw,
             "quarantined": sum(reasons.values()),
             "quarantine_reasons": reasons,
-            "latest_load": {"raw": latest_raw, "quarantined": latest_quarantined},
+            "latest_load": {
+                "raw": latest_raw,
+                "quarantined": latest_quarantined,
+                "erased": latest_erased,
+            },
         }
     return accounting
 
@@ -89,15 +98,18 @@ def check_circuit_breaker(accounting: dict[str, dict[str, Any]], threshold: floa
     for table, counts in accounting.items():
         reasons = ", ".join(f"{r}: {n}" for r, n in counts["quarantine_reasons"].items())
         latest = counts.get("latest_load", {"raw": 0, "quarantined": 0})
-        if counts["raw"] and counts["quarantined"] / counts["raw"] > threshold:
+        # a forgotten user's rows are quarantined by request, not because the feed is broken
+        bad = counts["quarantined"] - counts["quarantine_reasons"].get(ERASED_REASON, 0)
+        latest_bad = latest["quarantined"] - latest.get("erased", 0)
+        if counts["raw"] and bad / counts["raw"] > threshold:
             tripped.append(
-                f"{table}: {counts['quarantined']} of {counts['raw']} rows quarantined "
-                f"({counts['quarantined'] / counts['raw']:.1%}; {reasons})"
+                f"{table}: {bad} of {counts['raw']} rows quarantined "
+                f"({bad / counts['raw']:.1%}; {reasons})"
             )
-        elif latest["raw"] and latest["quarantined"] / latest["raw"] > threshold:
+        elif latest["raw"] and latest_bad / latest["raw"] > threshold:
             tripped.append(
-                f"{table}: {latest['quarantined']} of the {latest['raw']} rows of the latest "
-                f"ingest quarantined ({latest['quarantined'] / latest['raw']:.1%}; all loads: "
+                f"{table}: {latest_bad} of the {latest['raw']} rows of the latest "
+                f"ingest quarantined ({latest_bad / latest['raw']:.1%}; all loads: "
                 f"{reasons})"
             )
     if tripped:

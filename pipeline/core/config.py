@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.embed_settings import EmbedSettings, SparkSettings
@@ -121,6 +121,28 @@ class DbtSettings(BaseModel):
         return _absolute(value)
 
 
+class WorkSettings(BaseModel):
+    """The work folders under the home (`train/`, `score/`, `embeddings/`: one per run date)."""
+
+    retention_days: int = Field(
+        default=14,
+        ge=1,
+        description="A night deletes the work folders of run dates more than this many days "
+        "before its own (they hold exported personal data; a rerun of a date exports again).",
+    )
+
+
+class ErasureSettings(BaseModel):
+    """`recsys forget`: the suppression list of forgotten users."""
+
+    salt: SecretStr | None = Field(
+        default=None,
+        description="Secret salt of the suppression list's hashes; empty: a random salt made "
+        "once and kept in the warehouse (`meta.erasure_salt`, never published). Changing it "
+        "orphans every hash already listed.",
+    )
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "embed": EmbedSettings,
     "spark": SparkSettings,
@@ -131,6 +153,8 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "recommend": RecommendSettings,
     "airflow": AirflowSettings,
     "dbt": DbtSettings,
+    "work": WorkSettings,
+    "erasure": ErasureSettings,
 }
 
 
@@ -198,6 +222,8 @@ class Settings(BaseSettings):
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     dbt: DbtSettings = Field(default_factory=DbtSettings)
+    work: WorkSettings = Field(default_factory=WorkSettings)
+    erasure: ErasureSettings = Field(default_factory=ErasureSettings)
 
     @field_validator("home", "landing")
     @classmethod
@@ -215,6 +241,11 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+    @property
+    def work_dirs(self) -> list[Path]:
+        """The folders of per-run-date exports (`train/D`, `score/D`, `embeddings/D`)."""
+        return [self.home / name for name in ("train", "score", "embeddings")]
 
     @property
     def published_path(self) -> Path:

@@ -123,5 +123,33 @@ def publish_copy(source: Path, dest: Path, schemas: dict[str, str]) -> dict[str,
     return copied
 
 
+def compact(path: Path) -> int:
+    """Rewrite the warehouse into a new file holding only its live rows, and swap it in.
+
+    DuckDB reuses the blocks of deleted rows but does not wipe them: after an erasure the old
+    values may still lie in the file. A copy (`COPY FROM DATABASE`: schemas, tables, views,
+    constraints, rows) holds none of them. Returns the new file's size in bytes.
+    """
+    tmp = path.with_name(f".compacting-{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        with connect(path) as con:
+            con.execute(f"attach {quote_literal(str(tmp))} as fresh")
+            source = con.execute("select current_database()").fetchall()[0][0]
+            con.execute(f"copy from database {quote_ident(source)} to fresh")
+            con.execute("detach fresh")
+        os.replace(tmp, path)
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    return path.stat().st_size
+
+
 def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"

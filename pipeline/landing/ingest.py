@@ -26,6 +26,7 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, quote_ident, transaction
 from pipeline.landing.contract import DATA_SUFFIXES, LANDING_TABLES, LINEAGE_COLUMNS, LandingTable
+from pipeline.landing.suppression import listed, redact_raw, salt
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,7 @@ def ingest(
     loaded_at = datetime.now(UTC)  # audit metadata only
     hashes = {f.path: sha256_of(f.path) for f in found.files}
     rows_loaded = {name: 0 for name in LANDING_TABLES}
+    rows_erased = {name: 0 for name in LANDING_TABLES}
     counts = {"files_loaded": 0, "files_reloaded": 0, "files_already_loaded": 0}
 
     with connect(settings.warehouse_path) as con, transaction(con):
@@ -258,6 +260,13 @@ def ingest(
                 "the earlier rows of these files."
             )
         todo = [f for f in found.files if f.path not in ledger or f in changed]
+        # rows of forgotten users are redacted as they are loaded (quarantined as erased_user)
+        erasure_salt = salt(con, settings) if listed(con) else None
+        if listed(con) and erasure_salt is None:
+            raise RecsysError(
+                "meta.erased_users lists forgotten users but their salt is gone: set "
+                "RECSYS_ERASURE_SALT to the salt `recsys forget` used"
+            )
         counts["files_already_loaded"] = len(found.files) - len(todo)
         for source in tqdm(todo, desc="ingest", unit="file", disable=None):
             if source in changed:
@@ -271,6 +280,11 @@ def ingest(
                 counts["files_loaded"] += 1
             rows = _load_file(con, source, landing, loaded_at)
             rows_loaded[source.table.name] += rows
+            if erasure_salt is not None:
+                redacted = redact_raw(
+                    con, source.table.name, erasure_salt, source_file=str(source.path)
+                )
+                rows_erased[source.table.name] += redacted
             con.execute(
                 "insert into meta.loaded_files values (?, ?, ?, ?, ?)",
                 [str(source.path), source.table.name, hashes[source.path], rows, loaded_at],
@@ -284,5 +298,6 @@ def ingest(
         "landing": str(landing),
         **counts,
         "rows_loaded": rows_loaded,
+        "rows_of_forgotten_users": rows_erased,
         "ignored_files": found.ignored,
     }

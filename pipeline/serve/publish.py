@@ -14,6 +14,7 @@ from pipeline.clean.dbt import ANALYTICS_MODELS, run_dbt
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, publish_copy, table_exists
+from pipeline.serve.retention import prune_work_folders
 
 # The analyst models land in the published file's `main` schema: the file's catalog is already
 # called `analytics`, so `analytics.recommendations_latest` (or just `recommendations_latest`)
@@ -28,11 +29,14 @@ def publish(settings: Settings, run_date: date) -> dict[str, Any]:
             raise RecsysError("marts.recommendations is missing: run `recsys recommend` first")
     run_dbt(settings, ["build", "--select", *ANALYTICS_MODELS], run_date)
     copied = publish_copy(settings.warehouse_path, settings.published_path, PUBLISHED_SCHEMAS)
+    # the night is served: exports older than the retention have no more use
+    pruned = prune_work_folders(settings, run_date)
     return {
         "stage": "publish",
         "run_date": run_date.isoformat(),
         "status": "ok",
         "published": str(settings.published_path),
         "tables": copied,
+        "work_folders_deleted": pruned,
         "seconds": round(time.perf_counter() - started, 1),
     }

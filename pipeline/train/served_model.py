@@ -36,6 +36,11 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
     Unknown ids get NaN. The nightly `recommend` stage uses `bundle` to encode its own night.
     """
 
+    def __getstate__(self) -> dict[str, Any]:
+        # what `load_context` loaded (the bundle, every user's vectors) is rebuilt on load: the
+        # pickle MLflow stores holds none of it, so no user id lives in python_model.pkl
+        return {}
+
     def load_context(self, context: Any) -> None:
         from pipeline.learn.bundle import RATING_USERS_FILE, Bundle, read_vectors
         from pipeline.learn.rating_path import UserRatings

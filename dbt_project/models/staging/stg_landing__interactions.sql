@@ -39,6 +39,8 @@ final as (
         case when rating_valid then rating_parsed end as rating,
         rating_given and not coalesce(rating_valid, false) as rating_invalid,
         case
+            -- a forgotten user's row, redacted by `recsys forget` or at ingest
+            when starts_with(user_id, 'erased:') then 'erased_user'
             when parse_error is not null then 'malformed_row'
             when user_id is null then 'null_user_id'
             when item_id is null then 'null_item_id'

@@ -25,6 +25,8 @@ final as (
         since_ts,
         since_ts_unparseable,
         case
+            -- a forgotten user's row, redacted by `recsys forget` or at ingest
+            when starts_with(user_id, 'erased:') or starts_with(friend_id, 'erased:') then 'erased_user'
             when parse_error is not null then 'malformed_row'
             when user_id is null then 'null_user_id'
             when friend_id is null then 'null_friend_id'

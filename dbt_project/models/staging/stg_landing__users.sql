@@ -31,6 +31,8 @@ flagged as (
         *,
         age_parsed between {{ var('valid_age_min') }} and {{ var('valid_age_max') }} as age_valid,
         case
+            -- a forgotten user's row, redacted by `recsys forget` or at ingest
+            when starts_with(user_id, 'erased:') then 'erased_user'
             when parse_error is not null then 'malformed_row'
             when user_id is null then 'null_user_id'
         end as key_problem,

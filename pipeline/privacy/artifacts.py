@@ -1,0 +1,159 @@
+"""The MLflow part of forgetting: every artifact of the experiment loses the users.
+
+Each run's artifacts (its warm-start states) and each logged model's (the served bundles, the
+champion's included) are rewritten in place, with the same weights: a bundle's vocabulary and
+every table whose rows follow it (the user id embedding, the rating bias, their Adam moments)
+drop the users' rows, the vector tables and the rating path's per-user state drop their rows,
+the input examples drop the rows that name them, and a pickled pyfunc holding a loaded bundle is
+pickled again empty. Rewriting every version, not only the champion, matters: an older version
+holds the same users. The users' influence on the shared weights stays until the next full
+retrain (a warm night starts from these weights; `RECSYS_TRAIN_WARM_MAX_AGE_DAYS` bounds how
+long a chain of warm nights lasts).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import cloudpickle
+import mlflow
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+from mlflow.entities import ViewType
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from pipeline.core.config import Settings
+from pipeline.learn.bundle import RATING_USERS_FILE
+from pipeline.learn.rating_path import UserRatings
+from pipeline.learn.warm_start import MOMENTS_FILE, VOCAB_ROWS, row_map
+from pipeline.train.registry import use_tracking
+from pipeline.train.served_model import RecsysPyfunc
+
+log = logging.getLogger(__name__)
+
+USER_ROWS = [name for name, vocab in VOCAB_ROWS.items() if vocab == "user_ids"]
+EXAMPLES = ("input_example.json", "serving_input_example.json")
+
+
+def scrub_mlflow(settings: Settings, ids: list[str]) -> dict[str, int]:
+    """Scrub every run's and logged model's artifacts; return the files rewritten per root."""
+    client = use_tracking(settings)
+    experiment = client.get_experiment_by_name(settings.mlflow.experiment)
+    if experiment is None:
+        return {}
+    roots = [
+        run.info.artifact_uri
+        for run in client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
+    ]
+    roots += [
+        model.artifact_location for model in client.search_logged_models([experiment.experiment_id])
+    ]
+    rewritten = {}
+    for root in roots:
+        count = scrub_artifact_root(root, ids)
+        if count:
+            rewritten[root] = count
+            log.info("rewrote %d artifact file(s) under %s", count, root)
+    return rewritten
+
+
+def scrub_artifact_root(root: str, ids: list[str]) -> int:
+    """Download one artifact root, scrub its files, upload the changed ones back."""
+    repo = get_artifact_repository(root)
+    with tempfile.TemporaryDirectory(prefix="recsys-forget-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=root, dst_path=tmp))
+        changed = scrub_folder(local, set(ids))
+        for path in changed:
+            parent = path.parent.relative_to(local).as_posix()
+            repo.log_artifact(str(path), None if parent == "." else parent)
+    return len(changed)
+
+
+def scrub_folder(folder: Path, ids: set[str]) -> list[Path]:
+    """Scrub the files under `folder` in place; return those that changed."""
+    changed: list[Path] = []
+    for bundle in sorted(folder.rglob("bundle.json")):
+        changed += _scrub_bundle(bundle.parent, ids)
+    for name in EXAMPLES:
+        for path in sorted(folder.rglob(name)):
+            if _scrub_example(path, ids):
+                changed.append(path)
+    encoded = [i.encode("utf-8") for i in ids]
+    for path in sorted(folder.rglob("python_model.pkl")):
+        if any(e in path.read_bytes() for e in encoded):
+            # a pyfunc pickled with a loaded bundle: its state is rebuilt on load anyway
+            path.write_bytes(cloudpickle.dumps(RecsysPyfunc()))
+            changed.append(path)
+    return changed
+
+
+def _scrub_bundle(folder: Path, ids: set[str]) -> list[Path]:
+    changed: list[Path] = []
+    meta_path = folder / "bundle.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    old = list(meta["space"]["user_ids"])
+    new = [u for u in old if u not in ids]
+    if len(new) < len(old):
+        rows = torch.as_tensor(row_map(old, new))
+        weights = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        for name in USER_ROWS:
+            if name in weights:
+                weights[name] = weights[name][rows].clone()
+        torch.save(weights, folder / "weights.pt")
+        changed.append(folder / "weights.pt")
+        moments_path = folder / MOMENTS_FILE
+        if moments_path.exists():
+            moments = torch.load(moments_path, map_location="cpu", weights_only=True)
+            for name in USER_ROWS:
+                for key, value in moments.get(name, {}).items():
+                    if key != "step":
+                        moments[name][key] = value[rows].clone()
+            torch.save(moments, moments_path)
+            changed.append(moments_path)
+        meta["space"]["user_ids"] = new
+        meta["model"]["n_users"] = len(new)
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        changed.append(meta_path)
+    users_path = folder / "users.parquet"
+    if users_path.exists():
+        table = pq.read_table(users_path)
+        hit = np.asarray(pc.is_in(table["user_id"], pc.cast(list(ids), "string")).to_numpy(False))
+        if hit.any():
+            pq.write_table(table.filter(~hit), users_path)
+            changed.append(users_path)
+            state_path = folder / RATING_USERS_FILE
+            if state_path.exists():
+                state = UserRatings.from_bytes(state_path.read_bytes())
+                keep = np.flatnonzero(~hit)
+                kept = UserRatings(
+                    state.residuals[keep],
+                    state.rated[keep],
+                    state.bias[keep],
+                    state.factors[keep],
+                )
+                state_path.write_bytes(kept.to_bytes())
+                changed.append(state_path)
+    return changed
+
+
+def _scrub_example(path: Path, ids: set[str]) -> bool:
+    """Drop the rows of a pandas `split` example (plain or under `dataframe_split`) that name
+    one of the users."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    split = document.get("dataframe_split", document)
+    if not isinstance(split, dict) or "data" not in split:
+        return False
+    rows = split["data"]
+    kept = [r for r in rows if not any(isinstance(v, str) and v in ids for v in r)]
+    if len(kept) == len(rows):
+        return False
+    split["data"] = kept
+    if "index" in split:
+        split["index"] = list(range(len(kept)))
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return True

@@ -73,7 +73,7 @@ def add_to_list(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> int:
     """List `hashes` (already listed ones stay as they were); return how many are new."""
     con.execute(SUPPRESSION_DDL)
     before = con.execute("select count(*) from meta.erased_users").fetchone()[0]
-    now = datetime.now(UTC)  # audit only
+    now = datetime.now(UTC)  # audit metadata only
     con.executemany(
         "insert into meta.erased_users values (?, ?) on conflict do nothing",
         [[h, now] for h in hashes],

@@ -116,7 +116,7 @@ def forget(
             [
                 erasure_id,
                 sorted(erasure.hashes.values()),
-                datetime.now(UTC),  # audit only
+                datetime.now(UTC),  # audit metadata only
                 reason,
                 night,
                 list(rows),

@@ -9,6 +9,7 @@ right records; the ingest ledger learns the files' new checksums, so nothing is 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -90,10 +91,9 @@ def redact_landing_files(
     ledger = dict(con.execute("select path, table_name from meta.loaded_files").fetchall())
     files = {Path(p): t for p, t in ledger.items() if Path(p).is_file()}
     if settings.landing_dir.is_dir():
-        try:
+        # a landing folder without tables: the ledger's files are all there is
+        with contextlib.suppress(RecsysError):
             files |= {f.path: f.table.name for f in discover(settings.landing_dir).files}
-        except RecsysError:
-            pass  # a landing folder without tables: the ledger's files are all there is
     redacted: dict[str, int] = {}
     for path, table in sorted(files.items()):
         columns = USER_COLUMNS.get(table)

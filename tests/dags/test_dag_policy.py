@@ -39,6 +39,24 @@ def dag() -> Any:
     return bag.dags["recsys_nightly"]
 
 
+def test_the_forget_dag_takes_validated_user_ids_in_the_warehouse_pool() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    forget = bag.dags["recsys_forget"]
+    assert type(forget.timetable).__name__ == "NullTimetable"  # triggered by hand only
+    (only,) = forget.tasks
+    assert only.pool == Settings().airflow.warehouse_pool
+    good = copy.deepcopy(forget.params)
+    good.update({"user_ids": ["u1", " u2 "], "reason": "ticket 7"})
+    good.validate()
+    for bad in ([], [""], ["   "], "u1", [1]):
+        params = copy.deepcopy(forget.params)
+        with pytest.raises(Exception, match="Invalid input"):
+            params.update({"user_ids": bad})
+            params.validate()
+
+
 def test_the_dag_imports_on_an_airflow_home_without_a_metadata_db(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -55,7 +73,7 @@ def test_the_dag_imports_on_an_airflow_home_without_a_metadata_db(tmp_path: Path
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "['recsys_nightly'] 12" in done.stdout
+    assert "['recsys_forget', 'recsys_nightly'] 12" in done.stdout
     assert not (tmp_path / "never-created.db").exists()
 
 

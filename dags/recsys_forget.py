@@ -1,0 +1,74 @@
+"""recsys_forget: erase users on request (a data subject's erasure), triggered by hand.
+
+One task, `forget`, in the one-slot `warehouse` pool (so it never writes beside a night's
+warehouse task), calls the same stage as `recsys forget`: the users leave every table, the
+published copy, the work and landing files and every MLflow artifact, and their later rows are
+quarantined as `erased_user`. Trigger it between nights: a night already past its exports when
+the task runs may still carry the users into its model; running the DAG again afterwards
+removes them (it can always be repeated).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_current_context, task
+
+from pipeline.core.config import Settings
+from pipeline.orchestration.callbacks import on_task_failure
+
+settings = Settings()
+
+with DAG(
+    dag_id="recsys_forget",
+    description="Erase users from the warehouse, the published copy, work files and MLflow",
+    schedule=None,
+    start_date=datetime.combine(settings.airflow.start_date, datetime.min.time(), UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["recsys", "privacy"],
+    default_args={
+        "retries": settings.airflow.retries,
+        "retry_delay": timedelta(seconds=settings.airflow.retry_delay_s),
+        "execution_timeout": timedelta(minutes=settings.airflow.task_timeout_minutes),
+        "on_failure_callback": on_task_failure,
+    },
+    params={
+        "user_ids": Param(
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1, "maxLength": 512, "pattern": "\\S"},
+            minItems=1,
+            maxItems=10000,
+            title="User ids",
+            description="The ids of the users to forget, one per line.",
+        ),
+        "reason": Param(
+            None,
+            type=["null", "string"],
+            maxLength=500,
+            title="Reason",
+            description="Why (a ticket number), kept in meta.erasures. No personal data.",
+        ),
+        "landing": Param(
+            None,
+            type=["null", "string"],
+            title="Landing folder",
+            description="Landing folder whose files are redacted too; empty: $RECSYS_HOME/landing.",
+        ),
+    },
+    doc_md=__doc__,
+) as dag:
+
+    @task(pool=settings.airflow.warehouse_pool)
+    def forget() -> dict[str, Any]:
+        from pipeline.privacy.forget import forget
+
+        params = get_current_context()["params"]
+        landing = params.get("landing")
+        run = Settings(**({"landing": Path(landing)} if landing else {}))
+        return forget(run, list(params["user_ids"]), reason=params.get("reason"))
+
+    forget()

@@ -39,3 +39,13 @@ def test_a_pickle_naming_the_old_module_loads() -> None:
     )
     assert b"cpipeline.model\nModelConfig" in payload
     assert pickle.loads(payload) is ModelConfig
+
+
+def test_the_registered_pickle_holds_no_loaded_bundle(trained_night) -> None:
+    """The pyfunc is pickled after it scored its input example: what it loaded (every user's
+    vectors and ids) must not travel in python_model.pkl (an erasure would have to find it)."""
+    (pickled,) = trained_night.settings.home.glob("mlartifacts/models/*/artifacts/python_model.pkl")
+    data = pickled.read_bytes()
+    assert len(data) < 20_000
+    model = pickle.loads(data)
+    assert isinstance(model, RecsysPyfunc) and not hasattr(model, "bundle")

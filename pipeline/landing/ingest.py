@@ -30,6 +30,10 @@ from pipeline.landing.suppression import listed, redact_raw, salt
 
 log = logging.getLogger(__name__)
 
+# Python's csv refuses fields over 128 KiB by default; a long profile text or description is data.
+# Past this a field is refused with the file's name (a runaway quote usually swallowed the file).
+MAX_FIELD_CHARS = 64 * 1024 * 1024
+
 LEDGER_DDL = """
 create table if not exists meta.loaded_files (
     path varchar primary key,
@@ -120,6 +124,7 @@ def _check_header(names: list[str], source: LandingFile) -> list[str]:
 
 def read_csv(source: LandingFile) -> pa.Table:
     """Read a CSV as text. A record with the wrong number of fields is kept with `_parse_error`."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
     try:
         with source.path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, strict=True)  # a stray quote is an error, never a merge

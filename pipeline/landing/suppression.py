@@ -53,11 +53,12 @@ def salt(con: duckdb.DuckDBPyConnection, settings: Settings, *, create: bool = F
     if settings.erasure.salt is not None:
         return settings.erasure.salt.get_secret_value()
     con.execute(SALT_DDL)
-    row = con.execute("select salt from meta.erasure_salt").fetchone()
-    if row is None and create:
+    # fetchall: a half-read result would block the connection's next query
+    rows = con.execute("select salt from meta.erasure_salt").fetchall()
+    if not rows and create:
         con.execute("insert into meta.erasure_salt values (?)", [secrets.token_hex(32)])
-        row = con.execute("select salt from meta.erasure_salt").fetchone()
-    return row[0] if row else None
+        rows = con.execute("select salt from meta.erasure_salt").fetchall()
+    return rows[0][0] if rows else None
 
 
 def hash_ids(con: duckdb.DuckDBPyConnection, salt_value: str, ids: list[str]) -> dict[str, str]:
@@ -72,13 +73,13 @@ def hash_ids(con: duckdb.DuckDBPyConnection, salt_value: str, ids: list[str]) ->
 def add_to_list(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> int:
     """List `hashes` (already listed ones stay as they were); return how many are new."""
     con.execute(SUPPRESSION_DDL)
-    before = con.execute("select count(*) from meta.erased_users").fetchone()[0]
+    before = con.execute("select count(*) from meta.erased_users").fetchall()[0][0]
     now = datetime.now(UTC)  # audit metadata only
     con.executemany(
         "insert into meta.erased_users values (?, ?) on conflict do nothing",
         [[h, now] for h in hashes],
     )
-    return con.execute("select count(*) from meta.erased_users").fetchone()[0] - before
+    return con.execute("select count(*) from meta.erased_users").fetchall()[0][0] - before
 
 
 def listed(con: duckdb.DuckDBPyConnection) -> int:
@@ -86,8 +87,8 @@ def listed(con: duckdb.DuckDBPyConnection) -> int:
     exists = con.execute(
         "select count(*) from information_schema.tables "
         "where table_schema = 'meta' and table_name = 'erased_users'"
-    ).fetchone()[0]
-    return con.execute("select count(*) from meta.erased_users").fetchone()[0] if exists else 0
+    ).fetchall()[0][0]
+    return con.execute("select count(*) from meta.erased_users").fetchall()[0][0] if exists else 0
 
 
 def redact_raw(
@@ -135,7 +136,7 @@ def redact_raw(
         """,
         params,
     )
-    count = con.execute("select count(*) from _erased_rows").fetchone()[0]
+    count = con.execute("select count(*) from _erased_rows").fetchall()[0][0]
     if count:
         others = [
             c

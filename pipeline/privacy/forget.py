@@ -67,7 +67,7 @@ def last_night(con: duckdb.DuckDBPyConnection) -> date | None:
     for table in ("marts.recommendations", "marts.data_quality"):
         schema, name = table.split(".")
         if table_exists(con, schema, name):
-            newest = con.execute(f"select max(run_date) from {table}").fetchone()[0]
+            newest = con.execute(f"select max(run_date) from {table}").fetchall()[0][0]
             if newest is not None:
                 return newest
     return None

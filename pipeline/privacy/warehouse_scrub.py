@@ -43,7 +43,7 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, where: str, ids: list[str
     schema, name = table.split(".")
     if not table_exists(con, schema, name):
         return 0
-    return con.execute(f"select count(*) from {table} where {where}", {"ids": ids}).fetchone()[0]
+    return con.execute(f"select count(*) from {table} where {where}", {"ids": ids}).fetchall()[0][0]
 
 
 def _delete(con: duckdb.DuckDBPyConnection, table: str, where: str, ids: list[str]) -> int:

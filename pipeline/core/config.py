@@ -35,7 +35,9 @@ class MlflowSettings(BaseModel):
     )
     artifact_root: str | None = Field(
         default=None,
-        description="Artifact location of a new experiment; default $RECSYS_HOME/mlartifacts.",
+        description="Artifact location of a new experiment; default $RECSYS_HOME/mlartifacts, "
+        "or with an http(s) tracking URI the server's own (proxied `mlflow-artifacts:/<id>`, "
+        "which its authentication maps to the experiment's permissions).",
     )
     experiment: str = Field(default="recsys-nightly", description="MLflow experiment name.")
 

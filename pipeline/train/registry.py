@@ -38,8 +38,12 @@ def use_tracking(settings: Settings) -> MlflowClient:
     mlflow.set_registry_uri(tracking_uri(settings))
     client = MlflowClient()
     if client.get_experiment_by_name(settings.mlflow.experiment) is None:
-        root = settings.mlflow.artifact_root or (settings.home / "mlartifacts").as_uri()
-        client.create_experiment(settings.mlflow.experiment, artifact_location=str(root))
+        root = settings.mlflow.artifact_root
+        if root is None and not tracking_uri(settings).startswith(("http://", "https://")):
+            root = (settings.home / "mlartifacts").as_uri()
+        # None: a tracking server's own default, `mlflow-artifacts:/<experiment id>` (proxied);
+        # its authentication maps such paths to the experiment's permissions
+        client.create_experiment(settings.mlflow.experiment, artifact_location=root)
     mlflow.set_experiment(settings.mlflow.experiment)
     return client
 

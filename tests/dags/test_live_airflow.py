@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,17 +23,12 @@ import pytest
 import requests
 
 from tests.dags.conftest import AIRFLOW, AirflowNight, migrate
+from tests.processes import free_port
 
 pytestmark = pytest.mark.slow
 TRIGGERED = date(2026, 9, 27)
 BACKFILLED = (date(2026, 9, 25), date(2026, 9, 26))
 RUN_TIMEOUT_S = 900
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -100,6 +100,13 @@ class SparkSettings(BaseModel):
         description="spark.executor.resource.gpu.discoveryScript on GPU workers; default: "
         "pipeline/embed/gpu_discovery.sh (nvidia-smi, honours CUDA_VISIBLE_DEVICES).",
     )
+    authenticate: bool = Field(
+        default=False,
+        description="spark.authenticate and RPC encryption (spark.network.crypto.enabled) for "
+        "the driver, as a cluster started with them requires. The shared secret is read from "
+        "the environment variable _SPARK_AUTH_SECRET (Spark's own; never a flag, which would "
+        "show in the process list and the task log); master and workers hold the same one.",
+    )
     driver_memory: str = Field(default="2g", description="spark.driver.memory.")
     executor_memory: str = Field(default="4g", description="spark.executor.memory.")
     conf: dict[str, str] = Field(

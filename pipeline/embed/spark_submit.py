@@ -43,6 +43,10 @@ class SparkJob:
         return [*command, self.application, *self.application_args]
 
 
+# Spark's own variable for the shared secret of spark.authenticate (SecurityManager reads it)
+AUTH_SECRET_ENV = "_SPARK_AUTH_SECRET"
+
+
 def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -> SparkJob:
     """The job with the master and resources from Settings (GPU ones only when asked)."""
     spec = encoder_spec(settings, threads=settings.spark.torch_threads)
@@ -63,6 +67,14 @@ def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -
         conf["spark.task.resource.gpu.amount"] = str(settings.spark.task_gpus)
         script = settings.spark.gpu_discovery_script or GPU_DISCOVERY_SCRIPT
         conf["spark.executor.resource.gpu.discoveryScript"] = str(script)
+    if settings.spark.authenticate:
+        if not os.environ.get(AUTH_SECRET_ENV):
+            raise RecsysError(
+                f"RECSYS_SPARK_AUTHENTICATE is on but {AUTH_SECRET_ENV} is not set: give the "
+                "driver the cluster's shared secret in the environment"
+            )
+        conf["spark.authenticate"] = "true"
+        conf["spark.network.crypto.enabled"] = "true"
     conf.update(settings.spark.conf)
     args = [
         "--input", str(requests),

@@ -38,7 +38,7 @@ def use_tracking(settings: Settings) -> MlflowClient:
     mlflow.set_registry_uri(tracking_uri(settings))
     client = MlflowClient()
     if client.get_experiment_by_name(settings.mlflow.experiment) is None:
-        root = settings.mlflow.artifact_root
+        root = settings.mlflow.artifact_root or None  # empty (compose's default): unset
         if root is None and not tracking_uri(settings).startswith(("http://", "https://")):
             root = (settings.home / "mlartifacts").as_uri()
         # None: a tracking server's own default, `mlflow-artifacts:/<experiment id>` (proxied);

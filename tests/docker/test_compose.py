@@ -44,6 +44,7 @@ from .compose_file import (
 )
 
 SERVICES = {
+    "mlflow-init",
     "postgres",
     "redis",
     "airflow-init",
@@ -84,13 +85,18 @@ def services(compose: dict) -> dict[str, dict]:
 
 
 def recsys_env(service: dict) -> dict[str, str]:
-    return {k: str(v) for k, v in service.get("environment", {}).items() if k.startswith("RECSYS_")}
+    """What the pipeline reads of a service's environment: RECSYS_* and Spark's secret."""
+    return {
+        k: str(v)
+        for k, v in service.get("environment", {}).items()
+        if k.startswith("RECSYS_") or k == "_SPARK_AUTH_SECRET"
+    }
 
 
 def settings_under(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
     """Settings() in a process whose RECSYS_* variables are exactly `env`."""
     for key in list(os.environ):
-        if key.startswith("RECSYS_"):
+        if key.startswith("RECSYS_") or key == "_SPARK_AUTH_SECRET":
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -124,7 +130,7 @@ def test_compose_has_every_service_and_declares_its_volumes(compose: dict) -> No
 
 
 def test_compose_refuses_to_start_without_the_secrets() -> None:
-    with pytest.raises(MissingVariable, match="AIRFLOW_DB_PASSWORD"):
+    with pytest.raises(MissingVariable, match=r"set [A-Z_]+(PASSWORD|SECRET)\w* in docker/.env"):
         load_compose({})
 
 
@@ -232,9 +238,21 @@ def test_compose_spark_master_and_mlflow_uri_reach_the_embed_job_and_trainer(
     assert words(server["command"])[:2] == ["mlflow", "server"]
     assert option(server["command"], "--port") == str(mlflow.port)
     assert option(server["command"], "--host") == "0.0.0.0"
-    # the trainer's artifacts go through that server, which serves them from its volume
-    assert settings.mlflow.artifact_root == "mlflow-artifacts:/recsys-nightly"
+    # the trainer's artifacts go through that server (its own mlflow-artifacts:/<experiment id>
+    # root, which its basic auth maps to permissions), which serves them from its volume
+    assert not settings.mlflow.artifact_root
+    assert option(server["command"], "--app-name") == "basic-auth"
     assert "--serve-artifacts" in words(server["command"])
+    # tasks sign in as the service account; the driver joins the authenticated Spark cluster
+    worker_env = services["airflow-worker-gpu"]["environment"]
+    assert worker_env["MLFLOW_TRACKING_USERNAME"] == "recsys"
+    assert worker_env["MLFLOW_TRACKING_PASSWORD"]
+    assert confs["spark.authenticate"] == confs["spark.network.crypto.enabled"] == "true"
+    for name in ("spark-master", "spark-worker-gpu"):
+        env = services[name]["environment"]
+        assert env["_SPARK_AUTH_SECRET"] == worker_env["_SPARK_AUTH_SECRET"]
+        opts = java_properties(env.get("SPARK_MASTER_OPTS") or env["SPARK_WORKER_OPTS"])
+        assert opts["spark.authenticate"] == opts["spark.network.crypto.enabled"] == "true"
     destination = option(server["command"], "--artifacts-destination")
     assert any(mount.endswith(f":{destination}") for mount in server["volumes"])
 
@@ -366,7 +384,7 @@ def test_dags_folder_is_the_projects(services: dict[str, dict]) -> None:
 def test_depends_on_targets_exist_and_can_be_waited_for(services: dict[str, dict]) -> None:
     conditions = {"service_started", "service_healthy", "service_completed_successfully"}
     for name, service in services.items():
-        if name != "airflow-init":
+        if name not in ("airflow-init", "mlflow-init"):  # one-shot: they exit when done
             assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         for target, spec in service.get("depends_on", {}).items():
             assert target in services, (name, target)

@@ -7,7 +7,7 @@ drop the users' rows, the vector tables and the rating path's per-user state dro
 the input examples drop the rows that name them, and a pickled pyfunc holding a loaded bundle is
 pickled again empty. Rewriting every version, not only the champion, matters: an older version
 holds the same users. The users' influence on the shared weights stays until the next full
-retrain (a warm night starts from these weights; `RECSYS_TRAIN_WARM_MAX_AGE_DAYS` bounds how
+retrain (a warm night starts from these weights; `RECSYS_TRAIN_FULL_EVERY_DAYS` bounds how
 long a chain of warm nights lasts).
 """
 

@@ -6,7 +6,7 @@ RECSYS_HOME ?= var
 MLFLOW_PORT ?= 5000
 export RECSYS_HOME
 
-.PHONY: setup run night airflow mlflow test lint format clean
+.PHONY: setup run night airflow mlflow test crash-matrix lint format clean
 
 # Creates .venv when missing and installs the package with every pin from requirements.lock.
 setup: $(VENV)/.installed
@@ -58,6 +58,11 @@ mlflow: setup
 
 test: setup
 	$(BIN)/pytest
+
+# Every DAG task killed at its start, at its first write and before it returns, then retried
+# (`make test` runs the write point only): about 20 minutes on 2 cores.
+crash-matrix: setup
+	RECSYS_CRASH_MATRIX=full $(BIN)/pytest tests/crash -s
 
 lint: setup
 	$(BIN)/ruff check .

@@ -116,6 +116,7 @@ def served_night(
             embedded_night,
             tmp_path_factory.mktemp("auth-night"),
             mlflow={"tracking_uri": server.url},
+            train={"max_epochs": 4, "patience": 2},  # quick: the gate is what matters here
         )
         day = resolve_run_date(settings)
         trained = train(settings, day)

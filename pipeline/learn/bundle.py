@@ -21,6 +21,7 @@ import torch
 from pipeline.core.errors import RecsysError
 from pipeline.learn.factor_path import FactorPath
 from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.item_alignment import align_paths
 from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
 from pipeline.learn.rating_path import RatingPath
@@ -43,6 +44,9 @@ class Bundle:
     model: MultiTaskModel
     space: FeatureSpace
     trained_on: date
+    # the items (in order) the model's paths are over, when loaded from a saved night: another
+    # night's catalogue is then aligned to them (`item_alignment`); None: the current snapshot's
+    path_items: list[str] | None = None
 
     def vectors(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """User and item vector tables for `snapshot` (any night), scored at its serving time."""
@@ -69,6 +73,10 @@ class Bundle:
                 f"the model reads {self.model.cfg.text_dim}-dimensional text vectors, tonight's are "
                 f"{snapshot.text_dim}: was the embedding model changed? Retrain first."
             )
+        if self.path_items is not None:
+            tonight = snapshot.items["item_id"].astype(str).tolist()
+            align_paths(self.model, self.path_items, tonight)
+            self.path_items = tonight
         users_f, items_f = self.space.encode(snapshot, history)
         return users_f.to(device), items_f.to(device)
 
@@ -124,10 +132,12 @@ class Bundle:
         if (folder / RATING_PATH_FILE).exists():
             model.rating_path = RatingPath.from_bytes((folder / RATING_PATH_FILE).read_bytes())
         model.to(device).eval()
+        items = folder / "items.parquet"  # a served bundle's night: what its paths are over
         return cls(
             model=model,
             space=FeatureSpace(**meta["space"]),
             trained_on=date.fromisoformat(meta["trained_on"]),
+            path_items=read_vectors(items, "item_id")[0] if items.exists() else None,
         )
 
 

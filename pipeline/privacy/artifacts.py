@@ -42,17 +42,29 @@ EXAMPLES = ("input_example.json", "serving_input_example.json")
 
 def scrub_mlflow(settings: Settings, ids: list[str]) -> dict[str, int]:
     """Scrub every run's and logged model's artifacts; return the files rewritten per root."""
+    if not settings.mlflow.tracking_uri and not (settings.home / "mlflow.db").exists():
+        return {}  # nothing was ever tracked here: do not create an empty store
     client = use_tracking(settings)
     experiment = client.get_experiment_by_name(settings.mlflow.experiment)
     if experiment is None:
         return {}
-    roots = [
-        run.info.artifact_uri
-        for run in client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
-    ]
-    roots += [
-        model.artifact_location for model in client.search_logged_models([experiment.experiment_id])
-    ]
+    ids_of_experiment = [experiment.experiment_id]
+    roots: list[str] = []
+    token = None
+    while True:  # every page: a few years of nights are more than one
+        runs = client.search_runs(
+            ids_of_experiment, run_view_type=ViewType.ALL, max_results=1000, page_token=token
+        )
+        roots += [run.info.artifact_uri for run in runs]
+        token = runs.token
+        if not token:
+            break
+    while True:
+        models = client.search_logged_models(ids_of_experiment, page_token=token)
+        roots += [model.artifact_location for model in models]
+        token = models.token
+        if not token:
+            break
     rewritten = {}
     for root in roots:
         count = scrub_artifact_root(root, ids)
@@ -65,6 +77,8 @@ def scrub_mlflow(settings: Settings, ids: list[str]) -> dict[str, int]:
 def scrub_artifact_root(root: str, ids: list[str]) -> int:
     """Download one artifact root, scrub its files, upload the changed ones back."""
     repo = get_artifact_repository(root)
+    if not repo.list_artifacts():
+        return 0  # a run that logged nothing (one killed early, say)
     with tempfile.TemporaryDirectory(prefix="recsys-forget-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=root, dst_path=tmp))
         changed = scrub_folder(local, set(ids))

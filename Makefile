@@ -60,7 +60,7 @@ test: setup
 	$(BIN)/pytest
 
 # Every DAG task killed at its start, at its first write and before it returns, then retried
-# (`make test` runs the write point only): about 12 minutes on 2 cores.
+# (`make test` runs the write point of four of them): about 12 minutes on 2 cores.
 crash-matrix: setup
 	RECSYS_CRASH_MATRIX=full $(BIN)/pytest tests/crash -s
 

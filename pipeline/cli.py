@@ -78,10 +78,7 @@ def _run(stage: Callable[[], dict[str, Any]]) -> None:
     """Run a stage; print its summary as the last stdout line, or one error line on stderr."""
     try:
         summary = stage()
-    except RecsysError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except OSError as exc:  # a path the user gave that cannot be read or written
+    except (RecsysError, OSError) as exc:  # OSError: a path given that cannot be read or written
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
@@ -93,6 +90,21 @@ def _run(stage: Callable[[], dict[str, Any]]) -> None:
 
 def _date(text: str | None) -> date | None:
     return parse_run_date(text) if text else None
+
+
+def _on_night(
+    stage: Callable[[Settings, date], dict[str, Any]],
+    home: str | None,
+    run_date: str | None,
+    landing: str | None = None,
+) -> None:
+    """Run `stage(settings, run date)` for the options given (`_run` reports it)."""
+
+    def run() -> dict[str, Any]:
+        settings = _settings(home, landing)
+        return stage(settings, resolve_run_date(settings, _date(run_date)))
+
+    _run(run)
 
 
 @app.command("demo-data")
@@ -167,11 +179,7 @@ def transform(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     """dbt build: raw -> staging -> marts and quarantine, for the run date; then the circuit breaker."""
     from pipeline.clean.transform import transform as run_transform
 
-    def stage() -> dict[str, Any]:
-        settings = _settings(home)
-        return run_transform(settings, resolve_run_date(settings, _date(run_date)))
-
-    _run(stage)
+    _on_night(run_transform, home, run_date)
 
 
 @app.command()
@@ -184,12 +192,8 @@ def embed(
     """Embed new or changed texts (marts.embedding_requests) into features.text_embeddings."""
     from pipeline.embed.stage import embed as run_embed
 
-    def stage() -> dict[str, Any]:
-        settings = _settings(home)
-        day = resolve_run_date(settings, _date(run_date))
-        return run_embed(settings, day, engine=_engine(engine), force=force_reembed)
-
-    _run(stage)
+    embed_night = lambda s, day: run_embed(s, day, engine=_engine(engine), force=force_reembed)  # noqa: E731
+    _on_night(embed_night, home, run_date)
 
 
 @app.command()
@@ -198,11 +202,7 @@ def train(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     MLflow; the `champion` alias moves only to a model at least as good as the champion."""
     from pipeline.train.stage import train as run_train
 
-    def stage() -> dict[str, Any]:
-        settings = _settings(home)
-        return run_train(settings, resolve_run_date(settings, _date(run_date)))
-
-    _run(stage)
+    _on_night(run_train, home, run_date)
 
 
 @app.command()
@@ -220,14 +220,8 @@ def tune(
     tuned configuration nightly training reads. Not part of the night: run it when you choose."""
     from pipeline.train.tune import tune as run_tune
 
-    def stage() -> dict[str, Any]:
-        settings = _settings(home)
-        day = resolve_run_date(settings, _date(run_date))
-        return run_tune(
-            settings, day, trials=trials, out=out.expanduser().resolve() if out else None
-        )
-
-    _run(stage)
+    file = out.expanduser().resolve() if out else None
+    _on_night(lambda s, day: run_tune(s, day, trials=trials, out=file), home, run_date)
 
 
 @app.command()
@@ -246,11 +240,7 @@ def recommend(
     marts.similar_users (a rerun of a date replaces that date's rows)."""
     from pipeline.serve.recommend import recommend as run_recommend
 
-    def stage() -> dict[str, Any]:
-        settings = _settings(home)
-        return run_recommend(settings, resolve_run_date(settings, _date(run_date)), top_n)
-
-    _run(stage)
+    _on_night(lambda s, day: run_recommend(s, day, top_n), home, run_date)
 
 
 @app.command()
@@ -258,11 +248,7 @@ def publish(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
     """Build the analytics models, then swap in $RECSYS_HOME/published/analytics.duckdb."""
     from pipeline.serve.publish import publish as run_publish
 
-    def stage() -> dict[str, Any]:
-        settings = _settings(home)
-        return run_publish(settings, resolve_run_date(settings, _date(run_date)))
-
-    _run(stage)
+    _on_night(run_publish, home, run_date)
 
 
 @app.command()
@@ -284,8 +270,8 @@ def forget(
     from pipeline.privacy.forget import forget as run_forget
 
     def stage() -> dict[str, Any]:
-        settings = _settings(home, landing)
-        return run_forget(settings, user_ids, reason=reason, run_date=_date(run_date))
+        day = _date(run_date)  # default: the last night's, not the manifest's
+        return run_forget(_settings(home, landing), user_ids, reason=reason, run_date=day)
 
     _run(stage)
 
@@ -307,19 +293,10 @@ def run_all(
     """The whole night without Airflow: ingest, transform, embed, train, recommend, publish."""
     from pipeline.night import run_night
 
-    def stage() -> dict[str, Any]:
-        settings = _settings(home, landing)
-        day = resolve_run_date(settings, _date(run_date))
-        return run_night(
-            settings,
-            day,
-            engine=_engine(engine),
-            force_reembed=force_reembed,
-            top_n=top_n,
-            retrain=retrain,
-        )
-
-    _run(stage)
+    options = {"force_reembed": force_reembed, "top_n": top_n, "retrain": retrain}
+    _on_night(
+        lambda s, day: run_night(s, day, engine=_engine(engine), **options), home, run_date, landing
+    )
 
 
 @app.command("report")

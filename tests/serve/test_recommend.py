@@ -227,12 +227,13 @@ def test_an_older_run_date_sees_only_its_own_events_and_catalogue(
 
 def test_a_champion_refuses_vectors_of_another_embedding_model(served: tuple) -> None:
     from pipeline.learn.snapshot import Snapshot
-    from pipeline.serve.recommend import score_dir
+    from pipeline.serve.recommend import export_scoring_data
     from pipeline.train.registry import load_champion
 
     settings, _ = served
     bundle, _ = load_champion(settings)
-    snapshot = Snapshot.load(score_dir(settings, resolve_run_date(settings)) / "input")
+    # exported again: a publish for a later date may have retired this date's work folder
+    snapshot = Snapshot.load(export_scoring_data(settings, resolve_run_date(settings)))
     snapshot.embedding_model = "some-other-model@abc:mean"
     with pytest.raises(RecsysError, match="retrain"):
         bundle.vectors(snapshot, snapshot.events)

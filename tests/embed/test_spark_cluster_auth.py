@@ -1,0 +1,164 @@
+"""A Spark standalone cluster on 127.0.0.1 (a master and one worker, started from the pyspark
+package as the docker deployment starts them) with `spark.authenticate` and RPC encryption:
+the embedding job, submitted with the shared secret in Spark's own variable, embeds the same
+vectors as the in-process path; a driver without the secret is not served."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import requests as http
+
+from pipeline.core.config import Settings
+from pipeline.embed.encoder import encoder_spec
+from pipeline.embed.spark_submit import AUTH_SECRET_ENV, spark_job
+from pipeline.embed.stage import run_embedding, work_dir
+from tests.processes import free_port, start_group, stop_group, wait_until
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 11, 27)
+AUTH_OPTS = "-Dspark.authenticate=true -Dspark.network.crypto.enabled=true"
+
+
+@dataclass
+class Cluster:
+    master: str
+    secret: str
+    logs: Path
+
+
+def spark_class() -> str:
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    import pyspark
+
+    root = tmp_path_factory.mktemp("spark-cluster")
+    secret = secrets.token_hex(16)
+    port, ui, worker_ui = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(root / "logs"),
+        "SPARK_WORKER_DIR": str(root / "work"),
+        "SPARK_MASTER_OPTS": AUTH_OPTS,
+        "SPARK_WORKER_OPTS": AUTH_OPTS,
+        AUTH_SECRET_ENV: secret,
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    master = start_group(
+        [spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+         "--port", str(port), "--webui-port", str(ui)],
+        env,
+        root / "master.log",
+    )  # fmt: skip
+    worker = start_group(
+        [spark_class(), "org.apache.spark.deploy.worker.Worker", "--cores", "2", "--memory",
+         "3g", "--webui-port", str(worker_ui), f"spark://127.0.0.1:{port}"],
+        env,
+        root / "worker.log",
+    )  # fmt: skip
+
+    def one_worker() -> bool:
+        try:
+            state = http.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()
+        except (http.ConnectionError, ValueError):
+            return False
+        return state.get("aliveworkers") == 1
+
+    try:
+        wait_until(
+            one_worker,
+            180,
+            lambda: (
+                (root / "master.log").read_text()[-2000:]
+                + (root / "worker.log").read_text()[-2000:]
+            ),
+        )
+        yield Cluster(f"spark://127.0.0.1:{port}", secret, root)
+    finally:
+        stop_group(worker)
+        stop_group(master)
+
+
+def write_requests(settings: Settings) -> None:
+    texts = [f"a short text about {w}" for w in ("telescopes", "sourdough", "jazz", "chess")]
+    folder = work_dir(settings, DAY)
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table(
+            {
+                "entity": ["item"] * len(texts),
+                "id": [f"i{i}" for i in range(len(texts))],
+                "content_hash": [f"h{i}" for i in range(len(texts))],
+                "text": texts,
+            }
+        ),
+        folder / "requests.parquet",
+    )
+
+
+def stored(settings: Settings) -> dict[str, np.ndarray]:
+    table = pq.read_table(work_dir(settings, DAY) / "vectors")
+    return {
+        i: np.asarray(v, np.float32)
+        for i, v in zip(table["id"].to_pylist(), table["embedding"].to_pylist(), strict=True)
+    }
+
+
+def test_the_job_runs_on_the_authenticated_cluster_and_equals_the_local_path(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spark = {"master": cluster.master, "authenticate": True, "executor_memory": "1g"}
+    on_cluster = Settings(home=tmp_path / "cluster", spark=spark)
+    local = Settings(home=tmp_path / "local")
+    for settings in (on_cluster, local):
+        write_requests(settings)
+    model_id = encoder_spec(local).model_id()
+    monkeypatch.setenv(AUTH_SECRET_ENV, cluster.secret)
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")  # the executors call the driver back here
+
+    job = run_embedding(on_cluster, DAY, model_id, engine="spark")
+    run_embedding(local, DAY, model_id, engine="local")
+
+    assert job["engine"] == "spark" and job["failed"] == 0
+    a, b = stored(on_cluster), stored(local)
+    assert a.keys() == b.keys() and len(a) == 4
+    for key in a:
+        assert float(a[key] @ b[key]) > 0.9999
+
+
+def test_a_driver_without_the_secret_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, spark={"master": cluster.master})
+    write_requests(settings)
+    model_id = encoder_spec(settings).model_id()
+    folder = work_dir(settings, DAY)
+    job = spark_job(settings, folder / "requests.parquet", folder / "vectors", model_id)
+    env = {k: v for k, v in os.environ.items() if k != AUTH_SECRET_ENV}
+    done = subprocess.run(
+        job.command(str(Path(sys.executable).parent / "spark-submit")),
+        env={**env, **job.env, "SPARK_LOCAL_IP": "127.0.0.1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert not (folder / "vectors").exists() or not list((folder / "vectors").glob("*.parquet"))

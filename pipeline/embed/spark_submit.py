@@ -35,9 +35,14 @@ class SparkJob:
     conf: dict[str, str]
     application_args: list[str]
     env: dict[str, str]  # added to the submitting process's environment
+    # a 0600 file holding spark.authenticate.secret: a standalone master's driver must have the
+    # secret in its configuration, and a --conf flag would show it in the process list
+    properties_file: str | None = None
 
     def command(self, spark_submit: str = "spark-submit") -> list[str]:
         command = [spark_submit, "--master", self.master]
+        if self.properties_file:
+            command += ["--properties-file", self.properties_file]
         for key, value in self.conf.items():
             command += ["--conf", f"{key}={value}"]
         return [*command, self.application, *self.application_args]
@@ -67,14 +72,20 @@ def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -
         conf["spark.task.resource.gpu.amount"] = str(settings.spark.task_gpus)
         script = settings.spark.gpu_discovery_script or GPU_DISCOVERY_SCRIPT
         conf["spark.executor.resource.gpu.discoveryScript"] = str(script)
+    properties = None
     if settings.spark.authenticate:
-        if not os.environ.get(AUTH_SECRET_ENV):
+        secret = os.environ.get(AUTH_SECRET_ENV)
+        if not secret:
             raise RecsysError(
                 f"RECSYS_SPARK_AUTHENTICATE is on but {AUTH_SECRET_ENV} is not set: give the "
                 "driver the cluster's shared secret in the environment"
             )
         conf["spark.authenticate"] = "true"
         conf["spark.network.crypto.enabled"] = "true"
+        properties = output.parent / ".spark-auth.properties"
+        fd = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"spark.authenticate.secret={secret}\n")
     conf.update(settings.spark.conf)
     args = [
         "--input", str(requests),
@@ -102,7 +113,14 @@ def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -
     }
     if settings.spark.master.startswith("local"):
         env["SPARK_LOCAL_IP"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")  # no network needed
-    return SparkJob(settings.spark.master, str(JOB_SCRIPT), conf, args, env)
+    return SparkJob(
+        settings.spark.master,
+        str(JOB_SCRIPT),
+        conf,
+        args,
+        env,
+        str(properties) if properties else None,
+    )
 
 
 def _spark_submit() -> Path:

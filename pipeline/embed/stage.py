@@ -162,7 +162,11 @@ def run_embedding(
     else:
         job = spark_job(settings, requests, output, model_id)
         log.info("spark-submit --master %s (%s)", job.master, JOB_SCRIPT.name)
-        (submit or submit_spark_job)(job)
+        try:
+            (submit or submit_spark_job)(job)
+        finally:  # the secret stays on disk no longer than the job
+            if job.properties_file:
+                Path(job.properties_file).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     failed = check_failures(settings, output, texts)
     log.info("embedded %d texts with %s in %.1fs (%d failed)", texts, chosen, seconds, failed)

@@ -73,6 +73,7 @@ class EmbedTextsOperator(SparkSubmitOperator):
             self.application_args = job.application_args
             self.conf = job.conf
             self.env_vars = job.env
+            self.properties_file = job.properties_file
             self._hook = None  # the hook is built for this job
             with master_connection(conn_id, job.master) as used:
                 self._conn_id = used

@@ -266,8 +266,9 @@ def ingest(
             )
         todo = [f for f in found.files if f.path not in ledger or f in changed]
         # rows of forgotten users are redacted as they are loaded (quarantined as erased_user)
-        erasure_salt = salt(con, settings) if listed(con) else None
-        if listed(con) and erasure_salt is None:
+        forgotten = listed(con)
+        erasure_salt = salt(con, settings) if forgotten else None
+        if forgotten and erasure_salt is None:
             raise RecsysError(
                 "meta.erased_users lists forgotten users but their salt is gone: set "
                 "RECSYS_ERASURE_SALT to the salt `recsys forget` used"

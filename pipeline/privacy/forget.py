@@ -92,13 +92,15 @@ def forget(
             raise RecsysError("raw.users is missing: run `recsys ingest` first")
         erasure = erase_in_warehouse(con, settings, ids)
         night = run_date or last_night(con)
+        built = table_exists(con, "marts", "dim_users")  # else nothing for dbt to rebuild
+        served = table_exists(con, "marts", "recommendations")  # else nothing published
     log.info("forgetting %d user(s): warehouse rows redacted or deleted", len(erasure.ids))
     rows = dict(erasure.rows)
     if night is None:
         night = resolve_run_date(settings)
-    if table_exists_in(settings, "marts", "dim_users"):
+    if built:
         transform(settings, night)
-    if table_exists_in(settings, "marts", "recommendations"):
+    if served:
         publish(settings, night)
     compact(settings.warehouse_path)
     for path, count in scrub_work_exports(settings, erasure.ids).items():
@@ -133,8 +135,3 @@ def forget(
         "rows_removed": {k: v for k, v in rows.items() if v},
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def table_exists_in(settings: Settings, schema: str, table: str) -> bool:
-    with connect(settings.warehouse_path, read_only=True) as con:
-        return table_exists(con, schema, table)

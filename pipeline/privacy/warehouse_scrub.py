@@ -47,10 +47,10 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, where: str, ids: list[str
 
 
 def _delete(con: duckdb.DuckDBPyConnection, table: str, where: str, ids: list[str]) -> int:
-    count = _count(con, table, where, ids)
-    if count:
-        con.execute(f"delete from {table} where {where}", {"ids": ids})
-    return count
+    schema, name = table.split(".")
+    if not table_exists(con, schema, name):
+        return 0
+    return con.execute(f"delete from {table} where {where}", {"ids": ids}).fetchall()[0][0]
 
 
 def _drop_neighbours(con: duckdb.DuckDBPyConnection, ids: list[str]) -> int:

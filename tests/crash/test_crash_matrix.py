@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -139,40 +139,42 @@ def matrix(demo_night: Night, tmp_path_factory: pytest.TempPathFactory) -> Itera
         **QUICK_TRAIN,
         "PYTHONPATH": str(PROJECT_ROOT),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    matrix = Matrix(root, home, env, day2.isoformat())
     try:
-        matrix = Matrix(root, home, env, day2.isoformat())
-        settings = Settings()
-        for day, label in ((day2 - timedelta(days=1), "night1"), (day2, None)):
-            xcoms: dict[str, dict] = {}
-            for name, task in TASKS.items():
-                xcoms[name] = task(settings, day, xcoms)
-                if label is None:
-                    matrix.xcoms[name] = json.loads(json.dumps(xcoms[name], default=str))
-                    matrix.order.append(name)
-                    matrix.snapshots[name] = root / "snapshots" / name
-                    shutil.copytree(home, matrix.snapshots[name], symlinks=True)
-                    matrix.checksums[name] = state_checksums(home)
-            if label:
-                assert xcoms["train_model"]["alias"] == "champion", xcoms["train_model"]
-                new_drop(landing, day2)
-                matrix.snapshots[label] = root / "snapshots" / label
-                shutil.copytree(home, matrix.snapshots[label], symlinks=True)
-                matrix.checksums[label] = state_checksums(home)
+        with pytest.MonkeyPatch.context() as patch:  # this process runs the uninterrupted nights
+            for key, value in env.items():
+                patch.setenv(key, value)
+            build_nights(matrix, landing, day2)
         yield matrix
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         table = "\n".join(
             f"| {r['task']} | {r['point']} | {r['killed']} | {r['recovered']} | {r['seconds']} |"
             for r in matrix.results
         )
         print("\n| task | point | killed | identical after the retry | s |\n|---|---|---|---|---|")
         print(table)
+
+
+def build_nights(matrix: Matrix, landing: Path, day2: date) -> None:
+    """Night 1 whole, then night 2 task by task, a snapshot and checksums after each."""
+    root, home = matrix.root, matrix.home
+    settings = Settings()
+    for day, label in ((day2 - timedelta(days=1), "night1"), (day2, None)):
+        xcoms: dict[str, dict] = {}
+        for name, task in TASKS.items():
+            xcoms[name] = task(settings, day, xcoms)
+            if label is None:
+                matrix.xcoms[name] = json.loads(json.dumps(xcoms[name], default=str))
+                matrix.order.append(name)
+                matrix.snapshots[name] = root / "snapshots" / name
+                shutil.copytree(home, matrix.snapshots[name], symlinks=True)
+                matrix.checksums[name] = state_checksums(home)
+        if label:
+            assert xcoms["train_model"]["alias"] == "champion", xcoms["train_model"]
+            new_drop(landing, day2)
+            matrix.snapshots[label] = root / "snapshots" / label
+            shutil.copytree(home, matrix.snapshots[label], symlinks=True)
+            matrix.checksums[label] = state_checksums(home)
 
 
 @pytest.mark.parametrize("point", POINTS)

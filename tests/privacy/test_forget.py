@@ -18,16 +18,9 @@ from pipeline.privacy.forget import forget
 from pipeline.train.registry import champion_version, use_tracking
 from tests.conftest import Night, write_csv
 from tests.privacy.search import search_home
+from tests.serve.test_recommend import rows
 
 pytestmark = pytest.mark.slow
-
-
-def rows(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")

@@ -103,14 +103,16 @@ def served_night(
     """The service account (an ordinary user, not an admin) trains and serves one night."""
     from mlflow.server import get_app_client
 
-    before = {k: os.environ.get(k) for k in credentials("", "")}
-    os.environ.update(credentials(*server.admin))
+    patch = pytest.MonkeyPatch()  # restores the credentials when the module is done
+    for key, value in credentials(*server.admin).items():
+        patch.setenv(key, value)
     admin = get_app_client("basic-auth", tracking_uri=server.url)
     service = ("recsys", secrets.token_urlsafe(16))
     admin.create_user(*service)
     analyst = ("analyst", secrets.token_urlsafe(16))
     admin.create_user(*analyst)
-    os.environ.update(credentials(*service))
+    for key, value in credentials(*service).items():
+        patch.setenv(key, value)
     try:
         settings = night_home(
             embedded_night,
@@ -129,11 +131,7 @@ def served_night(
             "analyst": analyst,
         }
     finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        patch.undo()
 
 
 def test_anonymous_requests_get_401_and_cannot_move_champion(

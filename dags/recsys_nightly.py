@@ -2,7 +2,8 @@
 function as the `recsys` CLI and returns its small summary.
 
 ingest -> transform -> embed_export -> embed_texts (Spark) -> embed_load -> retrain? ->
-train_export -> train_model -> recommend_export -> recommend_score -> recommend_write -> publish
+train_export -> train_model -> recommend_export -> recommend_score (Spark) -> recommend_write ->
+publish
 
 Tasks that open the DuckDB file run in the one-slot `warehouse` pool; the embedding job, training
 and scoring read and write Parquet only and run on the `gpu` queue. The run for day D starts
@@ -27,7 +28,7 @@ from airflow.sdk import (
 from pipeline.core.config import Settings
 from pipeline.orchestration.callbacks import on_task_failure
 from pipeline.orchestration.context import NightParams, from_context
-from pipeline.orchestration.spark import EmbedTextsOperator
+from pipeline.orchestration.spark import EmbedTextsOperator, ScoreUsersOperator
 
 settings = Settings()
 WAREHOUSE = {"pool": settings.airflow.warehouse_pool}
@@ -152,12 +153,9 @@ with DAG(
         n = night()
         return {"folder": str(export_scoring_data(n.settings, n.run_date))}
 
-    @task(**GPU)
-    def recommend_score() -> dict[str, Any]:
-        from pipeline.serve.recommend import score_with_champion
-
-        n = night()
-        return score_with_champion(n.settings, n.run_date, n.top_n)
+    recommend_score = ScoreUsersOperator(
+        task_id="recommend_score", conn_id=settings.spark.conn_id, **GPU
+    )
 
     @task(**WAREHOUSE)
     def recommend_write(scored: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +177,5 @@ with DAG(
     scoring = recommend_export()
     chain(loaded, retrain(), train_export(), train_model(), scoring)
     loaded >> scoring  # also when training is skipped
-    scored = recommend_score()
-    scoring >> scored
-    recommend_write(scored) >> publish()
+    scoring >> recommend_score
+    recommend_write(recommend_score.output) >> publish()

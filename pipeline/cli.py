@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -21,9 +21,6 @@ from pydantic import ValidationError
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import find_run_date, parse_run_date, resolve_run_date
-
-if TYPE_CHECKING:
-    from pipeline.embed.stage import Engine
 
 app = typer.Typer(
     name="recsys",
@@ -43,8 +40,10 @@ LANDING = typer.Option(None, "--landing", help="Landing folder (default: $RECSYS
 ENGINE = typer.Option(
     "auto",
     "--engine",
-    help="auto: in-process below RECSYS_EMBED_LOCAL_MAX_TEXTS texts, else Spark; or spark|local.",
+    help="auto: in-process below RECSYS_EMBED_LOCAL_MAX_TEXTS texts (embed) or "
+    "RECSYS_RECOMMEND_LOCAL_MAX_PAIRS active users x items (recommend), else Spark; spark|local.",
 )
+Engine = Literal["auto", "spark", "local"]  # typer checks the choice
 FORCE_REEMBED = typer.Option(
     False, "--force-reembed", help="Embed every text again, ignoring stored vectors."
 )
@@ -186,13 +185,13 @@ def transform(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
 def embed(
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,
-    engine: str = ENGINE,
+    engine: Engine = ENGINE,
     force_reembed: bool = FORCE_REEMBED,
 ) -> None:
     """Embed new or changed texts (marts.embedding_requests) into features.text_embeddings."""
     from pipeline.embed.stage import embed as run_embed
 
-    embed_night = lambda s, day: run_embed(s, day, engine=_engine(engine), force=force_reembed)  # noqa: E731
+    embed_night = lambda s, day: run_embed(s, day, engine=engine, force=force_reembed)  # noqa: E731
     _on_night(embed_night, home, run_date)
 
 
@@ -235,12 +234,13 @@ def recommend(
         max=1000,
         help="Recommendations per active user (default RECSYS_TOP_N, 10).",
     ),
+    engine: Engine = ENGINE,
 ) -> None:
     """Score every active user with models:/recsys_mtl@champion into marts.recommendations and
     marts.similar_users (a rerun of a date replaces that date's rows)."""
-    from pipeline.serve.recommend import recommend as run_recommend
+    from pipeline.serve.recommend import recommend as run_rec
 
-    _on_night(lambda s, day: run_recommend(s, day, top_n), home, run_date)
+    _on_night(lambda s, day: run_rec(s, day, top_n, engine=engine), home, run_date)
 
 
 @app.command()
@@ -281,7 +281,7 @@ def run_all(
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,
     landing: str | None = LANDING,
-    engine: str = ENGINE,
+    engine: Engine = ENGINE,
     force_reembed: bool = FORCE_REEMBED,
     top_n: int | None = typer.Option(
         None, "--top-n", min=1, max=1000, help="Recommendations per user."
@@ -294,9 +294,7 @@ def run_all(
     from pipeline.night import run_night
 
     options = {"force_reembed": force_reembed, "top_n": top_n, "retrain": retrain}
-    _on_night(
-        lambda s, day: run_night(s, day, engine=_engine(engine), **options), home, run_date, landing
-    )
+    _on_night(lambda s, day: run_night(s, day, engine=engine, **options), home, run_date, landing)
 
 
 @app.command("report")
@@ -379,12 +377,6 @@ def airflow_cmd(ctx: typer.Context, home: str | None = HOME) -> None:
         raise typer.Exit(supervise(argv, env))
     # exec: Airflow gets the terminal's signals itself
     os.execve(argv[0], ["airflow", *ctx.args], env)
-
-
-def _engine(name: str) -> Engine:
-    if name not in ("auto", "spark", "local"):
-        raise RecsysError(f"--engine must be auto, spark or local, not {name!r}")
-    return name  # type: ignore[return-value]
 
 
 def main() -> None:

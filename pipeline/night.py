@@ -39,7 +39,7 @@ def run_night(
         ("transform", lambda: transform(settings, run_date)),
         ("embed", lambda: embed(settings, run_date, engine=engine, force=force_reembed)),
         ("train", lambda: train(settings, run_date) if retrain else None),
-        ("recommend", lambda: recommend(settings, run_date, top_n)),
+        ("recommend", lambda: recommend(settings, run_date, top_n, engine=engine)),
         ("publish", lambda: publish(settings, run_date)),
     ):
         log.info("night %s: %s", run_date, name)

@@ -71,7 +71,19 @@ class RecommendSettings(BaseModel):
     retention_days: int = Field(
         default=30, ge=1, description="Recommendations older than this many days are deleted."
     )
-    chunk_users: int = Field(default=2048, ge=1, description="Users per matrix product (memory).")
+    chunk_users: int = Field(
+        default=2048,
+        ge=1,
+        description="Users per matrix product (memory); also the unit of work of the Spark "
+        "scoring job.",
+    )
+    local_max_pairs: int = Field(
+        default=2_000_000_000,
+        ge=0,
+        description="Active users x items below which the night is scored in the task's own "
+        "process; from it on, by the Spark job over chunks of users (RECSYS_SPARK_MASTER or the "
+        "Airflow connection). The same rows either way.",
+    )
 
 
 class AirflowSettings(BaseModel):

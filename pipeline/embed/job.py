@@ -46,7 +46,7 @@ def _encoder(spec_json: str) -> Any:
     from pipeline.embed.encoder import EncoderSpec, TextEncoder
 
     spec = EncoderSpec(**json.loads(spec_json))
-    context = _task_context()
+    context = task_context()
     gpus = context.resources().get("gpu") if context else None
     if gpus and gpus.addresses and spec.device != "cpu":
         spec = EncoderSpec(**{**spec.__dict__, "device": cuda_device(gpus.addresses[0])})
@@ -69,7 +69,7 @@ def cuda_device(address: str) -> str:
     return f"cuda:{int(address)}" if address.strip().isdigit() else "cuda"
 
 
-def _task_context() -> Any:
+def task_context() -> Any:
     """Spark's TaskContext inside a task; None in-process (and without importing pyspark)."""
     if "pyspark" not in sys.modules:
         return None

@@ -1,5 +1,6 @@
-"""Submitting the Spark embedding job: what `spark-submit` is given (master, conf, GPU resources,
-arguments, environment), built once from Settings for the CLI and for Airflow's operator alike.
+"""Submitting this package's Spark jobs (embedding, scoring): what `spark-submit` is given
+(master, conf, GPU resources, arguments, environment), built once from Settings for the CLI and
+for Airflow's operator alike.
 """
 
 from __future__ import annotations
@@ -53,19 +54,48 @@ AUTH_SECRET_ENV = "_SPARK_AUTH_SECRET"
 
 
 def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -> SparkJob:
-    """The job with the master and resources from Settings (GPU ones only when asked)."""
+    """The embedding job with the master and resources from Settings (GPU ones only when asked)."""
     spec = encoder_spec(settings, threads=settings.spark.torch_threads)
+    args = [
+        "--input", str(requests),
+        "--output", str(output),
+        "--spec", json.dumps(asdict(spec)),
+        "--model-id", model_id,
+        "--udf", settings.spark.udf,
+    ]  # fmt: skip
+    if settings.spark.partitions:
+        args += ["--partitions", str(settings.spark.partitions)]
+    conf = {
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "2048",
+        "spark.executorEnv.HF_HUB_OFFLINE": "1",
+        "spark.executorEnv.TRANSFORMERS_OFFLINE": "1",
+        "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
+    }
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return python_job(settings, JOB_SCRIPT, args, output.parent, conf=conf, env=env)
+
+
+def python_job(
+    settings: Settings,
+    application: Path,
+    args: list[str],
+    work: Path,
+    *,
+    conf: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> SparkJob:
+    """A PySpark application of this package (the embedding or the scoring job): the master,
+    memory, GPU resources and authentication from Settings, this Python on driver and executors.
+    `work` is the run's folder (the secret's properties file goes there)."""
+    threads = str(settings.spark.torch_threads)
     conf = {
         "spark.driver.memory": settings.spark.driver_memory,
         "spark.executor.memory": settings.spark.executor_memory,
         "spark.python.worker.reuse": "true",  # keeps each worker's loaded model across tasks
         "spark.ui.showConsoleProgress": "true",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}",
-        "spark.sql.execution.arrow.maxRecordsPerBatch": "2048",
-        "spark.executorEnv.HF_HUB_OFFLINE": "1",
-        "spark.executorEnv.TRANSFORMERS_OFFLINE": "1",
-        "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
-        "spark.executorEnv.OMP_NUM_THREADS": str(settings.spark.torch_threads),
+        **(conf or {}),
+        "spark.executorEnv.OMP_NUM_THREADS": threads,
     }
     if settings.spark.executor_gpus:
         conf["spark.executor.resource.gpu.amount"] = str(settings.spark.executor_gpus)
@@ -82,21 +112,13 @@ def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -
             )
         conf["spark.authenticate"] = "true"
         conf["spark.network.crypto.enabled"] = "true"
-        properties = output.parent / ".spark-auth.properties"
+        work.mkdir(parents=True, exist_ok=True)
+        properties = work / ".spark-auth.properties"
         fd = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(f"spark.authenticate.secret={secret}\n")
     conf.update(settings.spark.conf)
-    args = [
-        "--input", str(requests),
-        "--output", str(output),
-        "--spec", json.dumps(asdict(spec)),
-        "--model-id", model_id,
-        "--udf", settings.spark.udf,
-    ]  # fmt: skip
-    if settings.spark.partitions:
-        args += ["--partitions", str(settings.spark.partitions)]
-    env = {
+    job_env = {
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "PYTHONPATH": os.pathsep.join(
@@ -106,19 +128,17 @@ def spark_job(settings: Settings, requests: Path, output: Path, model_id: str) -
         "PATH": os.pathsep.join(
             filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])
         ),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "OMP_NUM_THREADS": str(settings.spark.torch_threads),
+        **(env or {}),
+        "OMP_NUM_THREADS": threads,
     }
     if settings.spark.master.startswith("local"):
-        env["SPARK_LOCAL_IP"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")  # no network needed
+        job_env["SPARK_LOCAL_IP"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")  # no network
     return SparkJob(
         settings.spark.master,
-        str(JOB_SCRIPT),
+        str(application),
         conf,
         args,
-        env,
+        job_env,
         str(properties) if properties else None,
     )
 
@@ -150,5 +170,6 @@ def submit_spark_job(job: SparkJob) -> None:
             -5:
         ]
         raise RecsysError(
-            f"the Spark embedding job failed (exit {process.returncode}): {' | '.join(errors[-3:])}"
+            f"the Spark job {Path(job.application).name} failed (exit {process.returncode}): "
+            f"{' | '.join(errors[-3:])}"
         )

@@ -47,6 +47,8 @@ class Bundle:
     # the items (in order) the model's paths are over, when loaded from a saved night: another
     # night's catalogue is then aligned to them (`item_alignment`); None: the current snapshot's
     path_items: list[str] | None = None
+    # the folder it was loaded from (the Spark scoring job's workers load it again from there)
+    source: Path | None = None
 
     def vectors(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """User and item vector tables for `snapshot` (any night), scored at its serving time."""
@@ -138,6 +140,7 @@ class Bundle:
             space=FeatureSpace(**meta["space"]),
             trained_on=date.fromisoformat(meta["trained_on"]),
             path_items=read_vectors(items, "item_id")[0] if items.exists() else None,
+            source=folder,
         )
 
 

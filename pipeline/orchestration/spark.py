@@ -1,10 +1,11 @@
-"""The embedding job as an Airflow task: Airflow's SparkSubmitOperator, told what to run by the
-same `pipeline.embed.stage` functions as the CLI.
+"""The Spark steps as Airflow tasks (embedding texts, scoring users): Airflow's
+SparkSubmitOperator, told what to run by the same stage functions as the CLI.
 
 The master comes from the Airflow connection (`spark_default`) when it exists, else from
 `RECSYS_SPARK_MASTER`; so one machine needs no connection, and a cluster is one connection (or
 one environment variable) away. A small increment is embedded in-process and an empty one
-starts nothing, exactly as `recsys embed --engine auto` does.
+starts nothing, exactly as `recsys embed --engine auto` does; a night with fewer active users x
+items than RECSYS_RECOMMEND_LOCAL_MAX_PAIRS is scored in the task's process.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from airflow.exceptions import AirflowNotFoundException
@@ -23,7 +25,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from pipeline.embed.encoder import encoder_spec
 from pipeline.embed.spark_submit import SparkJob
 from pipeline.embed.stage import run_embedding
-from pipeline.orchestration.context import from_context
+from pipeline.orchestration.context import NightParams, from_context
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +49,28 @@ def connection_master(conn_id: str) -> str | None:
 FALLBACK_CONN_ID = "recsys_spark_master"
 
 
-class EmbedTextsOperator(SparkSubmitOperator):
-    """Step 2 of `embed`: vectors for the exported texts; returns the job's summary."""
+class NightSparkOperator(SparkSubmitOperator):
+    """A stage step that may submit one of this package's Spark jobs: `run` decides (and may
+    run the step in-process instead); `submit` hands a job to Airflow's SparkSubmitHook, on the
+    master of the Spark connection."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "recsys-embed-texts")
-        # run_embedding clears the output before each submission: a retry must submit again,
-        # never resume an earlier submission whose output is gone
+        # the step clears its output before each submission: a retry must submit again, never
+        # resume an earlier submission whose output is gone
         kwargs.setdefault("durable", False)
         super().__init__(application="", **kwargs)
+
+    def run(self, night: NightParams, submit: Callable[[SparkJob], None]) -> dict[str, Any]:
+        raise NotImplementedError
 
     def execute(self, context: Any) -> dict[str, Any]:  # type: ignore[override]
         night = from_context(context)
         conn_id = self._conn_id
         # the job (its environment included) is built for the master it will really run on
         master = connection_master(conn_id)
-        settings = night.settings
         if master:
-            spark = settings.spark.model_copy(update={"master": master})
-            settings = settings.model_copy(update={"spark": spark})
-        model_id = encoder_spec(settings).model_id()
+            spark = night.settings.spark.model_copy(update={"master": master})
+            night = replace(night, settings=night.settings.model_copy(update={"spark": spark}))
 
         def submit(job: SparkJob) -> None:
             self.application = job.application
@@ -78,11 +82,37 @@ class EmbedTextsOperator(SparkSubmitOperator):
             with master_connection(conn_id, job.master) as used:
                 self._conn_id = used
                 try:
-                    super(EmbedTextsOperator, self).execute(context)
+                    super(NightSparkOperator, self).execute(context)
                 finally:
                     self._conn_id = conn_id
 
-        return run_embedding(settings, night.run_date, model_id, submit=submit)
+        return self.run(night, submit)
+
+
+class EmbedTextsOperator(NightSparkOperator):
+    """Step 2 of `embed`: vectors for the exported texts; returns the job's summary."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "recsys-embed-texts")
+        super().__init__(**kwargs)
+
+    def run(self, night: NightParams, submit: Callable[[SparkJob], None]) -> dict[str, Any]:
+        model_id = encoder_spec(night.settings).model_id()
+        return run_embedding(night.settings, night.run_date, model_id, submit=submit)
+
+
+class ScoreUsersOperator(NightSparkOperator):
+    """Step 2 of `recommend`: the champion scores the exported night, in-process below
+    RECSYS_RECOMMEND_LOCAL_MAX_PAIRS active users x items, else as the Spark scoring job."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "recsys-score-users")
+        super().__init__(**kwargs)
+
+    def run(self, night: NightParams, submit: Callable[[SparkJob], None]) -> dict[str, Any]:
+        from pipeline.serve.recommend import score_with_champion
+
+        return score_with_champion(night.settings, night.run_date, night.top_n, submit=submit)
 
 
 @contextmanager

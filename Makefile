@@ -14,7 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "pip>=24,<27"
-	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev,cluster]"
 	@touch $@
 
 # The demo night through Airflow: a local Airflow home under $(RECSYS_HOME)/airflow (SQLite, no

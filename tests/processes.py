@@ -56,3 +56,68 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def spark_class() -> str:
+    """Spark's launcher of its daemons, as shipped in the pyspark package."""
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+
+
+def start_spark_standalone(
+    root: Path, env: dict[str, str], *, workers: int = 1, cores: int = 2, memory: str = "3g"
+) -> tuple[str, str, list[subprocess.Popen]]:
+    """A standalone master and `workers` workers on 127.0.0.1 (as the docker deployment starts
+    them), each in a process group of its own; returns the master URL and its web UI's once
+    every worker has registered, and the processes (stop them with `stop_group`, workers
+    first)."""
+    import json
+    import urllib.request
+
+    import pyspark
+
+    root.mkdir(parents=True, exist_ok=True)
+    port, ui = free_port(), free_port()
+    env = {
+        **env,
+        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(root / "logs"),
+        "SPARK_WORKER_DIR": str(root / "work"),
+    }
+    master = start_group(
+        [spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+         "--port", str(port), "--webui-port", str(ui)],
+        env,
+        root / "master.log",
+    )  # fmt: skip
+    processes = [master]
+    for n in range(workers):
+        processes.append(
+            start_group(
+                [spark_class(), "org.apache.spark.deploy.worker.Worker", "--cores", str(cores),
+                 "--memory", memory, "--webui-port", str(free_port()),
+                 f"spark://127.0.0.1:{port}"],
+                env,
+                root / f"worker-{n + 1}.log",
+            )
+        )  # fmt: skip
+
+    def registered() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5) as answer:
+                return json.load(answer).get("aliveworkers") == workers
+        except (OSError, ValueError):
+            return False
+
+    def logs() -> str:
+        return "\n".join(log.read_text()[-2000:] for log in sorted(root.glob("*.log")))
+
+    try:
+        wait_until(registered, 180, logs)
+    except BaseException:
+        for process in reversed(processes):
+            stop_group(process)
+        raise
+    return f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}", processes

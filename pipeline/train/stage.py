@@ -42,6 +42,7 @@ from pipeline.train.gate import (
     decide,
 )
 from pipeline.train.registry import champion_version, register_model, tracking_uri, use_tracking
+from pipeline.train.rerun import FINGERPRINT_TAG, already_trained, night_fingerprint
 from pipeline.train.tracking import (
     TRENDS,
     TrainedNight,
@@ -146,7 +147,9 @@ def _data_end(events: pd.DataFrame) -> float:
     return float(events["event_s"].max()) if len(events) else 0.0
 
 
-def log_and_gate(settings: Settings, night: TrainedNight) -> dict[str, Any]:
+def log_and_gate(
+    settings: Settings, night: TrainedNight, fingerprint: str | None = None
+) -> dict[str, Any]:
     """One MLflow run: params, metrics, plots, the registered model, the gate's decision."""
     client = use_tracking(settings)
     champion = champion_version(client, settings.registered_model)
@@ -160,6 +163,8 @@ def log_and_gate(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         mlflow.set_tags(
             {"run_date": night.run_date.isoformat(), "stage": "train", **night.start.tags()}
         )
+        if fingerprint:
+            mlflow.set_tag(FINGERPRINT_TAG, fingerprint)
         mlflow.log_params(run_params(settings, night))
         tuned = tuned_record(settings)
         if tuned is not None:
@@ -239,6 +244,23 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
             "export the night first"
         )
     client = use_tracking(settings)
+    fingerprint = night_fingerprint(settings, folder)
+    champion = champion_version(client, settings.registered_model)
+    if already_trained(client, champion, fingerprint):
+        log.info("train %s: version %s was trained on this very export", run_date, champion.version)
+        return {
+            "stage": "train",
+            "run_date": run_date.isoformat(),
+            "status": "ok",
+            "model_version": str(champion.version),
+            "alias": CHAMPION,
+            "reason": "already_trained_on_this_export",
+            "mlflow_run_id": champion.run_id,
+            "tracking_uri": tracking_uri(settings),
+            "train_mode": "reused",
+            "train_mode_reason": f"version {champion.version}: the same export and settings",
+            "seconds": round(time.perf_counter() - started, 1),
+        }
     start = train_start(settings, client, run_date, snapshot.embedding_model)
     log.info("train %s: %s (%s)", run_date, start.mode, start.reason)
     try:
@@ -247,7 +269,7 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
         start = TrainStart.full(run_date, str(exc))
         log.warning("train %s: full retrain: %s", run_date, exc)
         night = fit_and_judge(settings, snapshot, start)
-    summary = log_and_gate(settings, night)
+    summary = log_and_gate(settings, night, fingerprint)
     if start.mode == WARM and summary["alias"] != CHAMPION and settings.train.mode == "auto":
         log.warning(
             "train %s: the warm candidate (version %s) failed the gate (%s): full retrain",
@@ -259,7 +281,7 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
         start = TrainStart.full(
             run_date, f"the warm version {summary['model_version']} failed the gate"
         )
-        summary = log_and_gate(settings, fit_and_judge(settings, snapshot, start))
+        summary = log_and_gate(settings, fit_and_judge(settings, snapshot, start), fingerprint)
         summary["warm_attempt"] = warm_attempt
     summary["train_mode"] = start.mode
     summary["train_mode_reason"] = start.reason

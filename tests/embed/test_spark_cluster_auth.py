@@ -18,13 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import requests as http
 
 from pipeline.core.config import Settings
 from pipeline.embed.encoder import encoder_spec
 from pipeline.embed.spark_submit import AUTH_SECRET_ENV
 from pipeline.embed.stage import run_embedding, work_dir
-from tests.processes import free_port, start_group, stop_group, wait_until
+from tests.processes import start_spark_standalone, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -39,63 +38,23 @@ class Cluster:
     logs: Path
 
 
-def spark_class() -> str:
-    import pyspark
-
-    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    import pyspark
-
     root = tmp_path_factory.mktemp("spark-cluster")
     secret = secrets.token_hex(16)
-    port, ui, worker_ui = free_port(), free_port(), free_port()
     env = {
         **os.environ,
-        "SPARK_HOME": str(Path(pyspark.__file__).parent),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_LOG_DIR": str(root / "logs"),
-        "SPARK_WORKER_DIR": str(root / "work"),
         "SPARK_MASTER_OPTS": AUTH_OPTS,
         "SPARK_WORKER_OPTS": AUTH_OPTS,
         AUTH_SECRET_ENV: secret,
         "PYSPARK_PYTHON": sys.executable,
     }
-    master = start_group(
-        [spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-         "--port", str(port), "--webui-port", str(ui)],
-        env,
-        root / "master.log",
-    )  # fmt: skip
-    worker = start_group(
-        [spark_class(), "org.apache.spark.deploy.worker.Worker", "--cores", "2", "--memory",
-         "3g", "--webui-port", str(worker_ui), f"spark://127.0.0.1:{port}"],
-        env,
-        root / "worker.log",
-    )  # fmt: skip
-
-    def one_worker() -> bool:
-        try:
-            state = http.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()
-        except (http.ConnectionError, ValueError):
-            return False
-        return state.get("aliveworkers") == 1
-
+    master, _, processes = start_spark_standalone(root, env)
     try:
-        wait_until(
-            one_worker,
-            180,
-            lambda: (
-                (root / "master.log").read_text()[-2000:]
-                + (root / "worker.log").read_text()[-2000:]
-            ),
-        )
-        yield Cluster(f"spark://127.0.0.1:{port}", secret, root)
+        yield Cluster(master, secret, root)
     finally:
-        stop_group(worker)
-        stop_group(master)
+        for process in reversed(processes):
+            stop_group(process)
 
 
 def write_requests(settings: Settings) -> None:

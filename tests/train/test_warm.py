@@ -35,7 +35,10 @@ def warm_story(embedded_night: Night, tmp_path_factory: pytest.TempPathFactory) 
     story: dict = {"settings": settings, "day": day}
     story["first"] = train(settings, day - timedelta(days=1))
     story["warm"] = train(settings, day)
-    story["rerun"] = train(settings, day)  # the champion is D's own: its parent is the start
+    story["again"] = train(settings, day)  # the same export and settings: nothing to fit
+    # a rerun under another gate setting trains again; the champion is D's own, so its parent
+    # (D-1's) is the start
+    story["rerun"] = train(with_changes(settings, gate={"tolerance": 0.999}), day)
     probe = with_changes(settings, gate=NEVER)
     story["full_every_day"] = train(with_changes(probe, train={"full_every_days": 1}), day)
     wider = probe.model_copy(update={"model_options": {"dim": 64}})
@@ -90,6 +93,19 @@ def test_a_rerun_of_the_night_starts_from_the_same_parent(warm_story: dict) -> N
     assert rerun["train_mode"] == "warm"
     assert run_tags(warm_story, rerun)["parent_version"] == warm_story["first"]["model_version"]
     assert rerun["metrics"]["ndcg_at_10"] == pytest.approx(warm["metrics"]["ndcg_at_10"])
+
+
+def test_a_rerun_with_the_same_export_and_settings_keeps_the_champion(warm_story: dict) -> None:
+    again, warm = warm_story["again"], warm_story["warm"]
+    assert warm["alias"] == "champion", warm
+    assert (again["train_mode"], again["alias"]) == ("reused", "champion"), again
+    assert again["reason"] == "already_trained_on_this_export"
+    assert (again["model_version"], again["mlflow_run_id"]) == (
+        warm["model_version"],
+        warm["mlflow_run_id"],
+    )
+    # no version was registered for it: the next one is the changed-settings rerun's
+    assert int(warm_story["rerun"]["model_version"]) == int(warm["model_version"]) + 1
 
 
 def test_auto_trains_full_every_n_days(warm_story: dict) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from pipeline.core.stopwatch import timed
 from pipeline.learn.history import recency_matrix
 from pipeline.learn.scoring import ScoreFn
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # at the peak (20,000 items: 3.2 GB) and items^3 flops (about 2 minutes per fit at 20,000 items
 # on 2 cores). Memory would allow more; the bound is a night's time. Above it ItemKNN stands in.
 EASE_MAX_ITEMS = 20_000
+ITEM_ITEM = "item_item"  # the stopwatch part of everything items x items (bench/growth.py)
 PATH_KINDS = ("auto", "ease", "itemknn", "off")
 # the grids `choose_path` searches (EASE's λ or ItemKNN's k; half-lives in positions; weights
 # relative to the towers' spread of scores)
@@ -89,6 +91,7 @@ class EASE:
     weights: np.ndarray  # items x items, float32
 
     @classmethod
+    @timed(ITEM_ITEM)
     def fit(cls, interactions: sp.csr_matrix, lam: float) -> EASE:
         gram = np.asarray((interactions.T @ interactions).toarray(), dtype=np.float32)
         gram[np.diag_indices_from(gram)] += np.float32(lam)
@@ -97,6 +100,7 @@ class EASE:
         np.fill_diagonal(inverse, 0.0)
         return cls(inverse)
 
+    @timed(ITEM_ITEM)
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         return np.asarray(interactions[rows] @ self.weights, dtype=np.float32)
 
@@ -109,6 +113,7 @@ class ItemKNN:
     similarity: sp.csr_matrix  # items x items: column j holds j's k neighbours
 
     @classmethod
+    @timed(ITEM_ITEM)
     def fit(cls, interactions: sp.csr_matrix, k: int) -> ItemKNN:
         # sparse throughout: co-occurrences of a real catalogue are mostly zero
         co = (interactions.T @ interactions).tocoo()
@@ -131,6 +136,7 @@ class ItemKNN:
         )
         return cls(similarity)
 
+    @timed(ITEM_ITEM)
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         return np.asarray((interactions[rows] @ self.similarity).toarray(), dtype=np.float32)
 
@@ -167,6 +173,7 @@ def path_kind(kind: str, n_items: int) -> str:
     return kind
 
 
+@timed(ITEM_ITEM)
 def path_weights(
     kind: str,
     events: pd.DataFrame,
@@ -264,7 +271,9 @@ class ItemItemPath:
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
         """user rows -> the path's term of every item, from the users' histories in `events`."""
         h = self.history(events, n_users) * np.float32(self.scale)
-        return lambda rows: np.asarray((h[rows] @ self.weights).toarray(), dtype=np.float32)
+        return timed(ITEM_ITEM)(
+            lambda rows: np.asarray((h[rows] @ self.weights).toarray(), dtype=np.float32)
+        )
 
     def pair_scorer(
         self, events: pd.DataFrame, n_users: int

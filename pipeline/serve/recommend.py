@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from pipeline.core import stopwatch
 from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
@@ -120,6 +121,7 @@ def score_night(
     active = snapshot.events["user"].nunique()
     chosen = choose_engine(settings, engine, active * len(snapshot.items))
     started = time.perf_counter()
+    stopwatch.reset()
     if chosen == "local":
         recommendations, similar, counts = score(
             bundle,
@@ -133,7 +135,13 @@ def score_night(
         counts = night_counts(snapshot, top_n, recommendations, similar)
     pq.write_table(recommendations, folder / "recommendations.parquet")
     pq.write_table(similar, folder / "similar_users.parquet")
-    return {"engine": chosen, "score_seconds": round(time.perf_counter() - started, 2), **counts}
+    return {
+        "engine": chosen,
+        "score_seconds": round(time.perf_counter() - started, 2),
+        # in-process only: item_item is the path's share (a Spark job's parts stay on its workers)
+        "seconds_by_part": stopwatch.seconds_by_part(),
+        **counts,
+    }
 
 
 def score_on_spark(

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,16 @@ def test_the_two_images_agree_where_spark_and_airflow_need_it() -> None:
 
 def test_image_only_requirements_are_pinned_and_stay_out_of_the_lock() -> None:
     extra, lock = pins(IMAGE_REQUIREMENTS), pins(PROJECT_ROOT / "requirements.lock")
-    assert {"apache-airflow-providers-celery", "apache-airflow-providers-postgres"} <= set(extra)
-    assert {"psycopg2-binary", "redis", "celery"} <= set(extra)  # Airflow, MLflow, the broker
+    assert {"apache-airflow-providers-postgres"} <= set(extra)
     assert set(extra) & set(lock) == set(), "pinned twice: the lock already constrains these"
+    # the Celery executor, its broker and the PostgreSQL drivers: the `cluster` extra (which the
+    # tests' loopback topology installs too), pinned by the lock, installed by both images
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    cluster = {
+        re.sub(r"[-_.]+", "-", d.split("==")[0]).lower()
+        for d in project["optional-dependencies"]["cluster"]
+    }
+    assert {"apache-airflow-providers-celery", "psycopg2-binary", "asyncpg"} <= cluster
+    assert {"celery", "redis", *cluster} <= set(lock)
+    for dockerfile in DOCKERFILES:
+        assert any('["optional-dependencies"]["cluster"]' in run for run in run_lines(dockerfile))

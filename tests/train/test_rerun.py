@@ -1,0 +1,38 @@
+"""The night's fingerprint: what makes a rerun the same night, and what does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.core.config import Settings
+from pipeline.train.rerun import night_fingerprint
+
+
+def export(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "events.parquet").write_bytes(b"events of the night")
+    (folder / "snapshot.json").write_text('{"run_date": "2026-11-27"}')
+    return folder
+
+
+def test_the_same_export_and_training_settings_are_the_same_night(tmp_path: Path) -> None:
+    folder = export(tmp_path / "train")
+    settings = Settings(home=tmp_path)
+    elsewhere = Settings(
+        home=tmp_path / "other",
+        spark={"master": "spark://10.0.0.1:7077"},
+        recommend={"chunk_users": 64},
+        mlflow={"tracking_uri": "http://mlflow:5000"},
+    )
+    assert night_fingerprint(settings, folder) == night_fingerprint(elsewhere, folder)
+
+
+def test_other_data_or_other_training_settings_are_another_night(tmp_path: Path) -> None:
+    folder = export(tmp_path / "train")
+    settings = Settings(home=tmp_path)
+    first = night_fingerprint(settings, folder)
+    assert night_fingerprint(Settings(home=tmp_path, train={"lr": 1e-3}), folder) != first
+    assert night_fingerprint(Settings(home=tmp_path, gate={"tolerance": 0.1}), folder) != first
+    assert night_fingerprint(Settings(home=tmp_path, model_options={"dim": 64}), folder) != first
+    (folder / "events.parquet").write_bytes(b"events of the night, one more")
+    assert night_fingerprint(settings, folder) != first

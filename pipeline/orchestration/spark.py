@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -60,8 +61,9 @@ class NightSparkOperator(SparkSubmitOperator):
         kwargs.setdefault("durable", False)
         super().__init__(application="", **kwargs)
 
+    @abstractmethod  # Airflow's operator metaclass is an ABCMeta: this class cannot be built
     def run(self, night: NightParams, submit: Callable[[SparkJob], None]) -> dict[str, Any]:
-        raise NotImplementedError
+        """The step, which calls `submit` for any Spark job it runs; returns its summary."""
 
     def execute(self, context: Any) -> dict[str, Any]:  # type: ignore[override]
         night = from_context(context)

@@ -34,7 +34,7 @@ from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import Split
 from pipeline.landing.ingest import ingest
 from pipeline.learn.fit import Fitted, TrainConfig, Trainer
-from pipeline.learn.model import MultiTaskModel
+from pipeline.learn.recommender import Recommender
 from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,13 +157,13 @@ def fit(
     train: pd.DataFrame,
     validation: pd.DataFrame | None,
     friends: np.ndarray | None = None,
-    paths_of: MultiTaskModel | None = None,
+    terms_of: Recommender | None = None,
 ) -> tuple[Fitted, float]:
     """A fit as a night makes one; a refit (no validation) passes the model whose paths the
     fit before it chose."""
     started = time.perf_counter()
     pairs = np.zeros((0, 2), dtype=np.int64) if friends is None else friends
-    fitted = Trainer(snapshot, cfg).fit(train, pairs, validation=validation, paths_of=paths_of)
+    fitted = Trainer(snapshot, cfg).fit(train, pairs, validation=validation, terms_of=terms_of)
     return fitted, time.perf_counter() - started
 
 

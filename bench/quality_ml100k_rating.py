@@ -67,9 +67,8 @@ def fold_events(snapshot: Snapshot, src: Path, fold: int) -> tuple[pd.DataFrame,
 def predict(
     fitted: Fitted, snapshot: Snapshot, history: pd.DataFrame, test: pd.DataFrame
 ) -> np.ndarray:
-    users_f, items_f = fitted.space.encode(snapshot, history)
-    tables = fitted.model.head_tables(users_f, items_f)
-    return fitted.model.predict_ratings(tables, test["user"].to_numpy(), test["item"].to_numpy())
+    night = fitted.recommender.served(snapshot, history, social=False)
+    return night.ratings(test["user"].to_numpy(), test["item"].to_numpy())
 
 
 def model_fingerprint(seed: int) -> str:

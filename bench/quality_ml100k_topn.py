@@ -110,7 +110,7 @@ def main() -> None:
                 replace(cfg, max_epochs=chosen.epochs),
                 train,
                 None,
-                paths_of=chosen.model,
+                terms_of=chosen.recommender,
             )
             metrics = model_metrics(served, snapshot, split, exam)
             metrics["seconds"] = seconds + refit_seconds

@@ -1,7 +1,9 @@
 """`recsys STAGE [options]`: thin wrappers that parse options, call a stage, print its summary.
 
-Progress and logs go to stderr; the last stdout line is the stage's JSON summary. Problems a user
-can fix (bad paths, dates, files) end in one `error:` line on stderr and exit code 1.
+Progress and logs go to stderr; the last stdout line is the stage's JSON summary. Exit codes:
+0 done; 1 a problem a user can fix (bad paths, dates, files, settings: one `error:` line on
+stderr); 2 a usage error (an unknown option, a missing argument: click's message); 3 a crash (a
+bug: the traceback and one `crash:` line); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,17 +12,18 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import typer
-from pydantic import ValidationError
 
-from pipeline.core.config import Settings
+from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import find_run_date, parse_run_date, resolve_run_date
+from pipeline.core.version import version_line
 
 app = typer.Typer(
     name="recsys",
@@ -28,7 +31,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: a flag shows as a flag, not as `<bool>`
 )
+CRASH = 3  # exit codes: 0 done, 1 a problem to fix (one `error:` line), 2 usage, 3 a bug, 130 ^C
 
 HOME = typer.Option(None, "--home", help="Pipeline home (default: $RECSYS_HOME, else ./var).")
 RUN_DATE = typer.Option(
@@ -55,22 +60,22 @@ def _settings(home: str | None, landing: str | None = None) -> Settings:
         overrides["home"] = Path(home)
     if landing:
         overrides["landing"] = Path(landing)
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise RecsysError(f"invalid settings: {problems}") from None
+    return load_settings(**overrides)
 
 
-def _variable(loc: tuple[Any, ...]) -> str:
-    """The environment variable of a validation error's location: a section's field is one
-    variable (`train.max_epochs` -> RECSYS_TRAIN_MAX_EPOCHS); what follows is a key inside it."""
-    from pipeline.core.config import SECTIONS
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(version_line())
+        raise typer.Exit()
 
-    parts = [str(p) for p in loc]
-    width = 2 if parts[0] in SECTIONS and len(parts) > 1 else 1
-    keys = "".join(f"[{p}]" for p in parts[width:])
-    return "RECSYS_" + "_".join(parts[:width]).upper() + keys
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Options before the stage: `recsys --version`."""
 
 
 def _run(stage: Callable[[], dict[str, Any]]) -> None:
@@ -83,6 +88,10 @@ def _run(stage: Callable[[], dict[str, Any]]) -> None:
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         raise typer.Exit(130) from None
+    except Exception:  # a bug, not a problem the user can fix: the traceback, and exit 3
+        traceback.print_exc()
+        typer.echo(f"crash: an unexpected error in {version_line()}; please report it", err=True)
+        raise typer.Exit(CRASH) from None
     sys.stdout.write(json.dumps(summary, default=str, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
@@ -283,9 +292,7 @@ def run_all(
     landing: str | None = LANDING,
     engine: Engine = ENGINE,
     force_reembed: bool = FORCE_REEMBED,
-    top_n: int | None = typer.Option(
-        None, "--top-n", min=1, max=1000, help="Recommendations per user."
-    ),
+    top_n: int | None = typer.Option(None, "--top-n", min=1, max=1000, help="Items per user."),
     retrain: bool = typer.Option(
         True, "--retrain/--no-retrain", help="Train tonight, or recommend with the champion as is."
     ),

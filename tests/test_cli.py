@@ -119,3 +119,28 @@ def test_run_does_the_night_in_order_and_a_rerun_changes_nothing(tmp_path: Path)
     # fitted or registered, and the night's rows keep their model_version
     retrained = again["stages"]["train"]
     assert (retrained["model_version"], retrained["train_mode"]) == ("1", "reused"), retrained
+
+
+def test_version_usage_errors_and_crashes_have_their_own_exit_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0 done, 1 a problem to fix (tested above), 2 a usage error, 3 a crash (a bug)."""
+    from pipeline.core.version import code_digest, release
+
+    shown = recsys("--version")
+    assert shown.returncode == 0
+    assert shown.stdout.strip() == f"recsys-nightly {release()} (code {code_digest()[:12]})"
+    assert recsys("transform", "--no-such-option").returncode == 2
+    assert "--reload " in recsys("ingest", "--help").stdout  # a flag, shown without a type
+    assert "<bool>" not in recsys("ingest", "--help").stdout
+
+    import pipeline.clean.transform as transform
+
+    def broken(*_: object) -> dict:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(transform, "transform", broken)
+    result = runner.invoke(app, ["transform", "--home", str(tmp_path), "--run-date", "2026-11-27"])
+    assert result.exit_code == 3
+    assert "ZeroDivisionError: a bug" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("crash: an unexpected error in ")

@@ -148,7 +148,7 @@ def transform(settings: Settings, run_date: date) -> dict[str, Any]:
         ]
     if empty:
         raise RecsysError(
-            f"no {', '.join(empty)} rows were ever loaded: a night needs users, items and "
+            f"no {', '.join(empty)} rows were ever loaded: a night needs items and "
             "interactions (check the landing folder and run `recsys ingest`)"
         )
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.embed_settings import EmbedSettings, SparkSettings
+from pipeline.core.errors import RecsysError
 from pipeline.core.train_settings import TrainSettings, TuneSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -273,3 +274,22 @@ class Settings(BaseSettings):
     @property
     def dbt_log_dir(self) -> Path:
         return self.home / "dbt" / "logs"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings from the environment and `overrides`; a bad value is one `RecsysError`
+    naming the variable to fix."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(f"{variable_of(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise RecsysError(f"invalid settings: {problems}") from None
+
+
+def variable_of(loc: tuple[object, ...]) -> str:
+    """The environment variable of a validation error's location: a section's field is one
+    variable (`train.max_epochs` -> RECSYS_TRAIN_MAX_EPOCHS); what follows is a key inside it."""
+    parts = [str(p) for p in loc]
+    width = 2 if parts[0] in SECTIONS and len(parts) > 1 else 1
+    keys = "".join(f"[{p}]" for p in parts[width:])
+    return "RECSYS_" + "_".join(parts[:width]).upper() + keys

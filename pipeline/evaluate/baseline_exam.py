@@ -19,26 +19,12 @@ from pipeline.evaluate.split import Split
 from pipeline.learn.feature_space import history_text, text_profiles
 from pipeline.learn.fit import both_directions
 from pipeline.learn.history import recency_matrix
-from pipeline.learn.scoring import ScoreFn
+from pipeline.learn.scoring import pick_pairs
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics.catalogue import baseline_key
 from pipeline.metrics.functions import mae, rmse
 
 log = logging.getLogger(__name__)
-
-
-def pair_scores(
-    score_fn: ScoreFn, users: np.ndarray, items: np.ndarray, chunk: int = 1024
-) -> np.ndarray:
-    """score_fn's score of each (user, item) pair, computed a chunk of distinct users at a time."""
-    out = np.empty(len(users), dtype=np.float32)
-    distinct = np.unique(users)
-    for start in range(0, len(distinct), chunk):
-        rows = distinct[start : start + chunk]
-        block = score_fn(rows)
-        mask = np.isin(users, rows)
-        out[mask] = block[np.searchsorted(rows, users[mask]), items[mask]]
-    return out
 
 
 def collaborative_metrics(
@@ -105,7 +91,7 @@ def collaborative_metrics(
 
         out.update({baseline_key(variant, k): v for k, v in exam.ranking(score).items()})
         out[baseline_key(variant, "interaction_auc")] = exam.interaction_auc(
-            lambda a, b, f=score: pair_scores(f, a, b)
+            lambda a, b, f=score: pick_pairs(f, a, b)
         )
         out[f"baseline_{variant}_param"] = float(value)  # the tuned values, not metrics
         if not math.isinf(h):

@@ -17,7 +17,6 @@ from pipeline.evaluate.split import Split
 from pipeline.learn.feature_space import text_profiles
 from pipeline.learn.fit import Fitted, both_directions
 from pipeline.learn.model import SECONDS_PER_DAY
-from pipeline.learn.paths import interaction_paths, pairs_with_paths, with_paths
 from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics.functions import (
@@ -130,37 +129,27 @@ class Exam:
 
 
 def model_metrics(fitted: Fitted, snapshot: Snapshot, split: Split, exam: Exam) -> dict[str, float]:
-    """Every metric of the model on the exam, named as MLflow logs them; each user is scored at
-    their own moment (their first holdout event), freshness and the item-item path included."""
-    model, device = fitted.model, next(fitted.model.parameters()).device
-    users_f, items_f = (f.to(device) for f in fitted.space.encode(snapshot, split.train))
-    u, v = model.vector_tables(users_f, items_f, None)
-    release = snapshot.items["release_s"].to_numpy(dtype=float)
-
-    paths, n_users = interaction_paths(model), len(snapshot.users)
-
-    def towers(rows: np.ndarray) -> np.ndarray:
-        return u[rows] @ v.T + model.freshness_at(exam.user_s[rows][:, None], release[None, :])
-
-    def tower_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.sum(u[a] * v[b], axis=1) + model.freshness_at(exam.user_s[a], release[b])
-
-    scores = with_paths(paths, towers, split.train, n_users)
-    pair_scores = pairs_with_paths(paths, tower_pairs, split.train, n_users)
-
-    metrics = exam.ranking(scores)
-    metrics["interaction_auc"] = exam.interaction_auc(pair_scores)
-    tables = model.head_tables(
-        users_f, items_f, rating=len(exam.rated) > 0, social=len(snapshot.friends) > 0
+    """Every metric of the recommender on the exam, named as MLflow logs them; each user is
+    scored at their own moment (their first holdout event), freshness and the terms included."""
+    rec = fitted.recommender
+    users_f, items_f = (f.to(rec.device) for f in rec.space.encode(snapshot, split.train))
+    night = rec.judged(
+        users_f,
+        items_f,
+        split.train,
+        exam.user_s,
+        snapshot.items["release_s"].to_numpy(dtype=float),
+        rating=len(exam.rated) > 0,
+        social=len(snapshot.friends) > 0,
     )
+    metrics = exam.ranking(night.scores)
+    metrics["interaction_auc"] = exam.interaction_auc(night.pair_scores)
     if len(exam.rated):
         truth = exam.rated["rating"].to_numpy()
-        predicted = model.predict_ratings(
-            tables, exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy()
-        )
+        predicted = night.ratings(exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy())
         metrics["rating_rmse"] = rmse(truth, predicted)
         metrics["rating_mae"] = mae(truth, predicted)
     if len(snapshot.friends):
-        s = model.social_vectors(tables, text_profiles(snapshot, split.train))
+        s = night.similar_vectors(text_profiles(snapshot, split.train))
         metrics["social_recall_at_10"] = exam.social_recall(lambda rows: s[rows] @ s.T)
     return metrics

@@ -10,7 +10,8 @@ class LandingTable:
     name: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    mandatory: bool = True  # social_edges is the one optional table
+    # a night needs items and interactions; without users, users are known from their events
+    mandatory: bool = True
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -24,6 +25,7 @@ LANDING_TABLES: dict[str, LandingTable] = {
             "users",
             required=("user_id",),
             optional=("age", "gender", "occupation", "signup_ts", "profile_text"),
+            mandatory=False,
         ),
         LandingTable(
             "items",

@@ -1,5 +1,5 @@
 """Biased matrix factorisation of explicit ratings by alternating least squares: the `mf`
-rating baseline, and a member of the rating path's blend (`rating_path.py`), where a user's
+rating baseline, and a member of the rating term's blend (`rating_path.py`), where a user's
 factors are not kept but solved from their ratings whenever they are scored (`fold_in`)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 
 # padded ratings per batch of rows solved together (x 8 bytes x (factors + 1): 69 MB at 32)
 CHUNK_RATINGS = 262_144
-# the regularisation grid the baseline and the rating path choose from on validation
+# the regularisation grid the baseline and the rating term choose from on validation
 BIASED_MF_LAMBDAS = (0.02, 0.05, 0.1, 0.2, 0.5)
 
 

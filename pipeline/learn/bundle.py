@@ -1,14 +1,16 @@
-"""The served model as files: weights, configuration, vocabularies, and tonight's vector tables.
+"""The recommender as files: weights, configuration, vocabularies, its score terms, and the night
+it was trained on (vector tables and history).
 
-MLflow stores the bundle as the artifact of a pyfunc model (`RecsysPyfunc`); `recommend` loads it
-back to encode *its* night's users and items with the same weights and vocabularies.
+MLflow stores the bundle as the artifact of a pyfunc model (`RecsysPyfunc`): the pyfunc scores
+that night from these files exactly as `recommend` scored it (`saved_night`); `recommend` loads
+the recommender to encode *its* night's users and items with the same weights and vocabularies.
+Format 2 (`FORMAT`); what older formats need to load is in `compat.py`.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -18,130 +20,130 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from pipeline.core.errors import RecsysError
-from pipeline.learn.factor_path import FactorPath
+from pipeline.learn.compat import (
+    empty_events,
+    legacy_history,
+    legacy_rating_vectors,
+    legacy_term_file,
+    legacy_weights,
+)
 from pipeline.learn.feature_space import FeatureSpace
-from pipeline.learn.item_alignment import align_paths
-from pipeline.learn.item_item import ItemItemPath
-from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
-from pipeline.learn.rating_path import RatingPath
+from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel
+from pipeline.learn.rating_term import UserRatings
+from pipeline.learn.recommender import TERM_TYPES, Recommender, Scores
 from pipeline.learn.snapshot import Snapshot
 
-# Recommendations made for day D are read during D + 1: score items at the middle of that day.
-SERVE_OFFSET_S = 12 * 3600.0
-# the interaction score's item-item path (`item_item.py`), when the night chose one
-ITEM_ITEM_FILE = "item_item.npz"
-# the interaction score's iALS item factors (`factor_path.py`), when the night chose them
-FACTOR_FILE = "factor_path.npz"
-# the rating's neighbourhood blend (`rating_path.py`), when the night chose one, and what it reads
-# of the night's users (for the served pyfunc, which has no events to encode)
-RATING_PATH_FILE = "rating_path.npz"
+FORMAT = 2
+META_FILE = "bundle.json"
+WEIGHTS_FILE = "weights.pt"
+USERS_FILE, ITEMS_FILE = "users.parquet", "items.parquet"
+# the night's events the terms read each user from (user and item rows of the tables above)
+HISTORY_FILE = "history.parquet"
+# what the rating term reads of the night's users, when it has one
 RATING_USERS_FILE = "rating_users.npz"
 
 
-@dataclass
-class Bundle:
-    model: MultiTaskModel
-    space: FeatureSpace
-    trained_on: date
-    # the items (in order) the model's paths are over, when loaded from a saved night: another
-    # night's catalogue is then aligned to them (`item_alignment`); None: the current snapshot's
-    path_items: list[str] | None = None
-    # the folder it was loaded from (the Spark scoring job's workers load it again from there)
-    source: Path | None = None
-
-    def vectors(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """User and item vector tables for `snapshot` (any night), scored at its serving time."""
-        users_f, items_f = self._encode(snapshot, history)
-        return self.model.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
-
-    def tables(
-        self, snapshot: Snapshot, history: pd.DataFrame, *, social: bool = True
-    ) -> tuple[np.ndarray, np.ndarray, HeadTables]:
-        """The vector tables and what the rating and social heads read, from one encoding."""
-        users_f, items_f = self._encode(snapshot, history)
-        u, v = self.model.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
-        return u, v, self.model.head_tables(users_f, items_f, social=social)
-
-    def _encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[TowerInputs, TowerInputs]:
-        device = next(self.model.parameters()).device
-        if snapshot.embedding_model != self.space.embedding_model:
-            raise RecsysError(
-                f"the model was trained on text vectors of {self.space.embedding_model}, tonight's "
-                f"are of {snapshot.embedding_model}: retrain (`recsys train`) before recommending"
-            )
-        if snapshot.text_dim != self.model.cfg.text_dim:
-            raise RecsysError(
-                f"the model reads {self.model.cfg.text_dim}-dimensional text vectors, tonight's are "
-                f"{snapshot.text_dim}: was the embedding model changed? Retrain first."
-            )
-        if self.path_items is not None:
-            tonight = snapshot.items["item_id"].astype(str).tolist()
-            align_paths(self.model, self.path_items, tonight)
-            self.path_items = tonight
-        users_f, items_f = self.space.encode(snapshot, history)
-        return users_f.to(device), items_f.to(device)
-
-    def save(self, folder: Path, snapshot: Snapshot) -> Path:
-        """The model (`save_model`) and the vector tables of `snapshot`'s users and items."""
-        self.save_model(folder)
-        u, v, heads = self.tables(snapshot, snapshot.events, social=False)
-        rating_users = folder / RATING_USERS_FILE
-        rating_users.unlink(missing_ok=True)
-        state = heads.rating_users(self.model.rating_path)
-        if self.model.rating_path is not None and state is not None:
-            rating_users.write_bytes(state.to_bytes())
-        else:  # the served pyfunc reads the path only with the users' state
-            (folder / RATING_PATH_FILE).unlink(missing_ok=True)
-        users, items = snapshot.users["user_id"], snapshot.items["item_id"]
-        _write_vectors(folder / "users.parquet", "user_id", users, u, heads.rating_user)
-        _write_vectors(folder / "items.parquet", "item_id", items, v, heads.rating_item)
-        return folder
-
-    def save_model(self, folder: Path) -> Path:
-        """Weights, configuration, vocabularies and the interaction paths: what `load` reads."""
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), folder / "weights.pt")
-        meta = {
-            "model": self.model.cfg.to_dict(),
-            "space": asdict(self.space),
-            "trained_on": self.trained_on.isoformat(),
+def save_bundle(rec: Recommender, folder: Path, snapshot: Snapshot) -> Path:
+    """The recommender (`save_model`) and the night of `snapshot` it serves: its users' and
+    items' vector tables, the users' history and what the rating term reads of them."""
+    save_model(rec, folder)
+    night = rec.served(snapshot, snapshot.events, social=False)
+    assert night.heads is not None
+    rating_users = folder / RATING_USERS_FILE
+    rating_users.unlink(missing_ok=True)
+    state = night.heads.rating_users(rec.rating_term)
+    if rec.rating_term is not None and state is not None:
+        rating_users.write_bytes(state.to_bytes())
+    elif rec.rating_term is not None:  # the served pyfunc reads the term only with the users'
+        (folder / rec.rating_term.file).unlink(missing_ok=True)
+    users, items = snapshot.users["user_id"], snapshot.items["item_id"]
+    _write_vectors(folder / USERS_FILE, "user_id", users, night.u, night.heads.rating_user)
+    _write_vectors(folder / ITEMS_FILE, "item_id", items, night.v, night.heads.rating_item)
+    events = snapshot.events
+    history = pa.table(
+        {
+            "user": pa.array(events["user"].to_numpy(np.int64)),
+            "item": pa.array(events["item"].to_numpy(np.int64)),
+            "event_s": pa.array(events["event_s"].to_numpy(np.float64)),
+            "rating": pa.array(events["rating"].to_numpy(np.float64)),
         }
-        (folder / "bundle.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        for name, path in (
-            (ITEM_ITEM_FILE, self.model.item_item),
-            (FACTOR_FILE, self.model.factor_path),
-            (RATING_PATH_FILE, self.model.rating_path),
-        ):
-            if path is not None:
-                (folder / name).write_bytes(path.to_bytes())
-            else:
-                (folder / name).unlink(missing_ok=True)
-        return folder
+    )
+    pq.write_table(history, folder / HISTORY_FILE)
+    return folder
 
-    @classmethod
-    def load(cls, folder: Path, device: str = "cpu") -> Bundle:
-        meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
-        model = MultiTaskModel(ModelConfig(**meta["model"]))
-        state = torch.load(folder / "weights.pt", map_location=device)
-        # bundles written before the towers had a `bottom` (Shared-Bottom or MMoE) still load
-        state = {re.sub(r"_tower\.mlp\.", "_tower.bottom.mlp.", k): w for k, w in state.items()}
-        model.load_state_dict(state)
-        if (folder / ITEM_ITEM_FILE).exists():  # bundles before the path, or without one: none
-            model.item_item = ItemItemPath.from_bytes((folder / ITEM_ITEM_FILE).read_bytes())
-        if (folder / FACTOR_FILE).exists():
-            model.factor_path = FactorPath.from_bytes((folder / FACTOR_FILE).read_bytes())
-        if (folder / RATING_PATH_FILE).exists():
-            model.rating_path = RatingPath.from_bytes((folder / RATING_PATH_FILE).read_bytes())
-        model.to(device).eval()
-        items = folder / "items.parquet"  # a served bundle's night: what its paths are over
-        return cls(
-            model=model,
-            space=FeatureSpace(**meta["space"]),
-            trained_on=date.fromisoformat(meta["trained_on"]),
-            path_items=read_vectors(items, "item_id")[0] if items.exists() else None,
-            source=folder,
-        )
+
+def save_model(rec: Recommender, folder: Path) -> Path:
+    """Weights, configuration, vocabularies and the score terms: what `load_bundle` reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(rec.towers.state_dict(), folder / WEIGHTS_FILE)
+    meta = {
+        "format": FORMAT,
+        "model": rec.towers.cfg.to_dict(),
+        "space": asdict(rec.space),
+        "trained_on": None if rec.trained_on is None else rec.trained_on.isoformat(),
+        "terms": [t.name for t in rec.all_terms()],
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    chosen = {t.name: t for t in rec.all_terms()}
+    for kind in TERM_TYPES:
+        path = folder / kind.file
+        if kind.name in chosen:
+            path.write_bytes(chosen[kind.name].to_bytes())
+        else:
+            path.unlink(missing_ok=True)
+    return folder
+
+
+def bundle_format(folder: Path) -> int:
+    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    return int(meta.get("format", 1))
+
+
+def load_bundle(folder: Path, device: str = "cpu") -> Recommender:
+    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    fmt = int(meta.get("format", 1))
+    towers = MultiTaskModel(ModelConfig(**meta["model"]))
+    state = torch.load(folder / WEIGHTS_FILE, map_location=device)
+    towers.load_state_dict(legacy_weights(state))
+    towers.to(device).eval()
+    terms = []
+    for kind in TERM_TYPES:  # a term the night did not choose has no file
+        path = folder / legacy_term_file(fmt, kind.name, kind.file)
+        if path.exists():
+            terms.append(kind.from_bytes(path.read_bytes()))
+    items = folder / ITEMS_FILE  # a served bundle's night: what its terms are over
+    rec = Recommender(
+        towers=towers,
+        space=FeatureSpace(**meta["space"]),
+        trained_on=date.fromisoformat(meta["trained_on"]) if meta.get("trained_on") else None,
+        term_items=read_vectors(items, "item_id")[0] if items.exists() else None,
+        source=folder,
+    )
+    rec.set_terms(terms)
+    return rec
+
+
+def saved_night(rec: Recommender, folder: Path) -> tuple[list[str], list[str], Scores]:
+    """(user ids, item ids, the scores of the night the bundle was saved with), from its files
+    alone: the same tables and history `recommend` scored that night with."""
+    user_ids, u = read_vectors(folder / USERS_FILE, "user_id")
+    item_ids, v = read_vectors(folder / ITEMS_FILE, "item_id")
+    _, rating_user = read_vectors(folder / USERS_FILE, "user_id", "rating_vector")
+    _, rating_item = read_vectors(folder / ITEMS_FILE, "item_id", "rating_vector")
+    state = folder / RATING_USERS_FILE
+    heads = HeadTables(
+        rating_user=rating_user,
+        rating_item=rating_item,
+        social_user=np.zeros((0, rec.towers.cfg.dim), np.float32),
+        _rating_users=UserRatings.from_bytes(state.read_bytes()) if state.exists() else None,
+    )
+    path = folder / HISTORY_FILE
+    if path.exists():
+        history = pq.read_table(path).to_pandas()
+    else:
+        legacy_history(bundle_format(folder))
+        history = pd.DataFrame(empty_events())
+    return user_ids, item_ids, Scores(rec, u, v, history, heads=heads)
 
 
 def _write_vectors(
@@ -166,9 +168,7 @@ def _write_vectors(
 def read_vectors(path: Path, key: str, column: str = "vector") -> tuple[list[str], np.ndarray]:
     table = pq.read_table(path)
     ids = table.column(key).to_pylist()
-    # an older bundle has no rating vectors: its rating head read the interaction vectors less
-    # their bias column
-    legacy = column == "rating_vector" and column not in table.column_names
-    flat = table.column("vector" if legacy else column).combine_chunks().flatten().to_numpy()
+    name, drop_last = legacy_rating_vectors(table, column)
+    flat = table.column(name).combine_chunks().flatten().to_numpy()
     vectors = flat.reshape(len(ids), -1) if ids else np.zeros((0, 0), np.float32)
-    return ids, vectors[:, :-1] if legacy else vectors
+    return ids, vectors[:, :-1] if drop_last else vectors

@@ -17,7 +17,7 @@ import torch
 
 from pipeline.learn.history import latest_history, recency_matrix
 from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
-from pipeline.learn.rating_path import rating_matrix
+from pipeline.learn.rating_term import rating_matrix
 from pipeline.learn.snapshot import Snapshot
 
 

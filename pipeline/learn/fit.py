@@ -32,9 +32,10 @@ from pipeline.learn.model import (
     sampled_softmax,
 )
 from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
-from pipeline.learn.paths import choose_paths, refit_paths, rescale_paths
+from pipeline.learn.recommender import Recommender
 from pipeline.learn.snapshot import Snapshot
 from pipeline.learn.social_blend import choose_text_weight, split_pairs
+from pipeline.learn.terms import choose_terms, refit_terms, rescale_terms
 from pipeline.learn.train_config import TrainConfig
 from pipeline.learn.validation import ValidationSlice
 from pipeline.learn.warm_start import (
@@ -54,13 +55,21 @@ TASKS = ("interaction", "rating", "social")
 
 @dataclass
 class Fitted:
-    model: MultiTaskModel
-    space: FeatureSpace
+    recommender: Recommender
     history: list[dict[str, float]]  # one row per epoch: losses and validation metrics
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
-    # validation NDCG@10 of what is served (towers + the chosen path); NaN without validation
+    # validation NDCG@10 of what is served (towers + the chosen terms); NaN without validation
     validation_ndcg: float = math.nan
     moments: Moments | None = None  # Adam's state of the returned weights (for a warm start)
+
+    @property
+    def model(self) -> MultiTaskModel:
+        """The towers."""
+        return self.recommender.towers
+
+    @property
+    def space(self) -> FeatureSpace:
+        return self.recommender.space
 
 
 # what `validate` computes on the validation slice, logged as `val_<metric>`
@@ -87,15 +96,15 @@ class Trainer:
         validation: pd.DataFrame | None = None,
         epochs: int | None = None,
         label: str = "fit",
-        paths_of: MultiTaskModel | None = None,
+        terms_of: Recommender | None = None,
         social_text_weight: float = 0.0,
         warm: WarmStart | None = None,
     ) -> Fitted:
-        """With `validation`, the epochs, the paths and the social text weight are chosen on it
+        """With `validation`, the epochs, the terms and the social text weight are chosen on it
         (the weight on held-out friend pairs); without, a refit trains `epochs` epochs and keeps
-        the paths of `paths_of` (refitted on `events`) and `social_text_weight` chosen before.
+        the terms of `terms_of` (refitted on `events`) and `social_text_weight` chosen before.
         With `warm`, the model starts from its weights and trains `epochs` epochs on the events
-        after its data (and a replay sample); its paths and social weight are kept, refitted."""
+        after its data (and a replay sample); its terms and social weight are kept, refitted."""
         cfg, snap, dev = self.cfg, self.snapshot, self.device
         if cfg.select_on not in SELECT_ON:
             raise ValueError(
@@ -124,13 +133,14 @@ class Trainer:
             },
         )
         model = MultiTaskModel(model_cfg).to(dev)
+        rec = Recommender(model, space)
         if warm is not None:
             check_architecture(warm.model.cfg, model_cfg)
             state = model.state_dict()
             model.load_state_dict(extend_state(warm.model.state_dict(), warm.space, space, state))
-            # the evaluated fit keeps its start's path choices; a refit for serving keeps
-            # tonight's evaluated fit's (`paths_of`: their weights were chosen again tonight)
-            paths_of = paths_of if paths_of is not None else warm.model
+            # the evaluated fit keeps its start's term choices; a refit for serving keeps
+            # tonight's evaluated fit's (`terms_of`: their weights were chosen again tonight)
+            terms_of = terms_of if terms_of is not None else warm.recommender
             social_text_weight = warm.model.cfg.social_text_weight
         # Adam moves a weight by about lr per step: the freshness curve spans several units of
         # logit, so it learns with a larger rate than the towers.
@@ -246,7 +256,7 @@ class Trainer:
                 trained = [t for t in TASKS if active[t]]
                 row.update({f"task_weight_{t}": w for t, w in weighting.effective(trained).items()})
             if validation is not None and len(validation):
-                judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
+                judge = ValidationSlice(rec, users_f, items_f, snap, events, validation)
                 row.update(judge.metrics())
                 score = select_sign * row.get(cfg.select_on, math.nan)
                 if math.isnan(score):
@@ -272,15 +282,16 @@ class Trainer:
         if validation is not None and len(validation) and warm is not None:
             # a warm fit keeps its start's choices: refitted, reweighted on the slice (the
             # towers moved), then refitted with the slice as a full fit's are
-            refit_paths(model, paths_of, snap, events, cfg.seed)
-            judge = ValidationSlice(model, users_f, items_f, snap, events, validation)
-            served = rescale_paths(model, judge, events, len(snap.users))
+            assert terms_of is not None
+            refit_terms(rec, terms_of, snap, events, cfg.seed)
+            judge = ValidationSlice(rec, users_f, items_f, snap, events, validation)
+            served = rescale_terms(rec, judge, events, len(snap.users))
             everything = pd.concat([events, validation], ignore_index=True)
-            refit_paths(model, model, snap, everything, cfg.seed)
+            refit_terms(rec, rec, snap, everything, cfg.seed)
         elif validation is not None and len(validation):
-            served = choose_paths(
-                model,
-                ValidationSlice(model, users_f, items_f, snap, events, validation),
+            served = choose_terms(
+                rec,
+                ValidationSlice(rec, users_f, items_f, snap, events, validation),
                 snap,
                 events,
                 validation,
@@ -289,15 +300,15 @@ class Trainer:
                 rating=cfg.rating_path and active["rating"],
                 seed=cfg.seed,
             )
-        elif paths_of is not None:
-            refit_paths(model, paths_of, snap, events, cfg.seed)
+        elif terms_of is not None:
+            refit_terms(rec, terms_of, snap, events, cfg.seed)
         model.cfg.social_text_weight = social_text_weight
         if len(held) and active["social"]:
             heads = model.head_tables(users_f, items_f, rating=False)
             model.cfg.social_text_weight = choose_text_weight(
                 model.social_vectors(heads), text_profiles(snap, events), pairs, held
             )
-        return Fitted(model, space, history, used, validation_ndcg=served, moments=moments)
+        return Fitted(rec, history, used, validation_ndcg=served, moments=moments)
 
     def _steps(
         self,

@@ -1,14 +1,14 @@
-"""The interaction score's item-item path: a closed-form item-item model scored from the user's
+"""The interaction score's item-item term: a closed-form item-item model scored from the user's
 recency-weighted history, added to the towers' dot product with a weight chosen on validation.
 
 The towers score a pair by a dot product of `dim`-wide vectors: low-rank by construction. An
 item-item model's items x items weights are not, and a user's latest items say most about their
-next ones, so the path reads the history weighted 0.5 ** (position / half-life). EASE (Steck
-2019) is the path up to `EASE_MAX_ITEMS` items; above it ItemKNN (sparse at any size). Either
+next ones, so the term reads the history weighted 0.5 ** (position / half-life). EASE (Steck
+2019) is the term up to `EASE_MAX_ITEMS` items; above it ItemKNN (sparse at any size). Either
 is fitted in closed form on the fit's events, its parameter, half-life and weight chosen by the
-validation NDCG@10 of the sum (`choose_path`); no weight at all is one of the choices, so the
-path is only used where it helps. It scores zero on items without events: new items are ranked
-by the towers alone. Weights are kept sparse (`PATH_KEEP` per item) so a bundle stays small.
+validation NDCG@10 of the sum (`choose_item_item_term`); no weight at all is one of the choices, so the
+term is only used where it helps. It scores zero on items without events: new items are ranked
+by the towers alone. Weights are kept sparse (`ITEM_ITEM_KEEP` per item) so a bundle stays small.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,9 @@ from scipy.linalg import lapack
 
 from pipeline.core.stopwatch import timed
 from pipeline.learn.history import recency_matrix
+from pipeline.learn.judge import Best, ColdGuard, Judge
 from pipeline.learn.scoring import ScoreFn
+from pipeline.learn.term_alignment import follow_square
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +37,16 @@ log = logging.getLogger(__name__)
 # on 2 cores). Memory would allow more; the bound is a night's time. Above it ItemKNN stands in.
 EASE_MAX_ITEMS = 20_000
 ITEM_ITEM = "item_item"  # the stopwatch part of everything items x items (bench/growth.py)
-PATH_KINDS = ("auto", "ease", "itemknn", "off")
-# the grids `choose_path` searches (EASE's λ or ItemKNN's k; half-lives in positions; weights
+ITEM_ITEM_KINDS = ("auto", "ease", "itemknn", "off")
+# the grids `choose_item_item_term` searches (EASE's λ or ItemKNN's k; half-lives in positions; weights
 # relative to the towers' spread of scores)
-PATH_LAMBDAS = (200.0, 500.0, 1000.0)
-PATH_KS = (50.0, 200.0)
-PATH_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
-PATH_WEIGHTS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-# the share of the towers' validation cold-item recall a chosen path may give up: the path
-# finds known items, so every weight trades some new items for them (demo: weight 0.1 costs 7%)
-PATH_COLD_TOLERANCE = 0.1
-# ... where new items matter: at least this share of the validation events is on them (on
-# ML-100K, 0.3%: a handful of events whose recall would be noise)
-PATH_COLD_MIN_SHARE = 0.02
+ITEM_ITEM_LAMBDAS = (200.0, 500.0, 1000.0)
+ITEM_ITEM_KS = (50.0, 200.0)
+ITEM_ITEM_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
+ITEM_ITEM_WEIGHTS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 # weights kept per item (the largest in magnitude): ML-100K NDCG@10 of the sum 0.2624 with 200
 # against 0.2627 with all 1,682
-PATH_KEEP = 200
+ITEM_ITEM_KEEP = 200
 # known items an item without events borrows its item-item column from (by text similarity)
 COLD_NEIGHBOURS = 5
 
@@ -159,22 +155,24 @@ def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int, chunk: int = 1024)
     return out
 
 
-def path_kind(kind: str, n_items: int) -> str:
+def item_item_kind(kind: str, n_items: int) -> str:
     """`auto`: EASE up to `EASE_MAX_ITEMS` items, ItemKNN above."""
-    if kind not in PATH_KINDS:
-        raise ValueError(f"unknown item-item path {kind!r}: choose one of {', '.join(PATH_KINDS)}")
+    if kind not in ITEM_ITEM_KINDS:
+        raise ValueError(
+            f"unknown item-item term {kind!r}: choose one of {', '.join(ITEM_ITEM_KINDS)}"
+        )
     if kind == "auto":
         return "ease" if n_items <= EASE_MAX_ITEMS else "itemknn"
     if kind == "ease" and n_items > EASE_MAX_ITEMS:
         raise ValueError(
-            f"an EASE item-item path inverts a dense {n_items:,} x {n_items:,} matrix (limit "
+            f"an EASE item-item term inverts a dense {n_items:,} x {n_items:,} matrix (limit "
             f"{EASE_MAX_ITEMS:,} items): set RECSYS_TRAIN_ITEM_ITEM_PATH to auto or itemknn"
         )
     return kind
 
 
 @timed(ITEM_ITEM)
-def path_weights(
+def item_item_weights(
     kind: str,
     events: pd.DataFrame,
     shape: tuple[int, int],
@@ -238,13 +236,16 @@ def lend_to_cold(weights: sp.csr_matrix, known: np.ndarray, texts: np.ndarray) -
 
 
 @dataclass
-class ItemItemPath:
+class ItemItemTerm:
     """score(u, j) += scale * sum_i h_u(i) W[i, j], h_u the user's recency-weighted history."""
+
+    name: ClassVar[str] = "item_item"
+    file: ClassVar[str] = "term_item_item.npz"
 
     kind: str  # "ease" or "itemknn"
     param: float  # EASE's λ or ItemKNN's k
     half_life: float  # positions back from the user's latest item
-    scale: float  # the path's weight in the interaction score
+    scale: float  # the term's weight in the interaction score
     weights: sp.csr_matrix  # items x items
 
     def refit(
@@ -252,11 +253,22 @@ class ItemItemPath:
         events: pd.DataFrame,
         shape: tuple[int, int],
         texts: np.ndarray | None = None,
-        keep: int = PATH_KEEP,
-    ) -> ItemItemPath:
+        seed: int = 0,
+        keep: int = ITEM_ITEM_KEEP,
+    ) -> ItemItemTerm:
         """The same choice fitted on other events (a refit on every event of the night)."""
-        weights = path_weights(self.kind, events, shape, self.param, keep, texts)
-        return ItemItemPath(self.kind, self.param, self.half_life, self.scale, weights)
+        weights = item_item_weights(self.kind, events, shape, self.param, keep, texts)
+        return ItemItemTerm(self.kind, self.param, self.half_life, self.scale, weights)
+
+    def rescaled(self, scale: float) -> ItemItemTerm:
+        return replace(self, scale=scale)
+
+    def follow(self, selection: sp.csr_matrix) -> ItemItemTerm:
+        """The same term over another night's items (`term_alignment.selection`)."""
+        return replace(self, weights=follow_square(selection, self.weights))
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.param:g}, half-life {self.half_life:g}, scale {self.scale:.4g}"
 
     def history(self, events: pd.DataFrame, n_users: int) -> sp.csr_matrix:
         shape = (n_users, self.weights.shape[0])
@@ -269,7 +281,7 @@ class ItemItemPath:
         )
 
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
-        """user rows -> the path's term of every item, from the users' histories in `events`."""
+        """user rows -> the term's term of every item, from the users' histories in `events`."""
         h = self.history(events, n_users) * np.float32(self.scale)
         return timed(ITEM_ITEM)(
             lambda rows: np.asarray((h[rows] @ self.weights).toarray(), dtype=np.float32)
@@ -278,7 +290,7 @@ class ItemItemPath:
     def pair_scorer(
         self, events: pd.DataFrame, n_users: int
     ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """(user rows, item rows) -> the path's term of each pair."""
+        """(user rows, item rows) -> the term's term of each pair."""
         h = self.history(events, n_users) * np.float32(self.scale)
         weights_t = self.weights.T.tocsr()
 
@@ -302,7 +314,7 @@ class ItemItemPath:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> ItemItemPath:
+    def from_bytes(cls, raw: bytes) -> ItemItemTerm:
         with np.load(io.BytesIO(raw)) as f:
             weights = sp.csr_matrix(
                 (f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"].tolist())
@@ -311,34 +323,18 @@ class ItemItemPath:
             return cls(str(f["kind"]), param, half_life, scale, weights)
 
 
-class Judge(Protocol):
-    """What `choose_path` asks of the validation slice (`pipeline.learn.validation`): NDCG@10
-    and cold-item recall@10 of the towers' scores plus `extra`, NDCG@10 of `fn` alone, the
-    towers' scores, and the typical spread of a user's scores (the towers' own without `fn`)."""
-
-    cold_share: float  # of the validation events: those on items the fit never saw
-
-    def judged(self, extra: ScoreFn | None = None) -> tuple[float, float]: ...
-
-    def alone(self, fn: ScoreFn) -> float: ...
-
-    def towers(self, rows: np.ndarray) -> np.ndarray: ...
-
-    def spread(self, fn: ScoreFn | None = None) -> float: ...
-
-
-def choose_path(
+def choose_item_item_term(
     judge: Judge,
     events: pd.DataFrame,
     shape: tuple[int, int],
     kind: str,
     texts: np.ndarray | None = None,
-    keep: int = PATH_KEEP,
-) -> ItemItemPath | None:
+    keep: int = ITEM_ITEM_KEEP,
+) -> ItemItemTerm | None:
     """The (parameter, half-life, weight) whose sum with the towers ranks the validation slice
     best while recalling nearly as many of its cold items as the towers alone (new items are the
-    towers' to find: `PATH_COLD_TOLERANCE`); None when none beats the towers alone (or `off`)."""
-    kind = path_kind(kind, shape[1])
+    towers' to find: `COLD_TOLERANCE`); None when none beats the towers alone (or `off`)."""
+    kind = item_item_kind(kind, shape[1])
     if kind == "off" or not len(events):
         return None
     alone, alone_cold = judge.judged()
@@ -346,38 +342,35 @@ def choose_path(
         "towers alone: NDCG@10 %.4f, cold recall@10 %.4f (%.1f%% of the events on cold items)",
         *(alone, alone_cold, 100 * judge.cold_share),
     )
-    guarded = judge.cold_share >= PATH_COLD_MIN_SHARE
-    floor = alone_cold * (1.0 - PATH_COLD_TOLERANCE) if guarded else -np.inf
-    best: tuple[float, ItemItemPath | None] = (alone, None)
+    best: Best[ItemItemTerm] = Best(alone, guard=ColdGuard.of(judge, alone_cold))
     towers = judge.spread()
-    for param in PATH_LAMBDAS if kind == "ease" else PATH_KS:
-        weights = path_weights(kind, events, shape, param, keep, texts)
-        for half_life in PATH_HALF_LIVES:
-            unit = ItemItemPath(kind, param, half_life, 1.0, weights)
+    for param in ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS:
+        weights = item_item_weights(kind, events, shape, param, keep, texts)
+        for half_life in ITEM_ITEM_HALF_LIVES:
+            unit = ItemItemTerm(kind, param, half_life, 1.0, weights)
             own = judge.spread(unit.scorer(events, shape[0]))
             if own <= 0:
                 continue  # no co-occurrences at all: nothing to add
-            for weight in PATH_WEIGHTS:
-                path = ItemItemPath(kind, param, half_life, weight * towers / own, weights)
-                score, cold = judge.judged(path.scorer(events, shape[0]))
+            for weight in ITEM_ITEM_WEIGHTS:
+                term = ItemItemTerm(kind, param, half_life, weight * towers / own, weights)
+                score, cold = judge.judged(term.scorer(events, shape[0]))
                 log.debug(
-                    "item-item path %s %g, half-life %g, weight %g: NDCG@10 %.4f, cold %.4f",
+                    "item-item term %s %g, half-life %g, weight %g: NDCG@10 %.4f, cold %.4f",
                     *(kind, param, half_life, weight, score, cold),
                 )
-                if score > best[0] and not cold < floor:  # NaN: no cold items to keep
-                    best = (score, path)
-    chosen = best[1]
+                best.offer(score, cold, term)
+    chosen = best.choice
     if chosen is None:
-        log.info("item-item path: none chosen (towers alone %.4f on validation)", alone)
+        log.info("item-item term: none chosen (towers alone %.4f on validation)", alone)
     else:
         log.info(
-            "item-item path: %s (%g), half-life %g, scale %.4g: validation NDCG@10 %.4f "
+            "item-item term: %s (%g), half-life %g, scale %.4g: validation NDCG@10 %.4f "
             "(towers alone %.4f)",
             chosen.kind,
             chosen.param,
             chosen.half_life,
             chosen.scale,
-            best[0],
+            best.score,
             alone,
         )
     return chosen

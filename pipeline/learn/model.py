@@ -29,23 +29,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pipeline.learn.factor_path import FactorPath
-from pipeline.learn.item_item import ItemItemPath
 from pipeline.learn.model_config import ModelConfig
-from pipeline.learn.rating_path import RatingPath, UserRatings
+from pipeline.learn.rating_term import RatingTerm, UserRatings
 from pipeline.learn.social_blend import blended
-
-# Registered champions pickled the tower classes under this module's name: they stay importable here.
-from pipeline.learn.towers import (  # noqa: F401
-    ARCHITECTURES,
-    HistoryPooling,
-    MMoE,
-    RatedHistory,
-    SharedBottom,
-    Tower,
-    TowerInputs,
-    mlp,
-)
+from pipeline.learn.towers import HistoryPooling, RatedHistory, Tower, TowerInputs
 
 SECONDS_PER_DAY = 86_400.0
 RATING_LOW, RATING_HIGH = 0.5, 5.0
@@ -65,17 +52,17 @@ class HeadTables:
     rating_user: np.ndarray  # [n, dim]; with a rating bias [n, dim + factors + 1], bias last
     rating_item: np.ndarray  # [m, dim]
     social_user: np.ndarray  # [n, dim]
-    # the users' ratings (users x items) for the rating path; its view of them is worked out
+    # the users' ratings (users x items) for the rating term; its view of them is worked out
     # when a rating is first asked for, not for tables only read for their vectors (recommend)
     user_ratings: sp.csr_matrix | None = None
     _rating_users: UserRatings | None = field(default=None, repr=False)
 
-    def rating_users(self, path: RatingPath | None) -> UserRatings | None:
-        """What `path` reads of every user (None without a path or without ratings)."""
-        if path is None or self.user_ratings is None:
+    def rating_users(self, term: RatingTerm | None) -> UserRatings | None:
+        """What `term` reads of every user (None without a term or without ratings)."""
+        if term is None:
             return None
-        if self._rating_users is None:
-            self._rating_users = path.users(self.user_ratings)
+        if self._rating_users is None and self.user_ratings is not None:
+            self._rating_users = term.users(self.user_ratings)
         return self._rating_users
 
 
@@ -122,13 +109,6 @@ class MultiTaskModel(nn.Module):
         self.rated_history = (
             RatedHistory(cfg) if cfg.rating_history and self.history is not None else None
         )
-        # not a torch weight: the closed-form item-item part of the interaction score, fitted
-        # after the towers (`Trainer.fit`), None when the night chose none
-        self.item_item: ItemItemPath | None = None
-        # the interaction score's iALS term, users folded in (`factor_path.py`), when chosen
-        self.factor_path: FactorPath | None = None
-        # the rating's neighbourhood blend (`rating_path.py`), when validation chose one
-        self.rating_path: RatingPath | None = None
 
     # ---- towers ------------------------------------------------------------------------------
     def users(
@@ -308,26 +288,6 @@ class MultiTaskModel(nn.Module):
             ),
             user_ratings=users.ratings if rating else None,
         )
-
-    @torch.no_grad()
-    def predict_ratings(
-        self, tables: HeadTables, users: np.ndarray, items: np.ndarray
-    ) -> np.ndarray:
-        """The rating head's prediction for each (user row, item row) pair, blended with the
-        rating path's neighbourhood when the model has one."""
-        device = next(self.parameters()).device
-        u = torch.as_tensor(tables.rating_user[users], device=device)
-        v = torch.as_tensor(tables.rating_item[items], device=device)
-        head = self.rating(u, v).cpu().numpy()
-        return self.with_rating_path(head, tables.rating_users(self.rating_path), users, items)
-
-    def with_rating_path(
-        self, head: np.ndarray, state: UserRatings | None, users: np.ndarray, items: np.ndarray
-    ) -> np.ndarray:
-        if self.rating_path is None or state is None:
-            return head
-        blended = self.rating_path.blended(head.astype(np.float64), state, users, items)
-        return np.clip(blended, RATING_LOW, RATING_HIGH).astype(head.dtype)
 
     @torch.no_grad()
     def social_vectors(self, tables: HeadTables, texts: np.ndarray | None = None) -> np.ndarray:

@@ -16,6 +16,35 @@ import torch
 # user rows -> float32 scores [len(rows), items]. A fresh array it owns is written into (masked);
 # a view or a read-only array (np.broadcast_to) is copied first.
 ScoreFn = Callable[[np.ndarray], np.ndarray]
+# (user rows, item rows) -> the score of each pair
+PairFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def summed(parts: list[ScoreFn]) -> ScoreFn:
+    """user rows -> the sum of `parts`' scores, in order (`parts` not empty)."""
+
+    def total(rows: np.ndarray) -> np.ndarray:
+        out = parts[0](rows)
+        for part in parts[1:]:
+            out = out + part(rows)
+        return out
+
+    return total
+
+
+def pick_pairs(
+    score_fn: ScoreFn, users: np.ndarray, items: np.ndarray, chunk: int = 1024
+) -> np.ndarray:
+    """`score_fn`'s score of each (user, item) pair, computed a chunk of distinct users at a
+    time: exactly the numbers a list ranked by `score_fn` was ranked by."""
+    out = np.empty(len(users), dtype=np.float32)
+    distinct = np.unique(users)
+    for start in range(0, len(distinct), chunk):
+        rows = distinct[start : start + chunk]
+        block = score_fn(rows)
+        mask = np.isin(users, rows)
+        out[mask] = block[np.searchsorted(rows, users[mask]), items[mask]]
+    return out
 
 
 def seen_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:

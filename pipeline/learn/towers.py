@@ -30,7 +30,7 @@ class TowerInputs:
     # users: [n, history_len] float, aligned with `history`: how much more the user liked each
     # item than its other raters (`history_ratings`); None in bundles written before it existed
     history_ratings: torch.Tensor | None = None
-    # users: users x items, each pair's latest rating (the rating path's neighbourhood reads it)
+    # users: users x items, each pair's latest rating (the rating term's neighbourhood reads it)
     ratings: sp.csr_matrix | None = None
 
     def to(self, device: torch.device | str) -> TowerInputs:

@@ -1,7 +1,7 @@
 """The validation slice as a judge: NDCG@10 of a model's lists among the items a user had not
 seen, each user at their own moment (their first validation event), over the catalogue of that
-time; the rating RMSE of its pairs. Early stopping reads it each epoch, and the item-item path's
-choice (`item_item.choose_path`) asks it about sums of the towers' scores and the path's.
+time; the rating RMSE of its pairs. Early stopping reads it each epoch, and the item-item term's
+choice (`item_item.choose_item_item_term`) asks it about sums of the towers' scores and the term's.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.learn.model import MultiTaskModel, TowerInputs
+from pipeline.learn.model import TowerInputs
+from pipeline.learn.recommender import Recommender, Scores
 from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.snapshot import Snapshot
 from pipeline.metrics.functions import ndcg_at_k, recall_at_k, rmse
@@ -19,23 +20,28 @@ SPREAD_USERS = 512
 
 
 class ValidationSlice:
-    """One model's view of the validation events, given the events it was fitted on."""
+    """One fit's towers' view of the validation events, given the events they were fitted on
+    (the terms are what it judges: they are given as `extra`, never read off the recommender)."""
 
     def __init__(
         self,
-        model: MultiTaskModel,
+        rec: Recommender,
         users_f: TowerInputs,
         items_f: TowerInputs,
         snapshot: Snapshot,
         events: pd.DataFrame,
         validation: pd.DataFrame,
     ) -> None:
-        self.model, self.users_f, self.items_f = model, users_f, items_f
+        self.users_f, self.items_f = users_f, items_f
         self.validation = validation
         times = validation["event_s"]
-        self.u, self.v = model.vector_tables(users_f, items_f, None)
-        self.moments = first_event_times(
+        moments = first_event_times(
             validation, len(snapshot.users), float(times.min() + times.max()) / 2
+        )
+        self.release = snapshot.items["release_s"].to_numpy(dtype=float)
+        # the towers alone: a recommender without terms
+        self.night = Recommender(rec.towers, rec.space).judged(
+            users_f, items_f, events, moments, self.release
         )
         shape = (len(snapshot.users), len(snapshot.items))
         self.seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
@@ -49,14 +55,12 @@ class ValidationSlice:
         self.cold_truth = on_cold.groupby("user")["item"].agg(set).to_dict()
         self.cold_share = len(on_cold) / max(int(unseen.sum()), 1)
         self.rows = np.array(sorted(self.truth), dtype=np.int64)
-        self.release = snapshot.items["release_s"].to_numpy(dtype=float)
         # The catalogue of that time: items released before the validation period ended.
         self.allowed = ~(self.release >= float(times.max()))
 
     def towers(self, rows: np.ndarray) -> np.ndarray:
         """The towers' interaction scores of `rows`, freshness at each user's moment."""
-        fresh = self.model.freshness_at(self.moments[rows][:, None], self.release[None, :])
-        return self.u[rows] @ self.v.T + fresh
+        return self.night.towers(rows)
 
     def lists(self, extra: ScoreFn | None = None) -> dict[int, list[int]]:
         """Each validation user's top 10 by the towers' scores (plus `extra`'s)."""
@@ -92,11 +96,10 @@ class ValidationSlice:
         rated = self.validation[self.validation["rating"].notna()]
         if not len(rated):
             return np.zeros(0, np.float32), rated
-        tables = self.model.head_tables(self.users_f, self.items_f, social=False)
-        predicted = self.model.predict_ratings(
-            tables, rated["user"].to_numpy(), rated["item"].to_numpy()
-        )
-        return predicted, rated
+        night = self.night
+        heads = night.recommender.towers.head_tables(self.users_f, self.items_f, social=False)
+        with_heads = Scores(night.recommender, night.u, night.v, night.history, heads=heads)
+        return with_heads.ratings(rated["user"].to_numpy(), rated["item"].to_numpy()), rated
 
     def rating_rmse(self) -> float | None:
         predicted, rated = self.rated_heads()

@@ -8,7 +8,7 @@ entity). Every other weight is copied as it is, so an unchanged architecture is 
 
 The warm fit then trains a bounded budget on cuts whose moment is after the newest event the
 champion learned from (tonight's events) plus a replay sample of ordinary cuts of the whole
-history, and keeps the champion's closed-form path choices, refitted on tonight's events.
+history, and keeps the champion's score-term choices, refitted on tonight's events.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.model import ModelConfig, MultiTaskModel
+from pipeline.learn.recommender import Recommender
 
 WARM_FILE = "warm.json"
 MOMENTS_FILE = "adam_moments.pt"
@@ -47,18 +48,26 @@ class WarmStartError(ValueError):
 
 @dataclass
 class WarmStart:
-    """What a warm fit starts from: a fitted model (its paths' choices included), the
+    """What a warm fit starts from: a fitted recommender (its terms' choices included), the
     vocabularies its rows follow, the newest event it learned from, and its fit's epochs."""
 
-    model: MultiTaskModel
-    space: FeatureSpace
+    recommender: Recommender
     data_end_s: float
     epochs: int
     # Adam's state of the fit's returned weights (`adam_moments`); None from an older run
     moments: Moments | None = None
 
+    @property
+    def model(self) -> MultiTaskModel:
+        """The towers."""
+        return self.recommender.towers
+
+    @property
+    def space(self) -> FeatureSpace:
+        return self.recommender.space
+
     def write(self, folder: Path) -> None:
-        """Beside the model's bundle files (`Bundle.save_model`): what a warm fit needs more."""
+        """Beside the model's bundle files (`bundle.save_model`): what a warm fit needs more."""
         meta = {"data_end_s": self.data_end_s, "epochs": self.epochs}
         (folder / WARM_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
         if self.moments is not None:

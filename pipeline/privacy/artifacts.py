@@ -3,7 +3,7 @@
 Each run's artifacts (its warm-start states) and each logged model's (the served bundles, the
 champion's included) are rewritten in place, with the same weights: a bundle's vocabulary and
 every table whose rows follow it (the user id embedding, the rating bias, their Adam moments)
-drop the users' rows, the vector tables and the rating path's per-user state drop their rows,
+drop the users' rows, the vector tables, the night's history and the rating term's per-user state drop their rows,
 the input examples drop the rows that name them, and a pickled pyfunc holding a loaded bundle is
 pickled again empty. Rewriting every version, not only the champion, matters: an older version
 holds the same users. The users' influence on the shared weights stays until the next full
@@ -21,6 +21,7 @@ from pathlib import Path
 import cloudpickle
 import mlflow
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
@@ -28,8 +29,8 @@ from mlflow.entities import ViewType
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from pipeline.core.config import Settings
-from pipeline.learn.bundle import RATING_USERS_FILE
-from pipeline.learn.rating_path import UserRatings
+from pipeline.learn.bundle import HISTORY_FILE, RATING_USERS_FILE
+from pipeline.learn.rating_term import UserRatings
 from pipeline.learn.warm_start import MOMENTS_FILE, VOCAB_ROWS, row_map
 from pipeline.train.registry import use_tracking
 from pipeline.train.served_model import RecsysPyfunc
@@ -152,7 +153,22 @@ def _scrub_bundle(folder: Path, ids: set[str]) -> list[Path]:
                 )
                 state_path.write_bytes(kept.to_bytes())
                 changed.append(state_path)
+            history_path = folder / HISTORY_FILE
+            if history_path.exists():
+                _scrub_history(history_path, hit)
+                changed.append(history_path)
     return changed
+
+
+def _scrub_history(path: Path, hit: np.ndarray) -> None:
+    """Drop the events of the user rows `hit` and renumber the rest as the vector tables are."""
+    history = pq.read_table(path)
+    users = history["user"].to_numpy()
+    new_row = np.cumsum(~hit) - 1
+    keep = ~hit[users]
+    kept = history.filter(pa.array(keep))
+    rows = pa.array(new_row[users[keep]].astype(np.int64))
+    pq.write_table(kept.set_column(kept.schema.get_field_index("user"), "user", rows), path)
 
 
 def _scrub_example(path: Path, ids: set[str]) -> bool:

@@ -31,7 +31,7 @@ from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
 from pipeline.embed.spark_submit import SparkJob, python_job, submit_spark_job
-from pipeline.learn.bundle import Bundle
+from pipeline.learn.recommender import Recommender
 from pipeline.learn.snapshot import Snapshot, export_snapshot
 from pipeline.serve.scoring import Scorer, night_counts, night_tables
 from pipeline.train.registry import load_champion
@@ -75,7 +75,7 @@ def export_scoring_data(settings: Settings, run_date: date) -> Path:
 
 
 def score(
-    bundle: Bundle,
+    bundle: Recommender,
     snapshot: Snapshot,
     top_n: int,
     *,
@@ -109,7 +109,7 @@ def score_night(
     settings: Settings,
     run_date: date,
     top_n: int,
-    bundle: Bundle,
+    bundle: Recommender,
     folder: Path | None = None,
     *,
     engine: Engine = "auto",
@@ -138,7 +138,7 @@ def score_night(
     return {
         "engine": chosen,
         "score_seconds": round(time.perf_counter() - started, 2),
-        # in-process only: item_item is the path's share (a Spark job's parts stay on its workers)
+        # in-process only: item_item is the term's share (a Spark job's parts stay on its workers)
         "seconds_by_part": stopwatch.seconds_by_part(),
         **counts,
     }
@@ -146,7 +146,7 @@ def score_night(
 
 def score_on_spark(
     settings: Settings,
-    bundle: Bundle,
+    bundle: Recommender,
     snapshot: Snapshot,
     folder: Path,
     top_n: int,

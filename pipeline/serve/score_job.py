@@ -28,7 +28,7 @@ _SCORERS: dict[str, Any] = {}  # one per Python worker process and job
 
 def _scorer(spec_json: str) -> Any:
     from pipeline.embed.job import cuda_device, task_context
-    from pipeline.learn.bundle import Bundle
+    from pipeline.learn.bundle import load_bundle
     from pipeline.learn.snapshot import Snapshot
     from pipeline.serve.scoring import Scorer
 
@@ -40,7 +40,7 @@ def _scorer(spec_json: str) -> Any:
         device = cuda_device(gpus.addresses[0]) if gpus and gpus.addresses else "cpu"
         _SCORERS.clear()  # one job's scorer at a time: a reused worker never holds two nights
         _SCORERS[spec_json] = Scorer.build(
-            Bundle.load(Path(spec["bundle"]), device),
+            load_bundle(Path(spec["bundle"]), device),
             Snapshot.load(Path(spec["input"])),
             spec["top_n"],
             chunk_size=spec["chunk_size"],

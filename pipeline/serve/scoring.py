@@ -17,15 +17,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
-import torch
 from scipy.special import expit
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.bundle import Bundle
 from pipeline.learn.feature_space import text_profiles
-from pipeline.learn.model import HeadTables
-from pipeline.learn.paths import interaction_paths, with_paths
-from pipeline.learn.scoring import ScoreFn, chunked_top_k, seen_matrix
+from pipeline.learn.recommender import Recommender, Scores
+from pipeline.learn.scoring import chunked_top_k, seen_matrix
 from pipeline.learn.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -46,10 +43,9 @@ CHUNK_SCHEMA = pa.schema(
 
 @dataclass
 class Scorer:
-    bundle: Bundle
+    recommender: Recommender
     snapshot: Snapshot
-    heads: HeadTables
-    scores: ScoreFn  # user rows -> interaction scores over every item
+    night: Scores  # the recommender's scores of the snapshot's night
     seen: sp.csr_matrix
     active: np.ndarray  # user rows with at least one event, ascending
     released: np.ndarray
@@ -61,7 +57,7 @@ class Scorer:
     @classmethod
     def build(
         cls,
-        bundle: Bundle,
+        recommender: Recommender,
         snapshot: Snapshot,
         top_n: int,
         *,
@@ -70,7 +66,7 @@ class Scorer:
     ) -> Scorer:
         events = snapshot.events
         n_users, n_items = len(snapshot.users), len(snapshot.items)
-        u, v, heads = bundle.tables(snapshot, events)
+        night = recommender.served(snapshot, events)
         seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), (n_users, n_items))
         released = snapshot.items["is_released"].fillna(False).to_numpy(bool)
         if top_n > released.sum():
@@ -78,18 +74,15 @@ class Scorer:
                 f"only {int(released.sum())} items are released: cannot recommend {top_n}; "
                 "lower top_n"
             )
-        device = next(bundle.model.parameters()).device
-        dense = _dense_scores(u, v, device)
         texts = text_profiles(snapshot, events)  # the social score's text term, where it has one
         return cls(
-            bundle=bundle,
+            recommender=recommender,
             snapshot=snapshot,
-            heads=heads,
-            scores=with_paths(interaction_paths(bundle.model), dense, events, n_users),
+            night=night,
             seen=seen,
             active=np.flatnonzero(np.diff(seen.indptr) > 0),
             released=released,
-            social=bundle.model.social_vectors(heads, texts),
+            social=night.similar_vectors(texts),
             top_n=top_n,
             chunk_size=chunk_size,
             rerank_by_rating=rerank_by_rating,
@@ -117,7 +110,7 @@ class Scorer:
         # Re-ranking by the rating head looks deeper than top_n, then orders by rating x probability.
         depth = top_n * 5 if self.rerank_by_rating else top_n
         ((_, columns, values),) = chunked_top_k(
-            self.scores,
+            self.night.scores,
             rows,
             depth,
             exclude=self.seen,
@@ -125,7 +118,7 @@ class Scorer:
             chunk_size=len(rows),
         )
         if self.rerank_by_rating:
-            columns, values = _rerank(self.bundle, self.heads, rows, columns, values, top_n)
+            columns, values = _rerank(self.night, rows, columns, values, top_n)
         real = np.isfinite(values).ravel()  # excluded candidates (-inf) only ever trail a row
         has_text = self.snapshot.items["has_text"].to_numpy(bool)
         because = because_items(rows, columns, self.seen, self.snapshot.item_text, has_text)
@@ -156,14 +149,6 @@ class Scorer:
         )
 
 
-def _dense_scores(u: np.ndarray, v: np.ndarray, device: torch.device) -> ScoreFn:
-    """User rows -> user · item for every item; on the bundle's GPU when it is on one."""
-    if device.type == "cpu":
-        return lambda rows: u[rows] @ v.T
-    items = torch.as_tensor(v, device=device)
-    return lambda rows: (torch.as_tensor(u[rows], device=device) @ items.T).cpu().numpy()
-
-
 def because_items(
     users: np.ndarray,
     recommended: np.ndarray,
@@ -185,8 +170,7 @@ def because_items(
 
 
 def _rerank(
-    bundle: Bundle,
-    heads: HeadTables,
+    night: Scores,
     rows: np.ndarray,
     columns: np.ndarray,
     values: np.ndarray,
@@ -194,7 +178,7 @@ def _rerank(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Order the deeper candidate list by expected rating x interaction probability."""
     pairs_u = np.repeat(rows, columns.shape[1])
-    rating = bundle.model.predict_ratings(heads, pairs_u, columns.ravel()).reshape(columns.shape)
+    rating = night.ratings(pairs_u, columns.ravel()).reshape(columns.shape)
     # Excluded candidates (-inf) stay last; expit never overflows.
     combined = np.where(np.isfinite(values), rating * expit(values), -np.inf)
     order = np.lexsort((columns, -combined), axis=1)[:, :top_n]

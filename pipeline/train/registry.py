@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.learn.bundle import Bundle
+from pipeline.learn.bundle import save_bundle
 from pipeline.learn.fit import Fitted
 from pipeline.learn.snapshot import Snapshot
 from pipeline.train.gate import CHAMPION
@@ -73,11 +73,11 @@ def log_served_model(bundle_dir: Path, settings: Settings, example: pd.DataFrame
 
 
 def register_model(settings: Settings, served: Fitted, snapshot: Snapshot, trained_on: date) -> str:
-    """Bundle the served model with its night's vector tables, log and register it; returns the
+    """Save the served recommender with its night, log and register it; returns the
     new model version."""
     with tempfile.TemporaryDirectory(prefix="recsys-model-") as tmp:
-        bundle = Bundle(model=served.model, space=served.space, trained_on=trained_on)
-        bundle_dir = bundle.save(Path(tmp) / "bundle", snapshot)
+        served.recommender.trained_on = trained_on
+        bundle_dir = save_bundle(served.recommender, Path(tmp) / "bundle", snapshot)
         first = snapshot.events.iloc[: min(5, len(snapshot.events))]
         example = pd.DataFrame(
             {
@@ -90,7 +90,7 @@ def register_model(settings: Settings, served: Fitted, snapshot: Snapshot, train
 
 
 def load_champion(settings: Settings) -> tuple[Any, Any]:
-    """(the champion's Bundle, its model version): never a challenger, never a hard-coded version."""
+    """(the champion's Recommender, its model version): never a challenger, never a hard-coded version."""
     client = use_tracking(settings)
     found = champion_version(client, settings.registered_model)
     if found is None:
@@ -103,4 +103,4 @@ def load_champion(settings: Settings) -> tuple[Any, Any]:
     # make the label and the weights disagree.
     register_legacy_modules()
     loaded = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{found.version}")
-    return loaded.unwrap_python_model().bundle, found
+    return loaded.unwrap_python_model().recommender, found

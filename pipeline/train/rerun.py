@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pipeline
 from pipeline.core.config import Settings
+from pipeline.core.version import code_digest
 
 FINGERPRINT_TAG = "night_fingerprint"
 # what does not change the fitted model: where things live and run, the other stages' knobs
@@ -26,7 +26,8 @@ NOT_TRAINING = {
 
 
 def night_fingerprint(settings: Settings, folder: Path) -> str:
-    """sha256 of the training export's files, the training settings and the package version."""
+    """sha256 of the training export's files, the training settings and the code (its digest:
+    any change of the package's files, released or not, makes another night)."""
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):
         if path.is_file() and not path.name.startswith("."):
@@ -34,7 +35,7 @@ def night_fingerprint(settings: Settings, folder: Path) -> str:
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     training = settings.model_dump(mode="json", exclude=NOT_TRAINING)
     digest.update(json.dumps(training, sort_keys=True, default=str).encode())
-    digest.update(pipeline.__version__.encode())
+    digest.update(code_digest().encode())
     return digest.hexdigest()
 
 

@@ -120,7 +120,7 @@ def fit_and_judge(
             snapshot.friends,
             epochs=evaluated.epochs,  # a warm fit: the best of its budget on validation
             label="warm refit" if warm else "refit",
-            paths_of=evaluated.model,
+            terms_of=evaluated.recommender,
             social_text_weight=evaluated.model.cfg.social_text_weight,
             warm=start.served,
         )

@@ -34,7 +34,6 @@ from pipeline.evaluate.plots import (
 from pipeline.evaluate.quality_report import QUALITY_REPORT, NightFacts, quality_report
 from pipeline.evaluate.split import Split
 from pipeline.learn.fit import Fitted, TrainConfig
-from pipeline.learn.paths import describe_paths
 from pipeline.learn.snapshot import Snapshot
 from pipeline.train.gate import Decision
 from pipeline.train.trends import night_trends
@@ -84,7 +83,7 @@ def run_params(settings: Settings, night: TrainedNight) -> dict[str, Any]:
         "epochs_chosen": night.evaluated.epochs,
         "train_mode": night.start.mode,
         "parent_version": night.start.parent_version or "none",
-        **describe_paths(night.evaluated.model),
+        **night.evaluated.recommender.describe(),
         "refit": settings.train.refit,
         "gate_metric": settings.gate.metric,
         "gate_tolerance": settings.gate.tolerance,

@@ -2,7 +2,7 @@
 
 The search never touches the holdout week a night is judged on: each trial fits on the events
 before the validation week (as a night's first fit does) and scores validation NDCG@10 of what
-it would serve (the towers plus the item-item path chosen for them). Optuna's TPE sampler,
+it would serve (the towers plus the item-item term chosen for them). Optuna's TPE sampler,
 seeded by `RECSYS_TRAIN_SEED`, proposes the trials; the first is the current configuration, so the
 file is never worse on validation than not tuning. Trials run one at a time and each fit is
 seeded: the same snapshot, seed and trial count write the same file.
@@ -61,7 +61,7 @@ class Knob:
 
 # The knobs that moved the validation metric most in the benchmarks (learning rate, width,
 # regularisation, how many and which cuts train the history encoder); each range holds its
-# default. The item-item path is not here: every night chooses it on validation already.
+# default. The item-item term is not here: every night chooses it on validation already.
 SPACE = (
     Knob("lr", "train", 1e-3, 1e-2, log=True),
     Knob("history_cuts", "train", choices=(4, 8, 16)),

@@ -25,7 +25,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
-from pipeline.learn.bundle import Bundle
+from pipeline.learn.bundle import load_bundle, save_model
 from pipeline.learn.fit import Fitted
 from pipeline.learn.warm_start import WarmStart
 from pipeline.train.registry import champion_version
@@ -127,11 +127,8 @@ def states_of(run_id: str) -> tuple[WarmStart, WarmStart]:
 
 
 def _read(folder: Path) -> WarmStart:
-    bundle = Bundle.load(folder)
     meta = WarmStart.read(folder)
-    return WarmStart(
-        bundle.model, bundle.space, meta["data_end_s"], meta["epochs"], meta["moments"]
-    )
+    return WarmStart(load_bundle(folder), meta["data_end_s"], meta["epochs"], meta["moments"])
 
 
 def log_states(
@@ -144,6 +141,7 @@ def log_states(
             ("served", served, data_ends[1]),
         ):
             folder = Path(tmp) / name
-            Bundle(fitted.model, fitted.space, on).save_model(folder)
-            WarmStart(fitted.model, fitted.space, end, epochs, fitted.moments).write(folder)
+            fitted.recommender.trained_on = on
+            save_model(fitted.recommender, folder)
+            WarmStart(fitted.recommender, end, epochs, fitted.moments).write(folder)
         mlflow.log_artifacts(tmp, WARM_ARTIFACT)

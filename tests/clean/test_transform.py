@@ -57,3 +57,45 @@ def testdbt_failures_are_summarised_one_per_failed_node(tmp_path) -> None:
         dbt_failures(settings)
         == "test.recsys.not_null_x: Got 3 results, configured to fail if != 0"
     )
+
+
+def test_a_shop_without_a_users_table_knows_its_users_from_their_events(
+    demo_night, tmp_path
+) -> None:
+    """Many shops have no user attributes: users known only from their interactions are
+    ordinary users (attributes unknown), not unknown ids to quarantine."""
+    import shutil
+
+    import duckdb
+
+    from pipeline.clean.transform import transform
+    from pipeline.core.run_date import resolve_run_date
+    from pipeline.landing.ingest import ingest
+
+    landing = tmp_path / "landing"
+    shutil.copytree(
+        demo_night.settings.landing_dir, landing, ignore=shutil.ignore_patterns("users*")
+    )
+    settings = Settings(home=tmp_path / "home", landing=landing)
+    day = resolve_run_date(settings)
+    ingest(settings, day)
+    summary = transform(settings, day)
+
+    assert summary["tables"]["users"]["raw"] == 0
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        ((users, ages, genders),) = con.execute(
+            "select count(*), count(age), list(distinct gender) from marts.dim_users"
+        ).fetchall()
+        (event_users,) = con.execute(
+            "select count(distinct user_id) from marts.fct_interactions"
+        ).fetchone()
+        unknown = con.execute(
+            "select count(*) from quarantine.rejected_rows "
+            "where source_table = 'interactions' and reason = 'unknown_user_id'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert users == event_users > 0
+    assert (ages, genders) == (0, ["unknown"])
+    assert unknown == 0

@@ -1,4 +1,4 @@
-"""The interaction score's item-item path: weights, recency, scores, storage and its choice."""
+"""The interaction score's item-item term: weights, recency, scores, storage and its choice."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import scipy.sparse as sp
 
 from pipeline.learn.item_item import (
     EASE_MAX_ITEMS,
-    ItemItemPath,
-    choose_path,
-    path_kind,
+    ItemItemTerm,
+    choose_item_item_term,
+    item_item_kind,
     top_per_row,
 )
 from pipeline.learn.model import MultiTaskModel, TowerInputs
-from pipeline.learn.paths import rescale_paths
 from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.terms import rescale_terms
 from pipeline.learn.validation import ValidationSlice
-from tests.learn.tiny_model import tiny_model
+from tests.learn.tiny_model import bare, tiny_model
 
 
 def test_top_per_row_keeps_the_largest_weights_in_magnitude() -> None:
@@ -31,18 +31,18 @@ def test_top_per_row_keeps_the_largest_weights_in_magnitude() -> None:
 
 
 def test_auto_is_ease_up_to_its_size_then_itemknn_and_unknown_kinds_are_refused() -> None:
-    assert path_kind("auto", EASE_MAX_ITEMS) == "ease"
-    assert path_kind("auto", EASE_MAX_ITEMS + 1) == "itemknn"
-    assert path_kind("off", 10) == "off"
-    with pytest.raises(ValueError, match="unknown item-item path 'slim'"):
-        path_kind("slim", 10)
+    assert item_item_kind("auto", EASE_MAX_ITEMS) == "ease"
+    assert item_item_kind("auto", EASE_MAX_ITEMS + 1) == "itemknn"
+    assert item_item_kind("off", 10) == "off"
+    with pytest.raises(ValueError, match="unknown item-item term 'slim'"):
+        item_item_kind("slim", 10)
     with pytest.raises(ValueError, match="set RECSYS_TRAIN_ITEM_ITEM_PATH to auto or itemknn"):
-        path_kind("ease", EASE_MAX_ITEMS + 1)
+        item_item_kind("ease", EASE_MAX_ITEMS + 1)
 
 
 def test_scores_are_the_recency_weighted_history_times_the_weights() -> None:
     weights = sp.csr_matrix(np.array([[0.0, 2.0, 1.0], [0.5, 0.0, 0.0], [0.0, 4.0, 0.0]]))
-    path = ItemItemPath("ease", 1.0, half_life=1.0, scale=3.0, weights=weights)
+    path = ItemItemTerm("ease", 1.0, half_life=1.0, scale=3.0, weights=weights)
     # user 0 took item 0, then item 2 (the latest: weight 1, item 0 one back: 0.5); user 1 none
     events = pd.DataFrame({"user": [0, 0], "item": [0, 2], "event_s": [1.0, 2.0]})
     h = np.array([0.5, 0.0, 1.0])
@@ -56,8 +56,8 @@ def test_scores_are_the_recency_weighted_history_times_the_weights() -> None:
 
 def test_a_path_survives_its_bytes() -> None:
     weights = sp.random(5, 5, density=0.4, format="csr", random_state=1, dtype=np.float32)
-    path = ItemItemPath("itemknn", 50.0, 5.0, 0.25, weights)
-    back = ItemItemPath.from_bytes(path.to_bytes())
+    path = ItemItemTerm("itemknn", 50.0, 5.0, 0.25, weights)
+    back = ItemItemTerm.from_bytes(path.to_bytes())
     assert (back.kind, back.param, back.half_life, back.scale) == ("itemknn", 50.0, 5.0, 0.25)
     assert (back.weights != weights).nnz == 0
 
@@ -101,10 +101,10 @@ def paired_world() -> tuple[
 
 def test_the_path_is_chosen_where_it_ranks_the_validation_slice_better() -> None:
     model, users, items, snapshot, fit_events, validation = paired_world()
-    judge = ValidationSlice(model, users, items, snapshot, fit_events, validation)
+    judge = ValidationSlice(bare(model), users, items, snapshot, fit_events, validation)
     alone = judge.ndcg()
     assert alone < 1.0  # untrained towers do not know the pairs
-    path = choose_path(judge, fit_events, (N_USERS, N_ITEMS), "auto")
+    path = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), "auto")
     assert path is not None and path.kind == "ease"
     assert judge.ndcg(path.scorer(fit_events, N_USERS)) > alone
     # the path alone puts each later user's second item above the other unseen ones
@@ -112,26 +112,26 @@ def test_the_path_is_chosen_where_it_ranks_the_validation_slice_better() -> None
     own = path.scorer(fit_events, N_USERS)(later)
     own[np.arange(len(later)), 2 * (later % 3)] = -np.inf  # seen
     assert own.argmax(axis=1).tolist() == validation["item"].tolist()
-    assert choose_path(judge, fit_events, (N_USERS, N_ITEMS), "off") is None
-    knn = choose_path(judge, fit_events, (N_USERS, N_ITEMS), "itemknn")
+    assert choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), "off") is None
+    knn = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), "itemknn")
     assert knn is not None and knn.kind == "itemknn"
 
 
 def test_a_warm_fit_chooses_its_paths_weight_again_and_keeps_the_rest() -> None:
     model, users, items, snapshot, fit_events, validation = paired_world()
-    judge = ValidationSlice(model, users, items, snapshot, fit_events, validation)
-    chosen = choose_path(judge, fit_events, (N_USERS, N_ITEMS), "ease")
+    judge = ValidationSlice(bare(model), users, items, snapshot, fit_events, validation)
+    chosen = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), "ease")
     assert chosen is not None
     good = judge.ndcg(chosen.scorer(fit_events, N_USERS))
-    # the start's weight is too small to matter beside tonight's towers: the path is reweighted
-    model.item_item = replace(chosen, scale=chosen.scale * 1e-6)
-    assert judge.ndcg(model.item_item.scorer(fit_events, N_USERS)) < good
-    served = rescale_paths(model, judge, fit_events, N_USERS)
+    # the start's weight is too small to matter beside tonight's towers: the term is reweighted
+    rec = bare(model, terms=[replace(chosen, scale=chosen.scale * 1e-6)])
+    assert judge.ndcg(rec.terms[0].scorer(fit_events, N_USERS)) < good
+    served = rescale_terms(rec, judge, fit_events, N_USERS)
     assert served == pytest.approx(good)
-    path = model.item_item
-    assert (path.kind, path.param, path.half_life) == (chosen.kind, chosen.param, chosen.half_life)
-    assert path.weights is chosen.weights  # the members are not refitted here
+    (term,) = rec.terms
+    assert (term.kind, term.param, term.half_life) == (chosen.kind, chosen.param, chosen.half_life)
+    assert term.weights is chosen.weights  # the members are not refitted here
     # a start whose weight is already best keeps it exactly
-    kept = path.scale
-    rescale_paths(model, judge, fit_events, N_USERS)
-    assert model.item_item.scale == kept
+    kept = term.scale
+    rescale_terms(rec, judge, fit_events, N_USERS)
+    assert rec.terms[0].scale == kept

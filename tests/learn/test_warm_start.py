@@ -8,6 +8,7 @@ import torch
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
 from pipeline.learn.next_items import UserSequences
+from pipeline.learn.recommender import Recommender
 from pipeline.learn.warm_start import (
     WarmStart,
     WarmStartError,
@@ -137,13 +138,13 @@ def test_adam_moments_follow_their_ids_and_survive_the_files(tmp_path) -> None:
 
     folder = tmp_path / "warm"
     folder.mkdir()
-    WarmStart(old, old_space, 1.0, 3, moments).write(folder)
+    WarmStart(Recommender(old, old_space), 1.0, 3, moments).write(folder)
     read = WarmStart.read(folder)["moments"]
     assert torch.equal(read[ids]["exp_avg_sq"], moments[ids]["exp_avg_sq"])
 
     new = model(new_space)
     new_opt = torch.optim.AdamW(new.parameters(), lr=1e-3)
-    restore_moments(WarmStart(old, old_space, 1.0, 3, read), new_space, new, new_opt)
+    restore_moments(WarmStart(Recommender(old, old_space), 1.0, 3, read), new_space, new, new_opt)
     state = new_opt.state[new.item_tower.ids.weight]
     before = moments[ids]["exp_avg_sq"]
     assert torch.equal(state["exp_avg_sq"][[1, 3]], before[[2, 1]])  # i2, i1 keep theirs

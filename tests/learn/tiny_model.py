@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.history import history_ratings, history_rows
-from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.rating_term import RatingTerm
+from pipeline.learn.recommender import Recommender, Scores
 
 TEXT_DIM, HISTORY_LEN = 5, 3
 
@@ -43,3 +47,21 @@ def tiny_model(
         release_s=torch.zeros(n_items, dtype=torch.float64),
     )
     return MultiTaskModel(cfg), users, items
+
+
+def bare(model: MultiTaskModel, **terms: object) -> Recommender:
+    """`model` as a recommender with an empty feature space (and the given term fields)."""
+    return Recommender(model, FeatureSpace([], [], [], [], [], "m"), **terms)  # type: ignore[arg-type]
+
+
+def head_ratings(
+    model: MultiTaskModel,
+    heads: HeadTables,
+    users: np.ndarray,
+    items: np.ndarray,
+    term: RatingTerm | None = None,
+) -> np.ndarray:
+    """The contract's ratings (`Scores.ratings`) of `model` (and `term`) over `heads`."""
+    empty = np.zeros((0, 0), np.float32)
+    night = Scores(bare(model, rating_term=term), empty, empty, pd.DataFrame(), heads=heads)
+    return night.ratings(users, items)

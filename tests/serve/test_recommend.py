@@ -236,4 +236,44 @@ def test_a_champion_refuses_vectors_of_another_embedding_model(served: tuple) ->
     snapshot = Snapshot.load(export_scoring_data(settings, resolve_run_date(settings)))
     snapshot.embedding_model = "some-other-model@abc:mean"
     with pytest.raises(RecsysError, match="retrain"):
-        bundle.vectors(snapshot, snapshot.events)
+        bundle.served(snapshot, snapshot.events)
+
+
+def test_the_served_pyfunc_scores_exactly_what_the_night_ranked(served: tuple) -> None:
+    """`models:/recsys_mtl@champion` loaded as any MLflow client would: for a sample of users,
+    its `score` of every unseen released item puts the night's ten rows on top, with the
+    night's scores (the towers and every score term, not the towers alone)."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.train.registry import use_tracking
+
+    settings, _ = served
+    use_tracking(settings)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}@champion")
+    users = [u for (u,) in rows(settings, "select distinct user_id from marts.recommendations")]
+    sample = sorted(users)[:: max(1, len(users) // 40)][:40]
+    released = [
+        i for (i,) in rows(settings, "select item_id from marts.dim_items where is_released")
+    ]
+    for user in sample:
+        night = rows(
+            settings,
+            "select item_id, score from marts.recommendations where user_id = ? order by rank",
+            [user],
+        )
+        seen = {
+            i
+            for (i,) in rows(
+                settings, "select item_id from marts.fct_interactions where user_id = ?", [user]
+            )
+        }
+        candidates = [i for i in released if i not in seen]
+        frame = pd.DataFrame({"user_id": user, "item_id": candidates})
+        scores = dict(zip(candidates, model.predict(frame)["score"].to_numpy(), strict=True))
+        listed = [i for i, _ in night]
+        np.testing.assert_allclose([scores[i] for i in listed], [s for _, s in night], rtol=1e-6)
+        tenth = min(s for _, s in night)
+        above = [i for i in candidates if i not in listed and scores[i] > tenth + 1e-6 * abs(tenth)]
+        assert not above, (user, above)

@@ -36,3 +36,27 @@ def test_other_data_or_other_training_settings_are_another_night(tmp_path: Path)
     assert night_fingerprint(Settings(home=tmp_path, model_options={"dim": 64}), folder) != first
     (folder / "events.parquet").write_bytes(b"events of the night, one more")
     assert night_fingerprint(settings, folder) != first
+
+
+def test_a_change_of_code_is_another_night(tmp_path: Path, monkeypatch) -> None:
+    """Changed code never reuses a champion trained by the old: the fingerprint hashes the
+    package's files, not a release number that may not have moved."""
+    import shutil
+
+    from pipeline.core import version
+    from pipeline.train import rerun
+
+    package = tmp_path / "pipeline"
+    shutil.copytree(version.PACKAGE_ROOT, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = version.code_digest(package)
+    assert before == version.code_digest(version.PACKAGE_ROOT)
+    fitting = package / "learn" / "fit.py"
+    fitting.write_text(fitting.read_text() + "\n# one changed line\n")
+    version.code_digest.cache_clear()
+    assert version.code_digest(package) != before
+
+    folder = export(tmp_path / "train")
+    settings = Settings(home=tmp_path)
+    first = night_fingerprint(settings, folder)
+    monkeypatch.setattr(rerun, "code_digest", lambda: version.code_digest(package))
+    assert night_fingerprint(settings, folder) != first

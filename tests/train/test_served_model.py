@@ -5,16 +5,16 @@ from __future__ import annotations
 import pickle
 import sys
 
-from pipeline.learn.bundle import Bundle
 from pipeline.learn.feature_space import FeatureSpace
 from pipeline.learn.model import ModelConfig, MultiTaskModel, SharedBottom, Tower
+from pipeline.learn.recommender import Recommender
 from pipeline.train.served_model import LEGACY_MODULES, RecsysPyfunc, register_legacy_modules
 
 # The globals a champion pickled by the release before the move refers to (read off one with
 # pickletools): module, name.
 LEGACY_GLOBALS = {
     ("pipeline.registry", "RecsysPyfunc"): RecsysPyfunc,
-    ("pipeline.bundle", "Bundle"): Bundle,
+    ("pipeline.bundle", "Bundle"): Recommender,
     ("pipeline.feature_space", "FeatureSpace"): FeatureSpace,
     ("pipeline.model", "MultiTaskModel"): MultiTaskModel,
     ("pipeline.model", "ModelConfig"): ModelConfig,
@@ -48,4 +48,4 @@ def test_the_registered_pickle_holds_no_loaded_bundle(trained_night) -> None:
     data = pickled.read_bytes()
     assert len(data) < 20_000
     model = pickle.loads(data)
-    assert isinstance(model, RecsysPyfunc) and not hasattr(model, "bundle")
+    assert isinstance(model, RecsysPyfunc) and not hasattr(model, "recommender")

@@ -108,7 +108,7 @@ def test_champion_run_logs_every_metric_baselines_plots_and_the_model(gate_story
     for name in ("popularity", "content", "random_new", "ease", "itemknn", "mf"):
         assert f"baseline_{name}_recall_at_10" in logged
     assert {"baseline_bias_rating_rmse", "baseline_popularity_social_recall_at_10"} <= logged
-    blend = run.data.params["rating_path_blend"]  # seven weights, or none where it did not help
+    blend = run.data.params["term_rating"]  # seven weights, or none where it did not help
     assert blend == "none" or len(blend.split()) == 7
     assert client.get_metric_history(run.info.run_id, "loss_interaction")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}

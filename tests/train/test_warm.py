@@ -9,7 +9,6 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
-from pipeline.learn.paths import describe_paths
 from pipeline.train.registry import use_tracking
 from pipeline.train.stage import train
 from pipeline.train.warm import states_of, train_start
@@ -79,13 +78,13 @@ def test_the_next_night_starts_warm_from_the_champion_and_mlflow_records_it(
     assert warm["alias"] in ("champion", "challenger")
 
 
-def test_the_warm_nights_served_model_keeps_the_path_weights_chosen_tonight(
+def test_the_warm_nights_served_model_keeps_the_term_weights_chosen_tonight(
     warm_story: dict,
 ) -> None:
     use_tracking(warm_story["settings"])
     evaluated, served = states_of(warm_story["warm"]["mlflow_run_id"])
     assert evaluated.moments  # Adam's state travels with the weights
-    assert describe_paths(served.model) == describe_paths(evaluated.model)
+    assert served.recommender.describe() == evaluated.recommender.describe()
 
 
 def test_a_rerun_of_the_night_starts_from_the_same_parent(warm_story: dict) -> None:

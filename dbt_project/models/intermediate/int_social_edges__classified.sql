@@ -3,7 +3,7 @@
     key=['user_low_id', 'user_high_id'],
     deferred_when='coalesce(since_ts >= ' ~ run_end() ~ ', false)',
     references=[
-        {'column': 'user_id', 'relation': ref('int_users__classified'), 'id': 'user_id', 'reason': 'unknown_user_id'},
-        {'column': 'friend_id', 'relation': ref('int_users__classified'), 'id': 'user_id', 'reason': 'unknown_friend_id'},
+        {'column': 'user_id', 'relation': ref('int_users__known'), 'id': 'user_id', 'reason': 'unknown_user_id'},
+        {'column': 'friend_id', 'relation': ref('int_users__known'), 'id': 'user_id', 'reason': 'unknown_friend_id'},
     ],
 ) }}

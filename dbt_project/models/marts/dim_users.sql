@@ -1,7 +1,25 @@
 with
 
-clean_users as (
+user_rows as (
     select * from {{ ref('int_users__classified') }} where outcome = 'clean'
+),
+
+-- a shop without a users table: its users are known from their events, attributes unknown
+event_users as (
+    select user_id from {{ ref('int_users__known') }} where from_events
+),
+
+clean_users as (
+    select user_id, age, gender, occupation, signup_ts, profile_text from user_rows
+    union all by name
+    select
+        user_id,
+        cast(null as double) as age,
+        cast(null as varchar) as gender,
+        cast(null as varchar) as occupation,
+        cast(null as timestamptz) as signup_ts,
+        cast(null as varchar) as profile_text,
+    from event_users
 ),
 
 age_stats as (

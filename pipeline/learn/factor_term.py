@@ -1,16 +1,16 @@
-"""The interaction score's factor path: implicit-feedback matrix factorisation (iALS, Hu, Koren
+"""The interaction score's factor term: implicit-feedback matrix factorisation (iALS, Hu, Koren
 and Volinsky 2008, by the `implicit` library) whose item factors are fitted in closed-form
 rounds beside the towers, and whose user factors are folded in from each user's history when
 scored: a user's events of tonight change their factor with no retraining, and the bundle holds
 no per-user state.
 
-Why beside the item-item path: EASE/ItemKNN read a history item by item, iALS through a few
+Why beside the item-item term: EASE/ItemKNN read a history item by item, iALS through a few
 dozen shared factors; on catalogues with a long tail of rarely co-occurring items (Last.fm's
 17,632 artists) the factors generalise where item pairs are too sparse, and the sum of both
 ranks better than either (validation: EASE 0.171, iALS 0.176, their sum 0.182). The factors,
 L2 strength and confidence weight alpha are chosen by the factor model's own validation
-NDCG@10 from `MF_GRID`, then its weight in the sum with the towers (and the item-item path) by
-the sum's (`choose_factor_path`); no weight at all is one of the choices. Items without events
+NDCG@10 from `MF_GRID`, then its weight in the sum with the towers (and the item-item term) by
+the sum's (`choose_factor_term`); no weight at all is one of the choices. Items without events
 borrow their factors from the known items their text reads like (`text_lenders`).
 """
 
@@ -19,20 +19,17 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.item_item import (
-    PATH_COLD_MIN_SHARE,
-    PATH_COLD_TOLERANCE,
-    Judge,
-    binary_matrix,
-    text_lenders,
-)
+from pipeline.learn.item_item import binary_matrix, text_lenders
+from pipeline.learn.judge import Best, ColdGuard, Judge
 from pipeline.learn.scoring import ScoreFn
+from pipeline.learn.term_alignment import follow_rows
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +43,7 @@ MF_GRID = tuple(
     for alpha in (1.0, 10.0)
 )
 MF_ROUNDS = 15
-# the factor path's weight in the sum, relative to the spread of what it is added to; the
+# the factor term's weight in the sum, relative to the spread of what it is added to; the
 # largest lets the factors all but decide the order (Last.fm's validation chose 4 over EASE)
 FACTOR_WEIGHTS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
@@ -114,8 +111,11 @@ def fold_in(items: np.ndarray, lam: float, alpha: float, history: sp.csr_matrix)
 
 
 @dataclass
-class FactorPath:
+class FactorTerm:
     """score(u, j) += scale * x_u . y_j, x_u folded in from the user's items (`fold_in`)."""
+
+    name: ClassVar[str] = "factor"
+    file: ClassVar[str] = "term_factor.npz"
 
     factors: int
     lam: float
@@ -132,7 +132,7 @@ class FactorPath:
         texts: np.ndarray | None = None,
         scale: float = 1.0,
         seed: int = 0,
-    ) -> FactorPath:
+    ) -> FactorTerm:
         """iALS fitted on `events` at `grid_point`; with `texts`, items without events take the
         text-weighted mean of their text neighbours' factors."""
         return cls.fit_points(events, shape, [grid_point], texts, scale, seed)[0]
@@ -146,7 +146,7 @@ class FactorPath:
         texts: np.ndarray | None = None,
         scale: float = 1.0,
         seed: int = 0,
-    ) -> list[FactorPath]:
+    ) -> list[FactorTerm]:
         """`fit` at each of `points`, the history and the text lenders built once."""
         users, items = events["user"].to_numpy(), events["item"].to_numpy()
         x = binary_matrix(users, items, shape)
@@ -166,10 +166,23 @@ class FactorPath:
         shape: tuple[int, int],
         texts: np.ndarray | None = None,
         seed: int = 0,
-    ) -> FactorPath:
+    ) -> FactorTerm:
         """The same choice fitted on other events (the fit's and its validation's, or a night's)."""
         point = (self.factors, self.lam, self.alpha)
-        return FactorPath.fit(events, shape, point, texts, self.scale, seed)
+        return FactorTerm.fit(events, shape, point, texts, self.scale, seed)
+
+    def rescaled(self, scale: float) -> FactorTerm:
+        return replace(self, scale=scale)
+
+    def follow(self, selection: sp.csr_matrix) -> FactorTerm:
+        """The same term over another night's items (`term_alignment.selection`)."""
+        return replace(self, items=follow_rows(selection, self.items))
+
+    def describe(self) -> str:
+        return (
+            f"iALS {self.factors} factors, L2 {self.lam:g}, alpha {self.alpha:g}, "
+            f"scale {self.scale:.4g}"
+        )
 
     def user_factors(self, events: pd.DataFrame, n_users: int) -> np.ndarray:
         shape = (n_users, self.items.shape[0])
@@ -177,14 +190,14 @@ class FactorPath:
         return fold_in(self.items, self.lam, self.alpha, history)
 
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
-        """user rows -> the path's term of every item, users folded in from `events`."""
+        """user rows -> the term's term of every item, users folded in from `events`."""
         x = self.user_factors(events, n_users) * np.float32(self.scale)
         return lambda rows: x[rows] @ self.items.T
 
     def pair_scorer(
         self, events: pd.DataFrame, n_users: int
     ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """(user rows, item rows) -> the path's term of each pair."""
+        """(user rows, item rows) -> the term's term of each pair."""
         x = self.user_factors(events, n_users) * np.float32(self.scale)
         return lambda users, items: np.sum(x[users] * self.items[items], axis=1)
 
@@ -195,42 +208,39 @@ class FactorPath:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> FactorPath:
+    def from_bytes(cls, raw: bytes) -> FactorTerm:
         with np.load(io.BytesIO(raw)) as f:
             factors, lam, alpha, scale = f["meta"].tolist()
             return cls(int(factors), lam, alpha, scale, np.asarray(f["items"], np.float32))
 
 
-def choose_factor_path(
+def choose_factor_term(
     judge: Judge,
     events: pd.DataFrame,
     shape: tuple[int, int],
     base: ScoreFn | None,
     texts: np.ndarray | None = None,
     seed: int = 0,
-) -> FactorPath | None:
+) -> FactorTerm | None:
     """The iALS fit of `MF_GRID` that ranks the validation slice best on its own, then the
-    weight whose sum with the towers and `base` (the item-item path's term, if any) ranks it
+    weight whose sum with the towers and `base` (the item-item term's term, if any) ranks it
     best while recalling nearly as many of its cold items as the towers alone; None when no
     weight beats the sum without it."""
     if not len(events):
         return None
-    fitted = FactorPath.fit_points(events, shape, list(MF_GRID), texts, seed=seed)
+    fitted = FactorTerm.fit_points(events, shape, list(MF_GRID), texts, seed=seed)
     fits = dict(zip(MF_GRID, fitted, strict=True))
     # one point's folded-in users at a time: a grid of them would not fit a large user base
     alone = {point: judge.alone(fit.scorer(events, shape[0])) for point, fit in fits.items()}
-    log.debug("factor paths alone, validation NDCG@10: %s", alone)
+    log.debug("factor terms alone, validation NDCG@10: %s", alone)
     point = max(MF_GRID, key=lambda p: (alone[p], -MF_GRID.index(p)))  # ties: the first
     unit = fits[point].scorer(events, shape[0])
-    towers_cold = judge.judged()[1]
-    floor = towers_cold * (1.0 - PATH_COLD_TOLERANCE)
-    guarded = judge.cold_share >= PATH_COLD_MIN_SHARE
     before = judge.judged(base)[0]
     spread = judge.spread(None if base is None else lambda r: judge.towers(r) + base(r))
     own = judge.spread(unit)
     if own <= 0 or spread <= 0:
         return None
-    best: tuple[float, float | None] = (before, None)
+    best: Best[float] = Best(before, guard=ColdGuard.of(judge))
     for weight in FACTOR_WEIGHTS:
         scale = weight * spread / own
 
@@ -239,17 +249,16 @@ def choose_factor_path(
             return term if base is None else term + base(rows)
 
         score, cold = judge.judged(extra)
-        log.debug("factor path %s, weight %g: NDCG@10 %.4f, cold %.4f", point, weight, score, cold)
-        if score > best[0] and not (guarded and cold < floor):  # NaN: no cold items to keep
-            best = (score, scale)
-    if best[1] is None:
-        log.info("factor path: none chosen (%.4f without it on validation)", before)
+        log.debug("factor term %s, weight %g: NDCG@10 %.4f, cold %.4f", point, weight, score, cold)
+        best.offer(score, cold, scale)
+    if best.choice is None:
+        log.info("factor term: none chosen (%.4f without it on validation)", before)
         return None
     chosen = fits[point]
-    chosen.scale = best[1]
+    chosen.scale = best.choice
     log.info(
-        "factor path: iALS %d factors, L2 %g, alpha %g (alone %.4f), scale %.4g: validation "
+        "factor term: iALS %d factors, L2 %g, alpha %g (alone %.4f), scale %.4g: validation "
         "NDCG@10 %.4f (%.4f without it)",
-        *(chosen.factors, chosen.lam, chosen.alpha, alone[point], chosen.scale, best[0], before),
+        *(chosen.factors, chosen.lam, chosen.alpha, alone[point], chosen.scale, best.score, before),
     )
     return chosen

@@ -1,4 +1,4 @@
-"""The rating path: the rating head's prediction blended, by least squares on the validation
+"""The rating term: the rating head's prediction blended, by least squares on the validation
 slice, with two closed-form models of the user's own ratings.
 
 The rating head sees a user through a `dim`-wide vector; a neighbourhood model reads the user's
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ import scipy.sparse as sp
 
 from pipeline.learn.biased_mf import BIASED_MF_LAMBDAS, BiasedMF, fold_in
 from pipeline.learn.item_item import top_per_row
+from pipeline.learn.term_alignment import follow_rows, follow_square
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,12 @@ def rating_matrix(events: pd.DataFrame, shape: tuple[int, int]) -> sp.csr_matrix
 
 
 @dataclass
-class RatingPath:
+class RatingTerm:
+    """The rating head's prediction blended with a neighbourhood and a factor member."""
+
+    name: ClassVar[str] = "rating"
+    file: ClassVar[str] = "term_rating.npz"
+
     mean: float
     item_bias: np.ndarray  # [items]
     neighbours: sp.csr_matrix  # items x items, shrunk similarities > 0, KEEP per row
@@ -120,11 +127,11 @@ class RatingPath:
     factor_items: np.ndarray
     factor_mean: float
     factor_lam: float
-    # rating = blend . blend_columns(...) : the head alone until `choose_rating_path` fits it
+    # rating = blend . blend_columns(...) : the head alone until `choose_rating_term` fits it
     blend: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
     @classmethod
-    def fit(cls, ratings: sp.csr_matrix, lam: float, factors: BiasedMF | None = None) -> RatingPath:
+    def fit(cls, ratings: sp.csr_matrix, lam: float, factors: BiasedMF | None = None) -> RatingTerm:
         """Biases, similarities and item factors (biased MF regularised by `lam`, or `factors`
         when already fitted so) from a users x items rating matrix (`rating_matrix`)."""
         coo = ratings.tocoo()  # explicit entries: a rating of 0 is still a rating
@@ -204,11 +211,30 @@ class RatingPath:
         factors = self.factor_rating(state, users, items)
         return blend_columns(head, knn, support, factors) @ np.asarray(self.blend)
 
-    def refit(self, ratings: sp.csr_matrix) -> RatingPath:
+    def refit(
+        self,
+        events: pd.DataFrame,
+        shape: tuple[int, int],
+        texts: np.ndarray | None = None,
+        seed: int = 0,
+    ) -> RatingTerm:
         """The same blend over members fitted on more ratings (the serving refit)."""
-        fitted = RatingPath.fit(ratings, self.factor_lam)
+        fitted = RatingTerm.fit(rating_matrix(events, shape), self.factor_lam)
         fitted.blend = self.blend
         return fitted
+
+    def follow(self, selection: sp.csr_matrix) -> RatingTerm:
+        """The same term over another night's items (`term_alignment.selection`)."""
+        return replace(
+            self,
+            item_bias=follow_rows(selection, self.item_bias),
+            neighbours=follow_square(selection, self.neighbours),
+            factor_items=follow_rows(selection, self.factor_items),
+        )
+
+    def describe(self) -> str:
+        """The blend's seven weights (`blend_columns`)."""
+        return " ".join(f"{w:.4f}" for w in self.blend)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -229,7 +255,7 @@ class RatingPath:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> RatingPath:
+    def from_bytes(cls, raw: bytes) -> RatingTerm:
         z = np.load(io.BytesIO(raw))
         neighbours = sp.csr_matrix(
             (z["data"], z["indices"], z["indptr"]), shape=tuple(int(s) for s in z["shape"])
@@ -257,10 +283,10 @@ def blend_columns(
     )
 
 
-def choose_rating_path(
+def choose_rating_term(
     ratings: sp.csr_matrix, head: np.ndarray, rated: pd.DataFrame
-) -> RatingPath | None:
-    """Fit the path on the fit's ratings and its blend with the head's predictions (`head`) of
+) -> RatingTerm | None:
+    """Fit the term on the fit's ratings and its blend with the head's predictions (`head`) of
     the rated validation pairs (`rated`); None when too few validation pairs are rated or the
     blend does not lower their RMSE."""
     if len(rated) < MIN_VALIDATION or ratings.nnz == 0:
@@ -275,21 +301,21 @@ def choose_rating_path(
         folded = BiasedMF(mf.mean, fold_in(ratings, mf.item_factors, mf.mean, lam), mf.item_factors)
         errors[lam] = float(np.sqrt(np.mean((folded.predict(users, items) - truth) ** 2)))
     best = min(BIASED_MF_LAMBDAS, key=lambda lam: errors[lam])
-    path = RatingPath.fit(ratings, best, factors=fits[best])
-    state = path.users(ratings)
+    term = RatingTerm.fit(ratings, best, factors=fits[best])
+    state = term.users(ratings)
     design = blend_columns(
-        head, *path.neighbourhood(state, users, items), path.factor_rating(state, users, items)
+        head, *term.neighbourhood(state, users, items), term.factor_rating(state, users, items)
     )
     blend, *_ = np.linalg.lstsq(design, truth, rcond=None)
     before = float(np.sqrt(np.mean((head - truth) ** 2)))
     after = float(np.sqrt(np.mean((design @ blend - truth) ** 2)))
     log.info(
-        "rating path: validation RMSE %.4f -> %.4f (blend %s)",
+        "rating term: validation RMSE %.4f -> %.4f (blend %s)",
         before,
         after,
         np.array2string(blend, precision=3),
     )
     if not after < before:
         return None
-    path.blend = tuple(float(w) for w in blend)
-    return path
+    term.blend = tuple(float(w) for w in blend)
+    return term

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from pipeline.learn import rating_path as rp
-from pipeline.learn.rating_path import RatingPath, UserRatings, choose_rating_path, rating_matrix
+from pipeline.learn import rating_term as rp
+from pipeline.learn.rating_term import RatingTerm, UserRatings, choose_rating_term, rating_matrix
 
 
 def reference(r: np.ndarray, pairs: list[tuple[int, int]]) -> list[float]:
@@ -60,7 +60,7 @@ def sparse(r: np.ndarray) -> sp.csr_matrix:
 
 
 def test_the_neighbourhood_matches_the_model_written_out_by_hand(ratings: np.ndarray) -> None:
-    path = RatingPath.fit(sparse(ratings), 0.1)
+    path = RatingTerm.fit(sparse(ratings), 0.1)
     pairs = [(0, 0), (1, 0), (2, 5), (7, 3)]
     got, support = path.neighbourhood(
         path.users(sparse(ratings)),
@@ -81,9 +81,9 @@ def test_the_neighbourhood_matches_the_model_written_out_by_hand(ratings: np.nda
 
 
 def test_the_blend_round_trips_and_a_rating_of_zero_counts(ratings: np.ndarray) -> None:
-    path = RatingPath.fit(sparse(ratings), 0.1)
+    path = RatingTerm.fit(sparse(ratings), 0.1)
     path.blend = (0.6, 0.3, 0.2, 0.01, -0.02, 0.03, -0.1)
-    back = RatingPath.from_bytes(path.to_bytes())
+    back = RatingTerm.from_bytes(path.to_bytes())
     assert back.blend == path.blend and back.mean == pytest.approx(path.mean)
     assert (back.neighbours != path.neighbours).nnz == 0
     state = path.users(sparse(ratings))
@@ -96,7 +96,7 @@ def test_the_blend_round_trips_and_a_rating_of_zero_counts(ratings: np.ndarray) 
     events = pd.DataFrame({"user": [0, 0], "item": [1, 2], "rating": [0.0, 4.0], "event_s": [1, 2]})
     assert rating_matrix(events, (1, 3)).tocoo().nnz == 2
     matrix = rating_matrix(events, (1, 3))
-    assert RatingPath.fit(matrix, 0.1).users(matrix).rated.nnz == 2
+    assert RatingTerm.fit(matrix, 0.1).users(matrix).rated.nnz == 2
 
 
 def test_the_path_is_chosen_only_with_enough_rated_validation_pairs() -> None:
@@ -110,16 +110,16 @@ def test_the_path_is_chosen_only_with_enough_rated_validation_pairs() -> None:
     vu, vi = np.nonzero(~mask)
     validation = pd.DataFrame({"user": vu, "item": vi, "rating": full[vu, vi]})
     head = np.full(len(validation), full[mask].mean())  # a head that knows nothing
-    chosen = choose_rating_path(train, head, validation)
+    chosen = choose_rating_term(train, head, validation)
     # a rank-2 world: the members carry the signal (here the factor member most)
     assert chosen is not None and max(chosen.blend[1], chosen.blend[2]) > 0.5
     few = validation.iloc[: rp.MIN_VALIDATION - 1]
-    assert choose_rating_path(train, head[: len(few)], few) is None
+    assert choose_rating_term(train, head[: len(few)], few) is None
 
 
 def test_the_model_blends_its_head_with_the_path_and_reads_tonights_ratings() -> None:
     from pipeline.learn.model import RATING_HIGH, RATING_LOW
-    from tests.learn.tiny_model import tiny_model
+    from tests.learn.tiny_model import head_ratings, tiny_model
 
     rng = np.random.default_rng(1)
     events = pd.DataFrame(
@@ -133,10 +133,10 @@ def test_the_model_blends_its_head_with_the_path_and_reads_tonights_ratings() ->
     model, users, items = tiny_model(events, 12, 6)
     users.ratings = rating_matrix(events, (12, 6))
     pairs = (np.arange(12), np.arange(12) % 6)
-    head = model.predict_ratings(model.head_tables(users, items), *pairs)
-    model.rating_path = path = RatingPath.fit(users.ratings, 0.1)
+    head = head_ratings(model, model.head_tables(users, items), *pairs)
+    path = RatingTerm.fit(users.ratings, 0.1)
     path.blend = (0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0)
-    blended = model.predict_ratings(model.head_tables(users, items), *pairs)
+    blended = head_ratings(model, model.head_tables(users, items), *pairs, term=path)
     knn, _ = path.neighbourhood(path.users(users.ratings), *pairs)
     np.testing.assert_allclose(
         blended, np.clip(0.5 * head + 0.5 * knn, RATING_LOW, RATING_HIGH), rtol=1e-5
@@ -146,5 +146,5 @@ def test_the_model_blends_its_head_with_the_path_and_reads_tonights_ratings() ->
         [events, pd.DataFrame({"user": [0] * 6, "item": range(6), "rating": 5.0, "event_s": 99.0})]
     )
     users.ratings = rating_matrix(tonight, (12, 6))
-    later = model.predict_ratings(model.head_tables(users, items), *pairs)
+    later = head_ratings(model, model.head_tables(users, items), *pairs, term=path)
     assert later[0] != blended[0]

@@ -1,0 +1,238 @@
+"""The one contract: a trained recommender, and the only calls that score with it.
+
+A `Recommender` is the towers (the multi-task network), the feature space that encodes a night
+for them, and the closed-form score terms chosen on validation (`terms`: added to the towers'
+interaction score; `rating_term`: blended into the rating head's prediction). It is not a torch
+module: the terms are not weights.
+
+Everything that scores asks a `Scores` view of one night for it: the nightly exam, the
+validation slice, in-process and Spark scoring, and the served MLflow model all call
+`scores` (every item for a batch of users), `pair_scores`, `ratings` and `similar_vectors`, so
+what is measured, what fills `marts.recommendations` and what `models:/recsys_mtl@champion`
+answers are the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.core.errors import RecsysError
+from pipeline.learn.factor_term import FactorTerm
+from pipeline.learn.feature_space import FeatureSpace
+from pipeline.learn.item_item import ItemItemTerm
+from pipeline.learn.model import RATING_HIGH, RATING_LOW, HeadTables, MultiTaskModel, TowerInputs
+from pipeline.learn.rating_term import RatingTerm
+from pipeline.learn.scoring import ScoreFn, pick_pairs, summed
+from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.term_alignment import selection
+
+log = logging.getLogger(__name__)
+
+# Recommendations made for day D are read during D + 1: score items at the middle of that day.
+SERVE_OFFSET_S = 12 * 3600.0
+
+InteractionTerm = ItemItemTerm | FactorTerm
+Term = ItemItemTerm | FactorTerm | RatingTerm
+# Every kind of score term, in the order they are summed (a new term: one class, one entry).
+INTERACTION_TERMS: tuple[type[InteractionTerm], ...] = (ItemItemTerm, FactorTerm)
+TERM_TYPES: tuple[type[Term], ...] = (*INTERACTION_TERMS, RatingTerm)
+
+
+@dataclass
+class Recommender:
+    """The towers, their feature space and the score terms chosen on validation."""
+
+    towers: MultiTaskModel
+    space: FeatureSpace
+    terms: list[InteractionTerm] = field(default_factory=list)  # summed in this order
+    rating_term: RatingTerm | None = None
+    trained_on: date | None = None
+    # the items (in order) the terms are over, when loaded from a saved night: another night's
+    # catalogue is then followed by id (`follow_items`); None: the current snapshot's
+    term_items: list[str] | None = None
+    # the folder it was loaded from (the Spark scoring job's workers load it again from there)
+    source: Path | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.towers.parameters()).device
+
+    def all_terms(self) -> list[Term]:
+        """Every chosen term: the interaction terms, then the rating term."""
+        rating: list[Term] = [] if self.rating_term is None else [self.rating_term]
+        return [*self.terms, *rating]
+
+    def term(self, name: str) -> InteractionTerm | None:
+        return next((t for t in self.terms if t.name == name), None)
+
+    def set_terms(self, terms: list[Term]) -> None:
+        """`terms` (any order, at most one of a kind) as this recommender's, in summing order."""
+        kinds = [type(t) for t in terms]
+        self.terms = [t for k in INTERACTION_TERMS for t in terms if type(t) is k]  # type: ignore[misc]
+        ratings = [t for t in terms if isinstance(t, RatingTerm)]
+        self.rating_term = ratings[0] if ratings else None
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"one term of a kind: got {[k.name for k in kinds]}")
+
+    def describe(self) -> dict[str, str]:
+        """What the fit chose of every kind of term, as MLflow run params ("none": not chosen)."""
+        chosen = {t.name: t.describe() for t in self.all_terms()}
+        return {f"term_{k.name}": chosen.get(k.name, "none") for k in TERM_TYPES}
+
+    # ---- a night ---------------------------------------------------------------------------
+    def encode(self, snapshot: Snapshot, history: pd.DataFrame) -> tuple[TowerInputs, TowerInputs]:
+        """`snapshot`'s users (with their `history`) and items as the towers read them."""
+        if snapshot.embedding_model != self.space.embedding_model:
+            raise RecsysError(
+                f"the model was trained on text vectors of {self.space.embedding_model}, tonight's "
+                f"are of {snapshot.embedding_model}: retrain (`recsys train`) before recommending"
+            )
+        if snapshot.text_dim != self.towers.cfg.text_dim:
+            raise RecsysError(
+                f"the model reads {self.towers.cfg.text_dim}-dimensional text vectors, tonight's "
+                f"are {snapshot.text_dim}: was the embedding model changed? Retrain first."
+            )
+        self.follow_items(snapshot.items["item_id"].astype(str).tolist())
+        users_f, items_f = self.space.encode(snapshot, history)
+        return users_f.to(self.device), items_f.to(self.device)
+
+    def follow_items(self, tonight: list[str]) -> None:
+        """Carry the terms over to tonight's items by id (a champion older than the catalogue)."""
+        if self.term_items is None:
+            return
+        if self.term_items != tonight:
+            s = selection(self.term_items, tonight)
+            self.set_terms([t.follow(s) for t in self.all_terms()])
+        self.term_items = tonight
+
+    def served(
+        self, snapshot: Snapshot, history: pd.DataFrame, *, rating: bool = True, social: bool = True
+    ) -> Scores:
+        """`snapshot`'s night as it is served: every user at the serving moment of its run date."""
+        users_f, items_f = self.encode(snapshot, history)
+        u, v = self.towers.vector_tables(users_f, items_f, snapshot.run_end + SERVE_OFFSET_S)
+        heads = self.towers.head_tables(users_f, items_f, rating=rating, social=social)
+        return Scores(self, u, v, history, heads=heads)
+
+    def judged(
+        self,
+        users_f: TowerInputs,
+        items_f: TowerInputs,
+        history: pd.DataFrame,
+        moments: np.ndarray,
+        release: np.ndarray,
+        *,
+        rating: bool = False,
+        social: bool = False,
+    ) -> Scores:
+        """An encoded night as an exam asks it: each user row at its own moment (`moments`)."""
+        u, v = self.towers.vector_tables(users_f, items_f, None)
+        heads = (
+            self.towers.head_tables(users_f, items_f, rating=rating, social=social)
+            if rating or social
+            else None
+        )
+        return Scores(self, u, v, history, heads=heads, moments=moments, release=release)
+
+
+@dataclass
+class Scores:
+    """A recommender's scores of one night's users and items.
+
+    `u` [users, dim+1] and `v` [items, dim+1] are the towers' vector tables; `history` the events
+    the terms read each user from. With `moments` (per user row) each user is scored at their own
+    moment, the freshness term added from `release`; without, `v`'s last column already holds the
+    freshness at the night's one serving moment.
+    """
+
+    recommender: Recommender
+    u: np.ndarray
+    v: np.ndarray
+    history: pd.DataFrame
+    heads: HeadTables | None = None
+    moments: np.ndarray | None = None
+    release: np.ndarray | None = None
+    _terms: ScoreFn | None = field(default=None, init=False, repr=False)
+    _items_on_device: torch.Tensor | None = field(default=None, init=False, repr=False)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.u)
+
+    def towers(self, rows: np.ndarray) -> np.ndarray:
+        """The towers' interaction score of every item for the user `rows`."""
+        towers = self.recommender.towers
+        if self.moments is not None:
+            assert self.release is not None
+            fresh = towers.freshness_at(self.moments[rows][:, None], self.release[None, :])
+            return self.u[rows] @ self.v.T + fresh
+        device = self.recommender.device
+        if device.type == "cpu":
+            return self.u[rows] @ self.v.T
+        if self._items_on_device is None:  # on the recommender's GPU, moved there once
+            self._items_on_device = torch.as_tensor(self.v, device=device)
+        users = torch.as_tensor(self.u[rows], device=device)
+        return (users @ self._items_on_device.T).cpu().numpy()
+
+    def term_scores(self, rows: np.ndarray) -> np.ndarray | None:
+        """The sum of the interaction terms of every item for `rows` (None without terms)."""
+        terms = self.recommender.terms
+        if not terms:
+            return None
+        if self._terms is None:  # each term reads the users once (the factor term folds them in)
+            self._terms = summed([t.scorer(self.history, self.n_users) for t in terms])
+        return self._terms(rows)
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        """The interaction score of every item for the user `rows`: what every list is ranked by."""
+        extra = self.term_scores(rows)
+        towers = self.towers(rows)
+        return towers if extra is None else towers + extra
+
+    def pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The interaction score of each (user row, item row) pair, computed pair by pair."""
+        out = np.sum(self.u[users] * self.v[items], axis=1)
+        if self.moments is not None:
+            assert self.release is not None
+            out = out + self.recommender.towers.freshness_at(
+                self.moments[users], self.release[items]
+            )
+        for term in self.recommender.terms:
+            out = out + term.pair_scorer(self.history, self.n_users)(users, items)
+        return out
+
+    def scores_of(self, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """Each pair's score exactly as `scores` gives it (the numbers a list was ranked by),
+        computed a chunk of distinct users at a time."""
+        return pick_pairs(self.scores, users, items, chunk)
+
+    def ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The rating of each (user row, item row) pair: the rating head's, blended with the
+        rating term when the recommender has one."""
+        if self.heads is None:
+            raise ValueError("these scores were made without the rating head's tables")
+        towers, device = self.recommender.towers, self.recommender.device
+        with torch.no_grad():
+            u = torch.as_tensor(self.heads.rating_user[users], device=device)
+            v = torch.as_tensor(self.heads.rating_item[items], device=device)
+            head = towers.rating(u, v).cpu().numpy()
+        term = self.recommender.rating_term
+        state = self.heads.rating_users(term)
+        if term is None or state is None:
+            return head
+        blended = term.blended(head.astype(np.float64), state, users, items)
+        return np.clip(blended, RATING_LOW, RATING_HIGH).astype(head.dtype)
+
+    def similar_vectors(self, texts: np.ndarray | None = None) -> np.ndarray:
+        """Vectors whose dot products rank "people like you" (with the users' unit text
+        profiles `texts` where the fit chose a text weight)."""
+        if self.heads is None:
+            raise ValueError("these scores were made without the social head's tables")
+        return self.recommender.towers.social_vectors(self.heads, texts)

@@ -30,7 +30,7 @@ from quality_common import (
 )
 
 from pipeline.core.config import Settings
-from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.baseline_registry import baseline_metrics
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.landing.demo_data import generate

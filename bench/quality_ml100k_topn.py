@@ -38,7 +38,7 @@ from quality_common import (
     write_results,
 )
 
-from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.baseline_registry import baseline_metrics
 from pipeline.evaluate.exam import model_metrics
 
 SHOWN = ("recall_at_10", "ndcg_at_10", "map_at_10", "coverage_at_10", "interaction_auc")

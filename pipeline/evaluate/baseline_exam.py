@@ -1,6 +1,9 @@
 """The baselines on the exam, scored exactly like the model: EASE, ItemKNN and implicit MF with
 their parameter tuned on the validation split, popularity, text similarity, random new items, and
 the bias and biased-MF rating models. Every value is logged as `baseline_<name>_<metric>`.
+
+Each is one function of a `BaselineNight` returning every key it logs; `baseline_registry.py`
+lists them (one entry per baseline) and runs them.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -99,35 +103,125 @@ def collaborative_metrics(
     return out
 
 
-def skipped_baselines(snapshot: Snapshot) -> dict[str, str]:
-    """The baselines a night of this size leaves out, each with why (the log and the `train`
-    summary say so: a missing yardstick is never silent)."""
-    n_users, n_items = len(snapshot.users), len(snapshot.items)
-    skipped = {}
-    if n_items > baselines.EASE_MAX_ITEMS:
-        why = (
-            f"{n_items:,} items > {baselines.EASE_MAX_ITEMS:,}: EASE inverts a dense items x items "
-            "matrix (float32, ~8 bytes x items² and items³ work)"
-        )
-        skipped.update(ease=why, ease_recent=why)
-    if n_users + n_items > baselines.BIASED_MF_MAX_ROWS:
-        skipped["mf (ratings)"] = (
-            f"{n_users + n_items:,} users + items > {baselines.BIASED_MF_MAX_ROWS:,}: one solve "
-            "per user and item, 15 rounds, 6 fits"
-        )
-    return skipped
+@dataclass(frozen=True)
+class BaselineNight:
+    """What every baseline is given: the night, its split and exam, the validation slice to tune
+    on (`tuning`), the seed, and a warm night's parent's tuned parameters (`reuse`)."""
+
+    snapshot: Snapshot
+    split: Split
+    exam: Exam
+    tuning: tuple[Split, Exam] | None
+    seed: int
+    reuse: dict[str, float] | None = None
 
 
-def biased_mf_metrics(
-    snapshot: Snapshot,
-    split: Split,
-    exam: Exam,
-    tuning: tuple[Split, Exam] | None,
-    reuse: dict[str, float] | None = None,
-) -> dict[str, float]:
+def ease(night: BaselineNight) -> dict[str, float]:
+    return collaborative_metrics(
+        "ease", baselines.EASE.fit, baselines.EASE_LAMBDAS, *_exam_of(night),
+        half_lives=baselines.RECENCY_HALF_LIVES, reuse=night.reuse,
+    )  # fmt: skip
+
+
+def itemknn(night: BaselineNight) -> dict[str, float]:
+    ks = tuple(float(k) for k in baselines.ITEMKNN_KS)
+    return collaborative_metrics(
+        "itemknn", lambda x, k: baselines.ItemKNN.fit(x, int(k)), ks, *_exam_of(night),
+        half_lives=baselines.RECENCY_HALF_LIVES, reuse=night.reuse,
+    )  # fmt: skip
+
+
+def implicit_mf(night: BaselineNight) -> dict[str, float]:
+    """iALS, its (factors, L2, alpha) point of `MF_GRID` tuned like the others' parameter."""
+    grid = tuple(float(index) for index in range(len(baselines.MF_GRID)))
+    mf = collaborative_metrics(
+        "mf", baselines.ImplicitMF.fit_grid, grid, *_exam_of(night), reuse=_mf_index(night.reuse)
+    )
+    # the tuning loop chose an index of the grid: log what it stands for
+    factors, lam, alpha = baselines.MF_GRID[int(mf["baseline_mf_param"])]
+    mf.update(baseline_mf_param=lam, baseline_mf_factors=float(factors), baseline_mf_alpha=alpha)
+    return mf
+
+
+def popularity(night: BaselineNight) -> dict[str, float]:
+    """Items by their training events; friends by their number of friends."""
+    snapshot, split, exam = night.snapshot, night.split, night.exam
+    n_items = len(snapshot.items)
+    pop = baselines.popularity(split.train["item"].to_numpy(), n_items)
+    out = exam.ranking(lambda rows: np.broadcast_to(pop, (len(rows), n_items)))
+    out["interaction_auc"] = exam.interaction_auc(lambda a, b: pop[b])
+    if len(snapshot.friends):
+        degree = np.bincount(
+            both_directions(split.friends_train)[:, 0], minlength=len(snapshot.users)
+        ).astype(np.float32)
+        out["social_recall_at_10"] = exam.social_recall(
+            lambda rows: np.broadcast_to(degree, (len(rows), len(degree)))
+        )
+    return {baseline_key("popularity", k): v for k, v in out.items()}
+
+
+def content(night: BaselineNight) -> dict[str, float]:
+    """Text similarity: an item's text vector against the mean of the user's history's."""
+    snapshot, train, exam = night.snapshot, night.split.train, night.exam
+    profiles, _ = history_text(snapshot, train)
+    item_text = snapshot.item_text
+    out = exam.ranking(lambda rows: profiles[rows] @ item_text.T)
+    out["interaction_auc"] = exam.interaction_auc(
+        lambda a, b: np.sum(profiles[a] * item_text[b], axis=1)
+    )
+    if len(snapshot.friends):
+        who = text_profiles(snapshot, train)
+        out["social_recall_at_10"] = exam.social_recall(lambda rows: who[rows] @ who.T)
+    return {baseline_key("content", k): v for k, v in out.items()}
+
+
+def random_new(night: BaselineNight) -> dict[str, float]:
+    """Seeded random items among those without training events: the yardstick for new items."""
+    exam = night.exam
+    noise = baselines.random_scores(
+        len(night.snapshot.users), exam.cold & exam.released, night.seed
+    )
+    return {baseline_key("random_new", k): v for k, v in exam.ranking(lambda r: noise[r]).items()}
+
+
+def bias(night: BaselineNight) -> dict[str, float]:
+    """Global mean plus regularised user and item biases (ratings)."""
+    if not _rated(night):
+        return {}
+    rated, truth = night.split.train.dropna(subset=["rating"]), night.exam.rated
+    fitted = baselines.BiasBaseline.fit(
+        rated["user"].to_numpy(),
+        rated["item"].to_numpy(),
+        rated["rating"].to_numpy(),
+        (len(night.snapshot.users), len(night.snapshot.items)),
+    )
+    predicted = fitted.predict(truth["user"].to_numpy(), truth["item"].to_numpy())
+    return {
+        baseline_key("bias", "rating_rmse"): rmse(truth["rating"].to_numpy(), predicted),
+        baseline_key("bias", "rating_mae"): mae(truth["rating"].to_numpy(), predicted),
+    }
+
+
+def _rated(night: BaselineNight) -> bool:
+    """Whether the exam and the training period both hold ratings."""
+    return bool(len(night.exam.rated)) and bool(night.split.train["rating"].notna().any())
+
+
+def _exam_of(night: BaselineNight) -> tuple[Snapshot, Split, Exam, tuple[Split, Exam] | None]:
+    return night.snapshot, night.split, night.exam, night.tuning
+
+
+def biased_mf(night: BaselineNight) -> dict[str, float]:
     """The `mf` baseline's rating metrics: biased MF, lambda chosen by validation RMSE."""
+    snapshot, split, exam, tuning, reuse = (
+        night.snapshot,
+        night.split,
+        night.exam,
+        night.tuning,
+        night.reuse,
+    )
     shape = (len(snapshot.users), len(snapshot.items))
-    if sum(shape) > baselines.BIASED_MF_MAX_ROWS:  # said by `skipped_baselines`
+    if not _rated(night):
         return {}
 
     def fit(events: pd.DataFrame, lam: float) -> baselines.BiasedMF:
@@ -163,106 +257,6 @@ def biased_mf_metrics(
         baseline_key("mf", "rating_mae"): mae(truth, predicted),
         "baseline_mf_rating_param": float(best),
     }
-
-
-def baseline_metrics(
-    snapshot: Snapshot,
-    split: Split,
-    exam: Exam,
-    *,
-    seed: int,
-    tuning: tuple[Split, Exam] | None = None,
-    reuse: dict[str, float] | None = None,
-) -> dict[str, float]:
-    """Every baseline on the exam, the collaborative ones tuned on `tuning`, or with the
-    parameters of `reuse` (a warm night's parent run's metrics) where it holds them."""
-    out: dict[str, float] = {}
-    train, n_items = split.train, len(snapshot.items)
-
-    def put(name: str, metrics: dict[str, float]) -> None:
-        out.update({baseline_key(name, metric): value for metric, value in metrics.items()})
-
-    recent = baselines.RECENCY_HALF_LIVES
-    skipped = skipped_baselines(snapshot)
-    for name, why in skipped.items():
-        log.warning("baseline %s skipped: %s", name, why)
-    if "ease" not in skipped:
-        out.update(
-            collaborative_metrics(
-                "ease",
-                baselines.EASE.fit,
-                baselines.EASE_LAMBDAS,
-                snapshot,
-                split,
-                exam,
-                tuning,
-                half_lives=recent,
-                reuse=reuse,
-            )
-        )
-    out.update(
-        collaborative_metrics(
-            "itemknn",
-            lambda x, k: baselines.ItemKNN.fit(x, int(k)),
-            tuple(float(k) for k in baselines.ITEMKNN_KS),
-            snapshot,
-            split,
-            exam,
-            tuning,
-            half_lives=recent,
-            reuse=reuse,
-        )
-    )
-    grid = tuple(float(index) for index in range(len(baselines.MF_GRID)))
-    mf = collaborative_metrics(
-        "mf", baselines.ImplicitMF.fit_grid, grid, snapshot, split, exam, tuning,
-        reuse=_mf_index(reuse),
-    )  # fmt: skip
-    # the tuning loop chose an index of the grid: log what it stands for
-    factors, lam, alpha = baselines.MF_GRID[int(mf["baseline_mf_param"])]
-    mf.update(baseline_mf_param=lam, baseline_mf_factors=float(factors), baseline_mf_alpha=alpha)
-    out.update(mf)
-
-    pop = baselines.popularity(train["item"].to_numpy(), n_items)
-    put("popularity", exam.ranking(lambda rows: np.broadcast_to(pop, (len(rows), n_items))))
-    out[baseline_key("popularity", "interaction_auc")] = exam.interaction_auc(lambda a, b: pop[b])
-
-    profiles, _ = history_text(snapshot, train)
-    item_text = snapshot.item_text
-    put("content", exam.ranking(lambda rows: profiles[rows] @ item_text.T))
-    out[baseline_key("content", "interaction_auc")] = exam.interaction_auc(
-        lambda a, b: np.sum(profiles[a] * item_text[b], axis=1)
-    )
-
-    candidates = exam.cold & exam.released
-    noise = baselines.random_scores(len(snapshot.users), candidates, seed)
-    put("random_new", exam.ranking(lambda rows: noise[rows]))
-
-    rated = train[train["rating"].notna()]
-    if len(exam.rated) and len(rated):
-        bias = baselines.BiasBaseline.fit(
-            rated["user"].to_numpy(),
-            rated["item"].to_numpy(),
-            rated["rating"].to_numpy(),
-            (len(snapshot.users), n_items),
-        )
-        predicted = bias.predict(exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy())
-        out[baseline_key("bias", "rating_rmse")] = rmse(exam.rated["rating"].to_numpy(), predicted)
-        out[baseline_key("bias", "rating_mae")] = mae(exam.rated["rating"].to_numpy(), predicted)
-        out.update(biased_mf_metrics(snapshot, split, exam, tuning, reuse))
-
-    if len(snapshot.friends):
-        degree = np.bincount(
-            both_directions(split.friends_train)[:, 0], minlength=len(snapshot.users)
-        ).astype(np.float32)
-        out[baseline_key("popularity", "social_recall_at_10")] = exam.social_recall(
-            lambda rows: np.broadcast_to(degree, (len(rows), len(degree)))
-        )
-        who = text_profiles(snapshot, train)
-        out[baseline_key("content", "social_recall_at_10")] = exam.social_recall(
-            lambda rows: who[rows] @ who.T
-        )
-    return out
 
 
 def _mf_index(reuse: dict[str, float] | None) -> dict[str, float] | None:

@@ -6,18 +6,19 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.metrics.catalogue import BASELINES, NAMES, parse_key
+from pipeline.evaluate.baseline_registry import baseline_names
+from pipeline.metrics.catalogue import NAMES, parse_key
 
 
 def comparison_table(
-    metrics: dict[str, float], baselines: tuple[str, ...] = BASELINES
+    metrics: dict[str, float], baselines: tuple[str, ...] | None = None
 ) -> pd.DataFrame:
     """One row per metric: the model's value, each baseline's and, when the single-task control
     ran, the task trained alone. Keys are read through the catalogue (`parse_key`)."""
     by_ranker: dict[str, dict[str, float]] = {}
     single: dict[str, float] = {}
     for key, value in metrics.items():
-        parsed = parse_key(key, baselines)
+        parsed = parse_key(key, baseline_names() if baselines is None else baselines)
         if parsed is None or parsed.source == "model":
             continue
         if parsed.source == "baseline":

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.evaluate.baseline_registry import new_item_yardsticks
 from pipeline.metrics.catalogue import (
-    NEW_ITEM_YARDSTICKS,
     TASKS,
     better,
     lower_is_better,
@@ -47,7 +47,7 @@ class NightFacts:
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """Per metric: the model, the best baseline (name and value), the model's lead over it (in
     the metric's unit; negative: the model trails) and whether the model beats it."""
-    rankers = [c for c in table.columns if c not in NOT_RANKERS | NEW_ITEM_YARDSTICKS]
+    rankers = [c for c in table.columns if c not in NOT_RANKERS | new_item_yardsticks()]
     rows = []
     for _, row in table.iterrows():
         metric, model = row["metric"], row["model"]

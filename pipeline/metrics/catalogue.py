@@ -58,21 +58,6 @@ METRICS: tuple[Metric, ...] = (
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 
-# Every baseline a night scores beside the model (bench scripts may add their own names).
-BASELINES: tuple[str, ...] = (
-    "ease",
-    "ease_recent",
-    "itemknn",
-    "itemknn_recent",
-    "mf",
-    "popularity",
-    "content",
-    "random_new",
-    "bias",
-)
-# Yardsticks for new items only: "beats the best baseline" compares with the others.
-NEW_ITEM_YARDSTICKS = frozenset({"random_new"})
-
 
 def metric(name: str) -> Metric:
     try:
@@ -123,8 +108,9 @@ class Key:
     metric: str
 
 
-def parse_key(key: str, baselines: tuple[str, ...] = BASELINES) -> Key | None:
-    """The reading of a key built by this module; None for anything else (a baseline's tuned
+def parse_key(key: str, baselines: tuple[str, ...]) -> Key | None:
+    """The reading of a key built by this module, `baselines` the names a baseline may have
+    (`evaluate.baseline_registry.baseline_names`); None for anything else (a baseline's tuned
     parameter, `single_<task>_epochs`, a loss)."""
     if key in BY_NAME:
         return Key("model", None, key)

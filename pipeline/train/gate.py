@@ -20,8 +20,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
+from pipeline.evaluate.baseline_registry import baseline_names
 from pipeline.metrics.catalogue import (
-    BASELINES,
     at_least_as_good,
     baseline_key,
     better,
@@ -78,10 +78,11 @@ def check_gate_settings(settings: Settings) -> None:
         metric(settings.gate.metric)
     except KeyError as exc:
         raise RecsysError(f"RECSYS_GATE_METRIC: {exc.args[0]}") from None
-    unknown = [b for b in settings.gate.baselines if b not in BASELINES]
+    known = baseline_names()
+    unknown = [b for b in settings.gate.baselines if b not in known]
     if unknown:
         raise RecsysError(
-            f"RECSYS_GATE_BASELINES names unknown baselines {unknown}: one of {', '.join(BASELINES)}"
+            f"RECSYS_GATE_BASELINES names unknown baselines {unknown}: one of {', '.join(known)}"
         )
 
 

@@ -25,7 +25,7 @@ import torch
 from pipeline.core import stopwatch
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.evaluate.baseline_exam import baseline_metrics, skipped_baselines
+from pipeline.evaluate.baseline_registry import baseline_metrics, skipped_baselines
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.quality_report import verdicts
 from pipeline.evaluate.single_task import single_task_metrics

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
-from pipeline.evaluate.baseline_exam import skipped_baselines
+from pipeline.evaluate.baseline_registry import skipped_baselines
 from pipeline.evaluate.comparison import comparison_table
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.html_report import QUALITY_REPORT_HTML, html_page

@@ -14,12 +14,8 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from pipeline.metrics.catalogue import (
-    BASELINES,
-    NEW_ITEM_YARDSTICKS,
-    baseline_key,
-    better,
-)
+from pipeline.evaluate.baseline_registry import baseline_names, new_item_yardsticks
+from pipeline.metrics.catalogue import baseline_key, better
 
 NIGHTS = 30
 # the train runs of the experiment that are read; several per night are possible (reruns)
@@ -29,9 +25,10 @@ MAX_RUNS = 500
 def best_baseline(metrics: dict[str, float], gate_metric: str) -> tuple[str | None, float]:
     """The baseline with the best value of the gate metric in one night's metrics."""
     best: tuple[str | None, float] = (None, math.nan)
-    for name in BASELINES:
+    yardsticks = new_item_yardsticks()
+    for name in baseline_names():
         value = metrics.get(baseline_key(name, gate_metric))
-        if name in NEW_ITEM_YARDSTICKS or value is None or math.isnan(value):
+        if name in yardsticks or value is None or math.isnan(value):
             continue
         if best[0] is None or better(gate_metric, value, best[1]):
             best = (name, value)

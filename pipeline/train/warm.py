@@ -25,6 +25,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
+from pipeline.evaluate.baseline_registry import warm_params
 from pipeline.learn.bundle import load_bundle, save_model
 from pipeline.learn.fit import Fitted
 from pipeline.learn.warm_start import WarmStart
@@ -33,12 +34,6 @@ from pipeline.train.registry import champion_version
 log = logging.getLogger(__name__)
 
 WARM_ARTIFACT = "warm_start"
-# what a baseline's tuning chose, as a run logs it (`baseline_exam`): reused by warm nights
-BASELINE_PARAMS = tuple(
-    f"baseline_{name}_{what}"
-    for name in ("ease", "ease_recent", "itemknn", "itemknn_recent", "mf")
-    for what in ("param", "half_life", "factors", "alpha", "rating_param")
-)
 FULL, WARM = "full", "warm"
 
 
@@ -98,7 +93,7 @@ def train_start(
         str(parent.version),
         evaluated,
         served,
-        {k: v for k, v in run.data.metrics.items() if k.startswith(BASELINE_PARAMS)},
+        {k: v for k, v in run.data.metrics.items() if k in set(warm_params())},
     )
 
 

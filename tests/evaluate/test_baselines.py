@@ -214,7 +214,7 @@ def test_skipped_baselines_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
     from pipeline.evaluate import baselines
-    from pipeline.evaluate.baseline_exam import skipped_baselines
+    from pipeline.evaluate.baseline_registry import skipped_baselines
 
     night = SimpleNamespace(users=range(40), items=range(30))
     assert skipped_baselines(night) == {}  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
 from pipeline.embed.stage import embed
-from pipeline.evaluate.baseline_exam import baseline_metrics
+from pipeline.evaluate.baseline_registry import baseline_metrics
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.landing.demo_data import generate

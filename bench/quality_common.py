@@ -33,9 +33,9 @@ from pipeline.evaluate.quality_report import multi_vs_single
 from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import Split
 from pipeline.landing.ingest import ingest
-from pipeline.learn.fit import Fitted, TrainConfig, Trainer
-from pipeline.learn.recommender import Recommender
-from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
+from pipeline.learn.data.snapshot import Snapshot, export_snapshot, snapshot_dir
+from pipeline.learn.ensemble.fit import Fitted, TrainConfig, Trainer
+from pipeline.learn.ensemble.recommender import Recommender
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -200,7 +200,7 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("pipeline", "py4j", "mlflow", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("pipeline.learn.fit").setLevel(logging.INFO)  # one line per epoch
+    logging.getLogger("pipeline.learn.ensemble.fit").setLevel(logging.INFO)  # one line per epoch
     for chosen in ("item_item", "factor_path", "social_blend"):  # what was chosen
         logging.getLogger(f"pipeline.learn.{chosen}").setLevel(logging.INFO)
 

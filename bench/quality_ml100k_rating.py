@@ -34,8 +34,8 @@ from quality_common import (
 )
 
 from pipeline.evaluate.baselines import BIASED_MF_LAMBDAS, BiasBaseline, BiasedMF
-from pipeline.learn.fit import Fitted
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.fit import Fitted
 from pipeline.metrics.functions import mae, rmse
 
 PUBLISHED = {"SVD++ (Surprise, published)": 0.919, "SVD (Surprise, published)": 0.934}

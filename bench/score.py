@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/score.py [--users 50000] [--items 20000] [--repeats 3]
 
-S1  all users x all items through `pipeline.learn.scoring.chunked_top_k` (matrix product per chunk,
+S1  all users x all items through `pipeline.learn.data.ranking.chunked_top_k` (matrix product per chunk,
     seen items excluded, top-10 with deterministic ties) vs the machine's float32 matmul rate
     measured with numpy in the same run on the same shapes (the product alone, nothing kept):
     ratio = matmul-only time / scoring time (target >= 30%). Median of `repeats`.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.learn.scoring import chunked_top_k, seen_matrix
+from pipeline.learn.data.ranking import chunked_top_k, seen_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,11 +20,11 @@ import scipy.sparse as sp
 from pipeline.evaluate import baselines
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
-from pipeline.learn.feature_space import history_text, text_profiles
-from pipeline.learn.fit import both_directions
-from pipeline.learn.history import recency_matrix
-from pipeline.learn.scoring import pick_pairs
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.history import recency_matrix
+from pipeline.learn.data.ranking import pick_pairs
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.fit import both_directions
+from pipeline.learn.towers.feature_space import history_text, text_profiles
 from pipeline.metrics.catalogue import baseline_key
 from pipeline.metrics.functions import mae, rmse
 

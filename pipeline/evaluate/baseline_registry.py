@@ -19,7 +19,7 @@ from pipeline.evaluate import baselines
 from pipeline.evaluate.baseline_exam import BaselineNight
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluate.split import Split
-from pipeline.learn.feature_space import text_profiles
-from pipeline.learn.fit import Fitted, both_directions
-from pipeline.learn.model import SECONDS_PER_DAY
-from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.ranking import ScoreFn, first_event_times, ranked_lists, seen_matrix
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.fit import Fitted, both_directions
+from pipeline.learn.towers.feature_space import text_profiles
+from pipeline.learn.towers.model import SECONDS_PER_DAY
 from pipeline.metrics.functions import (
     auc,
     coverage_at_k,

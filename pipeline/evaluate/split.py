@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.learn.model import SECONDS_PER_DAY
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.towers.model import SECONDS_PER_DAY
 
 
 @dataclass

@@ -29,9 +29,9 @@ from mlflow.entities import ViewType
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from pipeline.core.config import Settings
-from pipeline.learn.bundle import HISTORY_FILE, RATING_USERS_FILE
-from pipeline.learn.rating_term import UserRatings
-from pipeline.learn.warm_start import MOMENTS_FILE, VOCAB_ROWS, row_map
+from pipeline.learn.ensemble.bundle import HISTORY_FILE, RATING_USERS_FILE
+from pipeline.learn.ensemble.rating_term import UserRatings
+from pipeline.learn.towers.warm_start import MOMENTS_FILE, VOCAB_ROWS, row_map
 from pipeline.train.registry import use_tracking
 from pipeline.train.served_model import RecsysPyfunc
 

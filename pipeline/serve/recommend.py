@@ -31,8 +31,8 @@ from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
 from pipeline.embed.spark_submit import SparkJob, python_job, submit_spark_job
-from pipeline.learn.recommender import Recommender
-from pipeline.learn.snapshot import Snapshot, export_snapshot
+from pipeline.learn.data.snapshot import Snapshot, export_snapshot
+from pipeline.learn.ensemble.recommender import Recommender
 from pipeline.serve.scoring import Scorer, night_counts, night_tables
 from pipeline.train.registry import load_champion
 

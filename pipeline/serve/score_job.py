@@ -28,8 +28,8 @@ _SCORERS: dict[str, Any] = {}  # one per Python worker process and job
 
 def _scorer(spec_json: str) -> Any:
     from pipeline.embed.job import cuda_device, task_context
-    from pipeline.learn.bundle import load_bundle
-    from pipeline.learn.snapshot import Snapshot
+    from pipeline.learn.data.snapshot import Snapshot
+    from pipeline.learn.ensemble.bundle import load_bundle
     from pipeline.serve.scoring import Scorer
 
     if spec_json not in _SCORERS:

@@ -20,10 +20,10 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.feature_space import text_profiles
-from pipeline.learn.recommender import Recommender, Scores
-from pipeline.learn.scoring import chunked_top_k, seen_matrix
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.ranking import chunked_top_k, seen_matrix
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.recommender import Recommender, Scores
+from pipeline.learn.towers.feature_space import text_profiles
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.learn.bundle import save_bundle
-from pipeline.learn.fit import Fitted
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.bundle import save_bundle
+from pipeline.learn.ensemble.fit import Fitted
 from pipeline.train.gate import CHAMPION
 from pipeline.train.served_model import (
     RecsysPyfunc,

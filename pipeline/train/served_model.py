@@ -4,7 +4,7 @@ ranked it.
 `score` is the number `marts.recommendations` of that night was ranked by (the towers' interaction
 score plus every score term), so the pyfunc's top-N of a user's unseen items is the night's list;
 `rating` the rating head's prediction blended with the rating term. Both come from the bundle's
-`Scores` (`pipeline.learn.recommender`), the one contract every caller scores through.
+`Scores` (`pipeline.learn.ensemble.recommender`), the one contract every caller scores through.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-# the compatibility shim older champions need before they are unpickled (`pipeline.learn.compat`)
-from pipeline.learn.compat import LEGACY_MODULES, register_legacy_modules
+# the compatibility shim older champions need before they are unpickled (`pipeline.learn.ensemble.compat`)
+from pipeline.learn.ensemble.compat import LEGACY_MODULES, register_legacy_modules
 
 SERVED_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "pyarrow", "scipy")
 
@@ -36,7 +36,7 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
         return {}
 
     def load_context(self, context: Any) -> None:
-        from pipeline.learn.bundle import load_bundle, saved_night
+        from pipeline.learn.ensemble.bundle import load_bundle, saved_night
 
         folder = Path(context.artifacts["bundle"])
         self.recommender = load_bundle(folder)

@@ -30,9 +30,9 @@ from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.quality_report import verdicts
 from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import temporal_split, validation_split
-from pipeline.learn.fit import TrainConfig, Trainer
-from pipeline.learn.snapshot import Snapshot, export_snapshot, snapshot_dir
-from pipeline.learn.warm_start import WarmStartError
+from pipeline.learn.data.snapshot import Snapshot, export_snapshot, snapshot_dir
+from pipeline.learn.ensemble.fit import TrainConfig, Trainer
+from pipeline.learn.towers.warm_start import WarmStartError
 from pipeline.metrics.catalogue import baseline_key
 from pipeline.train.gate import (
     CHAMPION,
@@ -52,8 +52,8 @@ from pipeline.train.tracking import (
     run_params,
     trends_figure,
 )
-from pipeline.train.tuned import tuned_record, with_tuned
-from pipeline.train.warm import WARM, TrainStart, log_states, train_start
+from pipeline.train.train_start import WARM, TrainStart, log_states, train_start
+from pipeline.train.tuned_settings import tuned_record, with_tuned
 
 log = logging.getLogger(__name__)
 

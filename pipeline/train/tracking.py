@@ -33,12 +33,12 @@ from pipeline.evaluate.plots import (
 )
 from pipeline.evaluate.quality_report import QUALITY_REPORT, NightFacts, quality_report
 from pipeline.evaluate.split import Split
-from pipeline.learn.fit import Fitted, TrainConfig
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.fit import Fitted, TrainConfig
 from pipeline.train.gate import Decision
+from pipeline.train.train_start import TrainStart
 from pipeline.train.trends import night_trends
-from pipeline.train.tuned import tuned_record
-from pipeline.train.warm import TrainStart
+from pipeline.train.tuned_settings import tuned_record
 
 TRENDS = "plots/trends.png"
 

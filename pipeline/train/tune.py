@@ -27,10 +27,10 @@ import torch
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.evaluate.split import temporal_split, validation_split
-from pipeline.learn.fit import TrainConfig, Trainer
-from pipeline.learn.model_config import ModelConfig
-from pipeline.learn.snapshot import Snapshot, export_snapshot
-from pipeline.train.tuned import write_tuned
+from pipeline.learn.data.snapshot import Snapshot, export_snapshot
+from pipeline.learn.ensemble.fit import TrainConfig, Trainer
+from pipeline.learn.towers.config import ModelConfig
+from pipeline.train.tuned_settings import write_tuned
 
 log = logging.getLogger(__name__)
 

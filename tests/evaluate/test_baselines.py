@@ -45,7 +45,7 @@ def test_ease_matches_its_closed_form_on_a_hand_computed_example() -> None:
 
 
 def test_spd_inverse_matches_numpy_in_place() -> None:
-    from pipeline.learn.item_item import spd_inverse
+    from pipeline.learn.ensemble.item_item_term import spd_inverse
 
     rng = np.random.default_rng(0)
     a = rng.random((70, 40)).astype(np.float32)
@@ -140,7 +140,7 @@ def test_biased_mf_solves_every_row_as_its_own_least_squares(
     whatever the batching (tiny batches force rows of one size class apart)."""
     import scipy.sparse as sp
 
-    from pipeline.learn import biased_mf
+    from pipeline.learn.algorithms import biased_mf
 
     rng = np.random.default_rng(0)
     ratings = sp.random(40, 30, density=0.3, format="csr", random_state=1)
@@ -164,7 +164,7 @@ def test_biased_mf_solves_every_row_as_its_own_least_squares(
 
 
 def test_recency_matrix_weighs_each_item_by_its_position_from_the_latest() -> None:
-    from pipeline.learn.history import recency_matrix
+    from pipeline.learn.data.history import recency_matrix
 
     # user 0: item 0 at t=0 and again at t=1, item 1 at t=2, item 2 at t=3 (the latest);
     # user 1: items 2 and 0 at the same time (a tie: the lower index counts as more recent)
@@ -180,7 +180,7 @@ def test_recency_matrix_weighs_each_item_by_its_position_from_the_latest() -> No
 
 def test_recency_weighted_item_item_scores_are_the_weighted_sum_of_neighbours() -> None:
     from pipeline.evaluate.baselines import ItemKNN, binary_matrix
-    from pipeline.learn.history import recency_matrix
+    from pipeline.learn.data.history import recency_matrix
 
     users = np.array([0, 0, 1, 1, 2, 2, 3])
     items = np.array([0, 1, 1, 2, 0, 2, 2])

@@ -21,8 +21,8 @@ from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.landing.demo_data import generate
 from pipeline.landing.ingest import ingest
-from pipeline.learn.fit import Fitted, TrainConfig, Trainer
-from pipeline.learn.snapshot import Snapshot, export_snapshot
+from pipeline.learn.data.snapshot import Snapshot, export_snapshot
+from pipeline.learn.ensemble.fit import Fitted, TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.learn.factor_term import FactorTerm, choose_factor_term
-from pipeline.learn.item_item import item_item_weights
-from pipeline.learn.terms import choose_terms
-from pipeline.learn.validation import ValidationSlice
+from pipeline.learn.ensemble.factor_term import FactorTerm, choose_factor_term
+from pipeline.learn.ensemble.item_item_term import item_item_weights
+from pipeline.learn.ensemble.terms import choose_terms
+from pipeline.learn.ensemble.validation import ValidationSlice
 from tests.learn.test_item_item import N_ITEMS, N_USERS, paired_world
 from tests.learn.tiny_model import bare
 
@@ -104,8 +104,8 @@ def test_terms_are_chosen_on_validation_then_refitted_with_it() -> None:
 def test_a_bundle_keeps_its_factor_term_and_a_format_1_bundle_its_old_file(tmp_path) -> None:
     import json
 
-    from pipeline.learn.bundle import load_bundle
-    from pipeline.learn.feature_space import FeatureSpace
+    from pipeline.learn.ensemble.bundle import load_bundle
+    from pipeline.learn.towers.feature_space import FeatureSpace
 
     model, _, _, _, _, _ = paired_world()
     torch.save(model.state_dict(), tmp_path / "weights.pt")

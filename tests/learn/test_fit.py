@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from pipeline.learn.loss_weights import LossWeights
+from pipeline.learn.towers.loss_weights import LossWeights
 
 
 def test_fixed_weights_sum_the_weighted_losses() -> None:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from pipeline.learn.feature_space import history_text
+from pipeline.learn.towers.feature_space import history_text
 
 # three items with orthogonal text vectors; two users (user 1 has no history)
 SNAPSHOT = SimpleNamespace(

@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from pipeline.learn.item_item import (
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.item_item_term import (
     EASE_MAX_ITEMS,
     ItemItemTerm,
     choose_item_item_term,
     item_item_kind,
     top_per_row,
 )
-from pipeline.learn.model import MultiTaskModel, TowerInputs
-from pipeline.learn.snapshot import Snapshot
-from pipeline.learn.terms import rescale_terms
-from pipeline.learn.validation import ValidationSlice
+from pipeline.learn.ensemble.terms import rescale_terms
+from pipeline.learn.ensemble.validation import ValidationSlice
+from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
 from tests.learn.tiny_model import bare, tiny_model
 
 

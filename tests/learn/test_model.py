@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.towers.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
 from tests.learn.tiny_model import head_ratings, tiny_model
 
 
@@ -91,8 +91,8 @@ def test_weights_of_a_tower_without_a_bottom_still_load(tmp_path) -> None:
     """Bundles saved before the towers had a `bottom` keep loading (keys `*_tower.mlp.*`)."""
     import json
 
-    from pipeline.learn.bundle import load_bundle
-    from pipeline.learn.feature_space import FeatureSpace
+    from pipeline.learn.ensemble.bundle import load_bundle
+    from pipeline.learn.towers.feature_space import FeatureSpace
 
     model, _, _ = tiny("shared_bottom")
     old = {k.replace("_tower.bottom.mlp.", "_tower.mlp."): w for k, w in model.state_dict().items()}
@@ -114,7 +114,7 @@ def test_vectors_of_a_bundle_without_rating_vectors_read_as_the_old_rating_input
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.learn.bundle import read_vectors
+    from pipeline.learn.ensemble.bundle import read_vectors
 
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
     flat = pa.array(vectors.reshape(-1), pa.float32())

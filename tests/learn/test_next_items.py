@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.learn.history import history_ratings, history_rows
-from pipeline.learn.model import MultiTaskModel, TowerInputs
-from pipeline.learn.next_items import UserSequences, next_items_loss
+from pipeline.learn.data.history import history_ratings, history_rows
+from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
+from pipeline.learn.towers.next_items import UserSequences, next_items_loss
 from tests.learn.tiny_model import tiny_model
 
 N_USERS, N_ITEMS = 4, 6

@@ -7,8 +7,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from pipeline.learn import rating_term as rp
-from pipeline.learn.rating_term import RatingTerm, UserRatings, choose_rating_term, rating_matrix
+from pipeline.learn.ensemble import rating_term as rp
+from pipeline.learn.ensemble.rating_term import (
+    RatingTerm,
+    UserRatings,
+    choose_rating_term,
+    rating_matrix,
+)
 
 
 def reference(r: np.ndarray, pairs: list[tuple[int, int]]) -> list[float]:
@@ -118,7 +123,7 @@ def test_the_path_is_chosen_only_with_enough_rated_validation_pairs() -> None:
 
 
 def test_the_model_blends_its_head_with_the_path_and_reads_tonights_ratings() -> None:
-    from pipeline.learn.model import RATING_HIGH, RATING_LOW
+    from pipeline.learn.towers.model import RATING_HIGH, RATING_LOW
     from tests.learn.tiny_model import head_ratings, tiny_model
 
     rng = np.random.default_rng(1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.learn.scoring import chunked_top_k, ranked_lists, seen_matrix, top_k
+from pipeline.learn.data.ranking import chunked_top_k, ranked_lists, seen_matrix, top_k
 
 
 def test_top_k_orders_by_score_and_breaks_ties_by_lower_column() -> None:
@@ -51,7 +51,7 @@ def test_a_user_with_fewer_candidates_than_k_gets_only_real_items() -> None:
 
 
 def test_fast_and_exact_top_k_agree_with_and_without_ties() -> None:
-    from pipeline.learn.scoring import _top_k_exact
+    from pipeline.learn.data.ranking import _top_k_exact
 
     rng = np.random.default_rng(2)
     for scores in (
@@ -67,7 +67,7 @@ def test_fast_and_exact_top_k_agree_with_and_without_ties() -> None:
 def test_each_user_is_judged_at_their_first_event_of_the_period() -> None:
     import pandas as pd
 
-    from pipeline.learn.scoring import first_event_times
+    from pipeline.learn.data.ranking import first_event_times
 
     events = pd.DataFrame({"user": [2, 0, 2], "item": [1, 1, 2], "event_s": [50.0, 30.0, 40.0]})
     assert first_event_times(events, 4, default=99.0).tolist() == [30.0, 99.0, 40.0, 99.0]

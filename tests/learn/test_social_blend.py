@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.learn.feature_space import text_profiles
-from pipeline.learn.social_blend import (
+from pipeline.learn.towers.feature_space import text_profiles
+from pipeline.learn.towers.social_blend import (
     VALIDATION_MIN_PAIRS,
     blended,
     choose_text_weight,

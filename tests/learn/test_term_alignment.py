@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.learn.factor_term import FactorTerm
-from pipeline.learn.item_item import ItemItemTerm
-from pipeline.learn.rating_term import RatingTerm
+from pipeline.learn.ensemble.factor_term import FactorTerm
+from pipeline.learn.ensemble.item_item_term import ItemItemTerm
+from pipeline.learn.ensemble.rating_term import RatingTerm
 from tests.learn.tiny_model import bare, tiny_model
 
 

@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.learn.feature_space import FeatureSpace
-from pipeline.learn.model import ModelConfig, MultiTaskModel, TowerInputs
-from pipeline.learn.next_items import UserSequences
-from pipeline.learn.recommender import Recommender
-from pipeline.learn.warm_start import (
-    WarmStart,
+from pipeline.learn.ensemble.recommender import Recommender
+from pipeline.learn.ensemble.warm_state import WarmStart
+from pipeline.learn.towers.feature_space import FeatureSpace
+from pipeline.learn.towers.model import ModelConfig, MultiTaskModel, TowerInputs
+from pipeline.learn.towers.next_items import UserSequences
+from pipeline.learn.towers.warm_start import (
     WarmStartError,
     adam_moments,
     check_architecture,
@@ -144,7 +144,7 @@ def test_adam_moments_follow_their_ids_and_survive_the_files(tmp_path) -> None:
 
     new = model(new_space)
     new_opt = torch.optim.AdamW(new.parameters(), lr=1e-3)
-    restore_moments(WarmStart(Recommender(old, old_space), 1.0, 3, read), new_space, new, new_opt)
+    restore_moments(read, old_space, new_space, new, new_opt)
     state = new_opt.state[new.item_tower.ids.weight]
     before = moments[ids]["exp_avg_sq"]
     assert torch.equal(state["exp_avg_sq"][[1, 3]], before[[2, 1]])  # i2, i1 keep theirs

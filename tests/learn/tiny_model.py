@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.learn.feature_space import FeatureSpace
-from pipeline.learn.history import history_ratings, history_rows
-from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
-from pipeline.learn.rating_term import RatingTerm
-from pipeline.learn.recommender import Recommender, Scores
+from pipeline.learn.data.history import history_ratings, history_rows
+from pipeline.learn.ensemble.rating_term import RatingTerm
+from pipeline.learn.ensemble.recommender import Recommender, Scores
+from pipeline.learn.towers.feature_space import FeatureSpace
+from pipeline.learn.towers.model import HeadTables, ModelConfig, MultiTaskModel, TowerInputs
 
 TEXT_DIM, HISTORY_LEN = 5, 3
 

@@ -215,7 +215,7 @@ def test_dbt_docs_generate_documents_the_analyst_models(served: tuple) -> None:
 def test_an_older_run_date_sees_only_its_own_events_and_catalogue(
     served: tuple, tmp_path: Path
 ) -> None:
-    from pipeline.learn.snapshot import Snapshot, export_snapshot
+    from pipeline.learn.data.snapshot import Snapshot, export_snapshot
 
     settings, _ = served
     day = resolve_run_date(settings) - timedelta(days=3)
@@ -226,7 +226,7 @@ def test_an_older_run_date_sees_only_its_own_events_and_catalogue(
 
 
 def test_a_champion_refuses_vectors_of_another_embedding_model(served: tuple) -> None:
-    from pipeline.learn.snapshot import Snapshot
+    from pipeline.learn.data.snapshot import Snapshot
     from pipeline.serve.recommend import export_scoring_data
     from pipeline.train.registry import load_champion
 

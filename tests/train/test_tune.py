@@ -10,11 +10,11 @@ import pytest
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
-from pipeline.learn.fit import TrainConfig
+from pipeline.learn.ensemble.fit import TrainConfig
 from pipeline.train.registry import use_tracking
 from pipeline.train.stage import train
 from pipeline.train.tune import SPACE, tune
-from pipeline.train.tuned import tuned_record, with_tuned, write_tuned
+from pipeline.train.tuned_settings import tuned_record, with_tuned, write_tuned
 from tests.conftest import Night, night_home
 
 TRIALS = 3

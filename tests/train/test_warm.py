@@ -11,7 +11,7 @@ from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
 from pipeline.train.registry import use_tracking
 from pipeline.train.stage import train
-from pipeline.train.warm import states_of, train_start
+from pipeline.train.train_start import states_of, train_start
 from tests.conftest import Night, night_home
 
 # a short budget keeps the story fast; the gate still passes on the small demo

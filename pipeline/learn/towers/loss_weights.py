@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from pipeline.learn.model import SECONDS_PER_DAY
+from pipeline.learn.towers.model import SECONDS_PER_DAY
 
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 

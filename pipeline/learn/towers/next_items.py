@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from pipeline.learn.model import MultiTaskModel, TowerInputs
+from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
 
 MASKED = -1e9  # a logit that never wins; finite so that no row is all -inf
 

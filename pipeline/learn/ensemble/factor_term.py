@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.item_item import binary_matrix, text_lenders
-from pipeline.learn.judge import Best, ColdGuard, Judge
-from pipeline.learn.scoring import ScoreFn
-from pipeline.learn.term_alignment import follow_rows
+from pipeline.learn.data.ranking import ScoreFn
+from pipeline.learn.ensemble.item_item_term import binary_matrix, text_lenders
+from pipeline.learn.ensemble.judge import Best, ColdGuard, Judge
+from pipeline.learn.ensemble.term_alignment import follow_rows
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,10 +29,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pipeline.learn.model_config import ModelConfig
-from pipeline.learn.rating_term import RatingTerm, UserRatings
-from pipeline.learn.social_blend import blended
-from pipeline.learn.towers import HistoryPooling, RatedHistory, Tower, TowerInputs
+from pipeline.learn.towers.config import ModelConfig
+from pipeline.learn.towers.layers import HistoryPooling, RatedHistory, Tower, TowerInputs
+from pipeline.learn.towers.social_blend import blended
 
 SECONDS_PER_DAY = 86_400.0
 RATING_LOW, RATING_HIGH = 0.5, 5.0
@@ -55,15 +54,6 @@ class HeadTables:
     # the users' ratings (users x items) for the rating term; its view of them is worked out
     # when a rating is first asked for, not for tables only read for their vectors (recommend)
     user_ratings: sp.csr_matrix | None = None
-    _rating_users: UserRatings | None = field(default=None, repr=False)
-
-    def rating_users(self, term: RatingTerm | None) -> UserRatings | None:
-        """What `term` reads of every user (None without a term or without ratings)."""
-        if term is None:
-            return None
-        if self._rating_users is None and self.user_ratings is not None:
-            self._rating_users = term.users(self.user_ratings)
-        return self._rating_users
 
 
 class MultiTaskModel(nn.Module):

@@ -25,10 +25,10 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from pipeline.core.stopwatch import timed
-from pipeline.learn.history import recency_matrix
-from pipeline.learn.judge import Best, ColdGuard, Judge
-from pipeline.learn.scoring import ScoreFn
-from pipeline.learn.term_alignment import follow_square
+from pipeline.learn.data.history import recency_matrix
+from pipeline.learn.data.ranking import ScoreFn
+from pipeline.learn.ensemble.judge import Best, ColdGuard, Judge
+from pipeline.learn.ensemble.term_alignment import follow_square
 
 log = logging.getLogger(__name__)
 

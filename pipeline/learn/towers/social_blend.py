@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from pipeline.learn.scoring import ranked_lists, seen_matrix
+from pipeline.learn.data.ranking import ranked_lists, seen_matrix
 from pipeline.metrics.functions import recall_at_k
 
 log = logging.getLogger(__name__)

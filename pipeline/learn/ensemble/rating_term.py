@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.biased_mf import BIASED_MF_LAMBDAS, BiasedMF, fold_in
-from pipeline.learn.item_item import top_per_row
-from pipeline.learn.term_alignment import follow_rows, follow_square
+from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF, fold_in
+from pipeline.learn.data.history import rating_matrix
+from pipeline.learn.ensemble.item_item_term import top_per_row
+from pipeline.learn.ensemble.term_alignment import follow_rows, follow_square
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +97,6 @@ def fit_biases(
         b_i = np.bincount(items, ratings - mean - b_u[users], n_items) / (reg_item + count_i)
         b_u = np.bincount(users, ratings - mean - b_i[items], n_users) / (reg_user + count_u)
     return mean, b_u, b_i
-
-
-def rating_matrix(events: pd.DataFrame, shape: tuple[int, int]) -> sp.csr_matrix:
-    """users x items, each pair's latest rating (events without a rating are left out)."""
-    rated = events[events["rating"].notna()]
-    if "event_s" in rated:
-        rated = rated.sort_values("event_s", kind="stable")
-    rated = rated.drop_duplicates(["user", "item"], keep="last")
-    return sp.csr_matrix(
-        (
-            rated["rating"].to_numpy(np.float64),
-            (rated["user"].to_numpy(), rated["item"].to_numpy()),
-        ),
-        shape=shape,
-    )
 
 
 @dataclass

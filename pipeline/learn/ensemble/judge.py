@@ -14,7 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-from pipeline.learn.scoring import ScoreFn
+from pipeline.learn.data.ranking import ScoreFn
 
 # the share of the towers' validation cold-item recall a chosen term may give up: the terms
 # find known items, so every weight trades some new items for them (demo: weight 0.1 costs 7%)
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 class Judge(Protocol):
-    """The validation slice (`pipeline.learn.validation`): NDCG@10 and cold-item recall@10 of the
+    """The validation slice (`pipeline.learn.ensemble.validation`): NDCG@10 and cold-item recall@10 of the
     towers' scores plus `extra`, NDCG@10 of `fn` alone, the towers' scores, and the typical
     spread of a user's scores (the towers' own without `fn`)."""
 

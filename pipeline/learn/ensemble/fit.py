@@ -22,25 +22,25 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from pipeline.learn.feature_space import FeatureSpace, text_profiles
-from pipeline.learn.loss_weights import LossWeights, recency_weights
-from pipeline.learn.model import (
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.recommender import Recommender
+from pipeline.learn.ensemble.terms import choose_terms, refit_terms, rescale_terms
+from pipeline.learn.ensemble.validation import ValidationSlice
+from pipeline.learn.ensemble.warm_state import WarmStart
+from pipeline.learn.towers.feature_space import FeatureSpace, text_profiles
+from pipeline.learn.towers.loss_weights import LossWeights, recency_weights
+from pipeline.learn.towers.model import (
     SECONDS_PER_DAY,
     ModelConfig,
     MultiTaskModel,
     TowerInputs,
     sampled_softmax,
 )
-from pipeline.learn.next_items import Cuts, UserSequences, next_items_loss
-from pipeline.learn.recommender import Recommender
-from pipeline.learn.snapshot import Snapshot
-from pipeline.learn.social_blend import choose_text_weight, split_pairs
-from pipeline.learn.terms import choose_terms, refit_terms, rescale_terms
-from pipeline.learn.train_config import TrainConfig
-from pipeline.learn.validation import ValidationSlice
-from pipeline.learn.warm_start import (
+from pipeline.learn.towers.next_items import Cuts, UserSequences, next_items_loss
+from pipeline.learn.towers.social_blend import choose_text_weight, split_pairs
+from pipeline.learn.towers.train_config import TrainConfig
+from pipeline.learn.towers.warm_start import (
     Moments,
-    WarmStart,
     adam_moments,
     check_architecture,
     extend_state,
@@ -159,7 +159,7 @@ class Trainer:
             weight_decay=cfg.weight_decay,
         )
         if warm is not None:
-            restore_moments(warm, space, model, opt)
+            restore_moments(warm.moments, warm.space, space, model, opt)
 
         ev_u = torch.as_tensor(events["user"].to_numpy(), device=dev)
         ev_i = torch.as_tensor(events["item"].to_numpy(), device=dev)

@@ -22,24 +22,32 @@ import torch
 
 log = logging.getLogger(__name__)
 
-# Versions registered before the package was split into stage subpackages pickled their classes
-# under these module names (pipeline.registry.RecsysPyfunc, pipeline.bundle.Bundle, ...): each
-# maps to the module that holds those classes now, so a champion of that time still loads.
+# Versions registered before a move pickled their classes under the module names of that time
+# (pipeline.registry.RecsysPyfunc, pipeline.bundle.Bundle, pipeline.learn.model.MultiTaskModel,
+# ...): each maps to the module that holds those classes now, so a champion of then still loads.
 LEGACY_MODULES = {
     "pipeline.registry": "pipeline.train.served_model",
-    "pipeline.bundle": "pipeline.learn.bundle",
-    "pipeline.model": "pipeline.learn.model",
-    "pipeline.feature_space": "pipeline.learn.feature_space",
+    "pipeline.bundle": "pipeline.learn.ensemble.bundle",
+    "pipeline.model": "pipeline.learn.towers.model",
+    "pipeline.feature_space": "pipeline.learn.towers.feature_space",
+    "pipeline.learn.model": "pipeline.learn.towers.model",
+    "pipeline.learn.model_config": "pipeline.learn.towers.config",
+    "pipeline.learn.feature_space": "pipeline.learn.towers.feature_space",
+    "pipeline.learn.bundle": "pipeline.learn.ensemble.bundle",
 }
-_TOWERS = "pipeline.learn.towers"
-# module -> {name it had there: (where it lives now, its name there)}
+_LAYERS = "pipeline.learn.towers.layers"
 _TOWER_NAMES = (
     "ARCHITECTURES", "HistoryPooling", "MMoE", "RatedHistory", "SharedBottom", "Tower",
     "TowerInputs", "mlp",
 )  # fmt: skip
+# module -> {name it had there: (where it lives now, its name there)}
 MOVED_NAMES = {
-    "pipeline.learn.model": {name: (_TOWERS, name) for name in _TOWER_NAMES},
-    "pipeline.learn.bundle": {"Bundle": ("pipeline.learn.recommender", "Recommender")},
+    "pipeline.learn.towers.model": {name: (_LAYERS, name) for name in _TOWER_NAMES},
+    # `pipeline.learn.towers` was the module of the tower classes before it was a package
+    "pipeline.learn.towers": {name: (_LAYERS, name) for name in _TOWER_NAMES},
+    "pipeline.learn.ensemble.bundle": {
+        "Bundle": ("pipeline.learn.ensemble.recommender", "Recommender")
+    },
 }
 
 # bundle format 1: each term's file

@@ -20,18 +20,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from pipeline.learn.compat import (
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.compat import (
     empty_events,
     legacy_history,
     legacy_rating_vectors,
     legacy_term_file,
     legacy_weights,
 )
-from pipeline.learn.feature_space import FeatureSpace
-from pipeline.learn.model import HeadTables, ModelConfig, MultiTaskModel
-from pipeline.learn.rating_term import UserRatings
-from pipeline.learn.recommender import TERM_TYPES, Recommender, Scores
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.ensemble.rating_term import UserRatings
+from pipeline.learn.ensemble.recommender import TERM_TYPES, Recommender, Scores
+from pipeline.learn.towers.feature_space import FeatureSpace
+from pipeline.learn.towers.model import HeadTables, ModelConfig, MultiTaskModel
 
 FORMAT = 2
 META_FILE = "bundle.json"
@@ -51,7 +51,7 @@ def save_bundle(rec: Recommender, folder: Path, snapshot: Snapshot) -> Path:
     assert night.heads is not None
     rating_users = folder / RATING_USERS_FILE
     rating_users.unlink(missing_ok=True)
-    state = night.heads.rating_users(rec.rating_term)
+    state = night.rating_users()
     if rec.rating_term is not None and state is not None:
         rating_users.write_bytes(state.to_bytes())
     elif rec.rating_term is not None:  # the served pyfunc reads the term only with the users'
@@ -135,15 +135,15 @@ def saved_night(rec: Recommender, folder: Path) -> tuple[list[str], list[str], S
         rating_user=rating_user,
         rating_item=rating_item,
         social_user=np.zeros((0, rec.towers.cfg.dim), np.float32),
-        _rating_users=UserRatings.from_bytes(state.read_bytes()) if state.exists() else None,
     )
+    rating_state = UserRatings.from_bytes(state.read_bytes()) if state.exists() else None
     path = folder / HISTORY_FILE
     if path.exists():
         history = pq.read_table(path).to_pandas()
     else:
         legacy_history(bundle_format(folder))
         history = pd.DataFrame(empty_events())
-    return user_ids, item_ids, Scores(rec, u, v, history, heads=heads)
+    return user_ids, item_ids, Scores(rec, u, v, history, heads=heads, rating_state=rating_state)
 
 
 def _write_vectors(

@@ -15,10 +15,9 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from pipeline.learn.history import latest_history, recency_matrix
-from pipeline.learn.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
-from pipeline.learn.rating_term import rating_matrix
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.history import latest_history, rating_matrix, recency_matrix
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.towers.model import ITEM_NUMERIC, USER_NUMERIC, TowerInputs
 
 
 def _vocab(values: pd.Series) -> list[str]:

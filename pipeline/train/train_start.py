@@ -26,9 +26,9 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.evaluate.baseline_registry import warm_params
-from pipeline.learn.bundle import load_bundle, save_model
-from pipeline.learn.fit import Fitted
-from pipeline.learn.warm_start import WarmStart
+from pipeline.learn.ensemble.bundle import load_bundle, save_model
+from pipeline.learn.ensemble.fit import Fitted
+from pipeline.learn.ensemble.warm_state import WarmStart
 from pipeline.train.registry import champion_version
 
 log = logging.getLogger(__name__)

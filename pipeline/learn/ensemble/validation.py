@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.learn.model import TowerInputs
-from pipeline.learn.recommender import Recommender, Scores
-from pipeline.learn.scoring import ScoreFn, first_event_times, ranked_lists, seen_matrix
-from pipeline.learn.snapshot import Snapshot
+from pipeline.learn.data.ranking import ScoreFn, first_event_times, ranked_lists, seen_matrix
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.recommender import Recommender, Scores
+from pipeline.learn.towers.model import TowerInputs
 from pipeline.metrics.functions import ndcg_at_k, recall_at_k, rmse
 
 # users whose score spread is measured (the first ones in row order: the same for every call)

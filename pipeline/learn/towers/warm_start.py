@@ -13,18 +13,12 @@ history, and keeps the champion's score-term choices, refitted on tonight's even
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from pipeline.learn.feature_space import FeatureSpace
-from pipeline.learn.model import ModelConfig, MultiTaskModel
-from pipeline.learn.recommender import Recommender
+from pipeline.learn.towers.feature_space import FeatureSpace
+from pipeline.learn.towers.model import ModelConfig
 
-WARM_FILE = "warm.json"
 MOMENTS_FILE = "adam_moments.pt"
 
 # weight -> the vocabulary its rows follow (index 0: the unknown id)
@@ -46,43 +40,6 @@ class WarmStartError(ValueError):
     """The champion's weights do not fit tonight's model: train from scratch."""
 
 
-@dataclass
-class WarmStart:
-    """What a warm fit starts from: a fitted recommender (its terms' choices included), the
-    vocabularies its rows follow, the newest event it learned from, and its fit's epochs."""
-
-    recommender: Recommender
-    data_end_s: float
-    epochs: int
-    # Adam's state of the fit's returned weights (`adam_moments`); None from an older run
-    moments: Moments | None = None
-
-    @property
-    def model(self) -> MultiTaskModel:
-        """The towers."""
-        return self.recommender.towers
-
-    @property
-    def space(self) -> FeatureSpace:
-        return self.recommender.space
-
-    def write(self, folder: Path) -> None:
-        """Beside the model's bundle files (`bundle.save_model`): what a warm fit needs more."""
-        meta = {"data_end_s": self.data_end_s, "epochs": self.epochs}
-        (folder / WARM_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
-        if self.moments is not None:
-            torch.save(self.moments, folder / MOMENTS_FILE)
-
-    @staticmethod
-    def read(folder: Path) -> dict:
-        meta = json.loads((folder / WARM_FILE).read_text(encoding="utf-8"))
-        moments = folder / MOMENTS_FILE
-        meta["moments"] = (
-            torch.load(moments, map_location="cpu", weights_only=True) if moments.exists() else None
-        )
-        return meta
-
-
 def adam_moments(model: torch.nn.Module, opt: torch.optim.Optimizer) -> Moments:
     """A copy of the optimiser's state of every weight of `model`, by name (on the CPU: a GPU
     night's state loads on any machine, and holds no GPU memory meanwhile)."""
@@ -94,20 +51,25 @@ def adam_moments(model: torch.nn.Module, opt: torch.optim.Optimizer) -> Moments:
 
 
 def restore_moments(
-    warm: WarmStart, space: FeatureSpace, model: torch.nn.Module, opt: torch.optim.Optimizer
+    moments: Moments | None,
+    old_space: FeatureSpace,
+    space: FeatureSpace,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
 ) -> None:
-    """The warm start's Adam state into `opt` for `model` (over `space`), rows following ids as
-    the weights' do: a warm fit's first steps are then as measured as its start's last ones,
-    instead of Adam's first steps, which move every weight by about the learning rate."""
-    if not warm.moments:
+    """A warm start's Adam state (over `old_space`) into `opt` for `model` (over `space`), rows
+    following ids as the weights' do: a warm fit's first steps are then as measured as its
+    start's last ones, instead of Adam's first steps, which move every weight by about the
+    learning rate."""
+    if not moments:
         return
     for name, p in model.named_parameters():
-        state = warm.moments.get(name)
+        state = moments.get(name)
         if state is not None:
             opt.state[p] = {
                 key: value.clone()
                 if key == "step"
-                else follow_ids(name, value, warm.space, space, p.detach())
+                else follow_ids(name, value, old_space, space, p.detach())
                 for key, value in state.items()
             }
 

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from pipeline.learn.model_config import ModelConfig
+from pipeline.learn.towers.config import ModelConfig
 
 ARCHITECTURES = ("shared_bottom", "mmoe")
 

@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.factor_term import FACTOR_WEIGHTS, choose_factor_term
-from pipeline.learn.item_item import ITEM_ITEM_WEIGHTS, choose_item_item_term
-from pipeline.learn.judge import Best, ColdGuard
-from pipeline.learn.rating_term import choose_rating_term
-from pipeline.learn.recommender import InteractionTerm, Recommender
-from pipeline.learn.scoring import PairFn, ScoreFn, summed
-from pipeline.learn.snapshot import Snapshot
-from pipeline.learn.validation import ValidationSlice
+from pipeline.learn.data.ranking import PairFn, ScoreFn, summed
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.factor_term import FACTOR_WEIGHTS, choose_factor_term
+from pipeline.learn.ensemble.item_item_term import ITEM_ITEM_WEIGHTS, choose_item_item_term
+from pipeline.learn.ensemble.judge import Best, ColdGuard
+from pipeline.learn.ensemble.rating_term import choose_rating_term
+from pipeline.learn.ensemble.recommender import InteractionTerm, Recommender
+from pipeline.learn.ensemble.validation import ValidationSlice
 
 
 class Term(Protocol):

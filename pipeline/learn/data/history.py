@@ -76,3 +76,18 @@ def history_rows(events: pd.DataFrame, n_users: int, length: int, pad: int) -> n
 def history_ratings(events: pd.DataFrame, n_users: int, length: int) -> np.ndarray:
     """The rating deviations of `latest_history`."""
     return latest_history(events, n_users, length, pad=0)[1]
+
+
+def rating_matrix(events: pd.DataFrame, shape: tuple[int, int]) -> sp.csr_matrix:
+    """users x items, each pair's latest rating (events without a rating are left out)."""
+    rated = events[events["rating"].notna()]
+    if "event_s" in rated:
+        rated = rated.sort_values("event_s", kind="stable")
+    rated = rated.drop_duplicates(["user", "item"], keep="last")
+    return sp.csr_matrix(
+        (
+            rated["rating"].to_numpy(np.float64),
+            (rated["user"].to_numpy(), rated["item"].to_numpy()),
+        ),
+        shape=shape,
+    )

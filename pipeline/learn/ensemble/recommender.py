@@ -24,14 +24,20 @@ import pandas as pd
 import torch
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.factor_term import FactorTerm
-from pipeline.learn.feature_space import FeatureSpace
-from pipeline.learn.item_item import ItemItemTerm
-from pipeline.learn.model import RATING_HIGH, RATING_LOW, HeadTables, MultiTaskModel, TowerInputs
-from pipeline.learn.rating_term import RatingTerm
-from pipeline.learn.scoring import ScoreFn, pick_pairs, summed
-from pipeline.learn.snapshot import Snapshot
-from pipeline.learn.term_alignment import selection
+from pipeline.learn.data.ranking import ScoreFn, pick_pairs, summed
+from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble.factor_term import FactorTerm
+from pipeline.learn.ensemble.item_item_term import ItemItemTerm
+from pipeline.learn.ensemble.rating_term import RatingTerm, UserRatings
+from pipeline.learn.ensemble.term_alignment import selection
+from pipeline.learn.towers.feature_space import FeatureSpace
+from pipeline.learn.towers.model import (
+    RATING_HIGH,
+    RATING_LOW,
+    HeadTables,
+    MultiTaskModel,
+    TowerInputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +165,9 @@ class Scores:
     heads: HeadTables | None = None
     moments: np.ndarray | None = None
     release: np.ndarray | None = None
+    # what the rating term reads of the users: worked out from `heads.user_ratings` when a
+    # rating is first asked for (a served bundle stores it: it has no ratings to work it from)
+    rating_state: UserRatings | None = None
     _terms: ScoreFn | None = field(default=None, init=False, repr=False)
     _items_on_device: torch.Tensor | None = field(default=None, init=False, repr=False)
 
@@ -224,11 +233,21 @@ class Scores:
             v = torch.as_tensor(self.heads.rating_item[items], device=device)
             head = towers.rating(u, v).cpu().numpy()
         term = self.recommender.rating_term
-        state = self.heads.rating_users(term)
+        state = self.rating_users()
         if term is None or state is None:
             return head
         blended = term.blended(head.astype(np.float64), state, users, items)
         return np.clip(blended, RATING_LOW, RATING_HIGH).astype(head.dtype)
+
+    def rating_users(self) -> UserRatings | None:
+        """What the rating term reads of every user (None without a term or without ratings)."""
+        term = self.recommender.rating_term
+        if term is None:
+            return None
+        ratings = None if self.heads is None else self.heads.user_ratings
+        if self.rating_state is None and ratings is not None:
+            self.rating_state = term.users(ratings)
+        return self.rating_state
 
     def similar_vectors(self, texts: np.ndarray | None = None) -> np.ndarray:
         """Vectors whose dot products rank "people like you" (with the users' unit text

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 _SECONDS: defaultdict[str, float] = defaultdict(float)
 F = TypeVar("F", bound=Callable[..., Any])
+# the part of everything items x items (EASE, ItemKNN, the item-item term: bench/growth.py)
+ITEM_ITEM = "item_item"
 
 
 @contextmanager

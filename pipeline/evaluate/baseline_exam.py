@@ -20,7 +20,11 @@ import scipy.sparse as sp
 from pipeline.evaluate import baselines
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
-from pipeline.learn.data.history import recency_matrix
+from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF
+from pipeline.learn.algorithms.ease import EASE
+from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF
+from pipeline.learn.algorithms.itemknn import ItemKNN
+from pipeline.learn.data.history import binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import pick_pairs
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.fit import both_directions
@@ -58,7 +62,7 @@ def collaborative_metrics(
     def history(events: pd.DataFrame, half_life: float) -> sp.csr_matrix:
         users, items = events["user"].to_numpy(), events["item"].to_numpy()
         if math.isinf(half_life):
-            return baselines.binary_matrix(users, items, shape)
+            return binary_matrix(users, items, shape)
         times = events["event_s"].to_numpy()
         return recency_matrix(users, items, times, shape, half_life)
 
@@ -118,7 +122,7 @@ class BaselineNight:
 
 def ease(night: BaselineNight) -> dict[str, float]:
     return collaborative_metrics(
-        "ease", baselines.EASE.fit, baselines.EASE_LAMBDAS, *_exam_of(night),
+        "ease", EASE.fit, baselines.EASE_LAMBDAS, *_exam_of(night),
         half_lives=baselines.RECENCY_HALF_LIVES, reuse=night.reuse,
     )  # fmt: skip
 
@@ -126,19 +130,19 @@ def ease(night: BaselineNight) -> dict[str, float]:
 def itemknn(night: BaselineNight) -> dict[str, float]:
     ks = tuple(float(k) for k in baselines.ITEMKNN_KS)
     return collaborative_metrics(
-        "itemknn", lambda x, k: baselines.ItemKNN.fit(x, int(k)), ks, *_exam_of(night),
+        "itemknn", lambda x, k: ItemKNN.fit(x, int(k)), ks, *_exam_of(night),
         half_lives=baselines.RECENCY_HALF_LIVES, reuse=night.reuse,
     )  # fmt: skip
 
 
 def implicit_mf(night: BaselineNight) -> dict[str, float]:
     """iALS, its (factors, L2, alpha) point of `MF_GRID` tuned like the others' parameter."""
-    grid = tuple(float(index) for index in range(len(baselines.MF_GRID)))
+    grid = tuple(float(index) for index in range(len(MF_GRID)))
     mf = collaborative_metrics(
-        "mf", baselines.ImplicitMF.fit_grid, grid, *_exam_of(night), reuse=_mf_index(night.reuse)
+        "mf", ImplicitMF.fit_grid, grid, *_exam_of(night), reuse=_mf_index(night.reuse)
     )
     # the tuning loop chose an index of the grid: log what it stands for
-    factors, lam, alpha = baselines.MF_GRID[int(mf["baseline_mf_param"])]
+    factors, lam, alpha = MF_GRID[int(mf["baseline_mf_param"])]
     mf.update(baseline_mf_param=lam, baseline_mf_factors=float(factors), baseline_mf_alpha=alpha)
     return mf
 
@@ -224,9 +228,9 @@ def biased_mf(night: BaselineNight) -> dict[str, float]:
     if not _rated(night):
         return {}
 
-    def fit(events: pd.DataFrame, lam: float) -> baselines.BiasedMF:
+    def fit(events: pd.DataFrame, lam: float) -> BiasedMF:
         rated = events[events["rating"].notna()]
-        return baselines.BiasedMF.fit(
+        return BiasedMF.fit(
             rated["user"].to_numpy(),
             rated["item"].to_numpy(),
             rated["rating"].to_numpy(),
@@ -234,7 +238,7 @@ def biased_mf(night: BaselineNight) -> dict[str, float]:
             lam,
         )
 
-    grid = baselines.BIASED_MF_LAMBDAS
+    grid = BIASED_MF_LAMBDAS
     best = grid[len(grid) // 2]
     if reuse and "baseline_mf_rating_param" in reuse:
         best = reuse["baseline_mf_rating_param"]
@@ -264,7 +268,7 @@ def _mf_index(reuse: dict[str, float] | None) -> dict[str, float] | None:
     if not reuse or "baseline_mf_factors" not in reuse:
         return None
     point = (reuse["baseline_mf_factors"], reuse["baseline_mf_param"], reuse["baseline_mf_alpha"])
-    for index, (factors, lam, alpha) in enumerate(baselines.MF_GRID):
+    for index, (factors, lam, alpha) in enumerate(MF_GRID):
         if (float(factors), float(lam), float(alpha)) == point:
             return {"baseline_mf_param": float(index)}
     return None

@@ -19,6 +19,7 @@ from pipeline.evaluate import baselines
 from pipeline.evaluate.baseline_exam import BaselineNight
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
+from pipeline.learn.algorithms import ease
 from pipeline.learn.data.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,10 @@ def baseline_metrics(
 
 def _too_many_items(snapshot: Snapshot) -> str | None:
     n_items = len(snapshot.items)
-    if n_items <= baselines.EASE_MAX_ITEMS:
+    if n_items <= ease.EASE_MAX_ITEMS:
         return None
     return (
-        f"{n_items:,} items > {baselines.EASE_MAX_ITEMS:,}: EASE inverts a dense items x items "
+        f"{n_items:,} items > {ease.EASE_MAX_ITEMS:,}: EASE inverts a dense items x items "
         "matrix (float32, ~8 bytes x items² and items³ work)"
     )
 

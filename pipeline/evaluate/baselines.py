@@ -31,18 +31,11 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF  # noqa: F401
-
-# iALS (its grid of factors, L2 strength and alpha) is the model's factor term too
-from pipeline.learn.ensemble.factor_term import MF_GRID, ImplicitMF  # noqa: F401
-
-# the model's item-item term is made of these too: they live beside it, and stay importable here
-from pipeline.learn.ensemble.item_item_term import EASE, EASE_MAX_ITEMS, ItemKNN, binary_matrix  # noqa: F401
-from pipeline.learn.ensemble.rating_term import fit_biases
+from pipeline.learn.algorithms.biases import fit_biases
 
 EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
-# EASE (`EASE_MAX_ITEMS`: above it, skipped with a warning in the log), ItemKNN and the binary
-# history live in `pipeline.learn.ensemble.item_item_term`: the model's own item-item term is made of them too.
+# EASE (`EASE_MAX_ITEMS`: above it, skipped with a warning in the log), ItemKNN and iALS live in
+# `pipeline.learn.algorithms`: the model's item-item and factor terms are made of them too.
 # ItemKNN (sparse co-occurrences) and iALS (per-row solves) have no size limit; their cost grows
 # with the co-occurring item pairs and the events.
 # Half-lives (in positions back from a user's latest item) of the recency-weighted histories

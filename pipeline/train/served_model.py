@@ -19,7 +19,10 @@ import pandas as pd
 # the compatibility shim older champions need before they are unpickled (`pipeline.learn.ensemble.compat`)
 from pipeline.learn.ensemble.compat import LEGACY_MODULES, register_legacy_modules
 
-SERVED_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "pyarrow", "scipy")
+# the factor term folds users in with `implicit` (its BLAS held to one thread by threadpoolctl)
+SERVED_PACKAGES = (
+    "mlflow", "torch", "numpy", "pandas", "pyarrow", "scipy", "implicit", "threadpoolctl",
+)  # fmt: skip
 
 
 class RecsysPyfunc(mlflow.pyfunc.PythonModel):

@@ -33,7 +33,8 @@ def test_random_new_scores_only_candidates_and_is_seeded() -> None:
 
 
 def test_ease_matches_its_closed_form_on_a_hand_computed_example() -> None:
-    from pipeline.evaluate.baselines import EASE, binary_matrix
+    from pipeline.learn.algorithms.ease import EASE
+    from pipeline.learn.data.history import binary_matrix
 
     # X^T X + I = 2I + J, whose inverse is (I - J/5) / 2: diagonal 0.4, off-diagonal -0.1,
     # so B_ij = 0.1 / 0.4 = 0.25 off the diagonal and 0 on it
@@ -45,7 +46,7 @@ def test_ease_matches_its_closed_form_on_a_hand_computed_example() -> None:
 
 
 def test_spd_inverse_matches_numpy_in_place() -> None:
-    from pipeline.learn.ensemble.item_item_term import spd_inverse
+    from pipeline.learn.algorithms.ease import spd_inverse
 
     rng = np.random.default_rng(0)
     a = rng.random((70, 40)).astype(np.float32)
@@ -60,7 +61,8 @@ def test_spd_inverse_matches_numpy_in_place() -> None:
 
 
 def test_itemknn_keeps_each_items_k_nearest_by_cosine() -> None:
-    from pipeline.evaluate.baselines import ItemKNN, binary_matrix
+    from pipeline.learn.algorithms.itemknn import ItemKNN
+    from pipeline.learn.data.history import binary_matrix
 
     # users: {0,1}, {0,1}, {0,2}, {2}; cos(0,1) = 2/sqrt(6), cos(0,2) = 1/sqrt(6), cos(1,2) = 0
     x = binary_matrix(np.array([0, 0, 1, 1, 2, 2, 3]), np.array([0, 1, 0, 1, 0, 2, 2]), (4, 3))
@@ -78,7 +80,8 @@ def test_itemknn_keeps_each_items_k_nearest_by_cosine() -> None:
 
 
 def test_implicit_mf_recovers_two_taste_groups() -> None:
-    from pipeline.evaluate.baselines import ImplicitMF, binary_matrix
+    from pipeline.learn.algorithms.ials import ImplicitMF
+    from pipeline.learn.data.history import binary_matrix
 
     # users 0-3 like items 0-3, users 4-7 items 4-7; each user has all of their group but one
     pairs = [
@@ -97,7 +100,7 @@ def test_implicit_mf_recovers_two_taste_groups() -> None:
 
 
 def test_biased_mf_recovers_biases_and_a_low_rank_signal() -> None:
-    from pipeline.evaluate.baselines import BiasedMF
+    from pipeline.learn.algorithms.biased_mf import BiasedMF
 
     rng = np.random.default_rng(0)
     n_users, n_items = 60, 40
@@ -123,7 +126,7 @@ def test_biased_mf_recovers_biases_and_a_low_rank_signal() -> None:
 
 
 def test_biased_mf_counts_a_pair_rated_twice_once_with_its_last_rating() -> None:
-    from pipeline.evaluate.baselines import BiasedMF
+    from pipeline.learn.algorithms.biased_mf import BiasedMF
 
     once = BiasedMF.fit(np.array([0, 1]), np.array([0, 0]), np.array([5.0, 1.0]), (2, 1), 0.1)
     twice = BiasedMF.fit(
@@ -179,8 +182,8 @@ def test_recency_matrix_weighs_each_item_by_its_position_from_the_latest() -> No
 
 
 def test_recency_weighted_item_item_scores_are_the_weighted_sum_of_neighbours() -> None:
-    from pipeline.evaluate.baselines import ItemKNN, binary_matrix
-    from pipeline.learn.data.history import recency_matrix
+    from pipeline.learn.algorithms.itemknn import ItemKNN
+    from pipeline.learn.data.history import binary_matrix, recency_matrix
 
     users = np.array([0, 0, 1, 1, 2, 2, 3])
     items = np.array([0, 1, 1, 2, 0, 2, 2])
@@ -194,7 +197,8 @@ def test_recency_weighted_item_item_scores_are_the_weighted_sum_of_neighbours() 
 
 
 def test_sparse_itemknn_equals_the_dense_definition() -> None:
-    from pipeline.evaluate.baselines import ItemKNN, binary_matrix
+    from pipeline.learn.algorithms.itemknn import ItemKNN
+    from pipeline.learn.data.history import binary_matrix
 
     rng = np.random.default_rng(3)
     x = binary_matrix(rng.integers(0, 80, 900), rng.integers(0, 40, 900), (80, 40))
@@ -215,10 +219,11 @@ def test_skipped_baselines_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from pipeline.evaluate import baselines
     from pipeline.evaluate.baseline_registry import skipped_baselines
+    from pipeline.learn.algorithms import ease
 
     night = SimpleNamespace(users=range(40), items=range(30))
     assert skipped_baselines(night) == {}  # type: ignore[arg-type]
-    monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", 29)
+    monkeypatch.setattr(ease, "EASE_MAX_ITEMS", 29)
     monkeypatch.setattr(baselines, "BIASED_MF_MAX_ROWS", 69)
     skipped = skipped_baselines(night)  # type: ignore[arg-type]
     assert set(skipped) == {"ease", "ease_recent", "mf (ratings)"}

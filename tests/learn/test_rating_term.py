@@ -7,13 +7,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from pipeline.learn.algorithms import biases
+from pipeline.learn.data.history import rating_matrix
 from pipeline.learn.ensemble import rating_term as rp
-from pipeline.learn.ensemble.rating_term import (
-    RatingTerm,
-    UserRatings,
-    choose_rating_term,
-    rating_matrix,
-)
+from pipeline.learn.ensemble.rating_term import RatingTerm, UserRatings, choose_rating_term
 
 
 def reference(r: np.ndarray, pairs: list[tuple[int, int]]) -> list[float]:
@@ -22,13 +19,13 @@ def reference(r: np.ndarray, pairs: list[tuple[int, int]]) -> list[float]:
     values = r[users, items]
     mu, n_u, n_i = values.mean(), r.shape[0], r.shape[1]
     bu, bi = np.zeros(n_u), np.zeros(n_i)
-    for _ in range(rp.BIAS_ROUNDS):
+    for _ in range(biases.BIAS_ROUNDS):
         for i in range(n_i):
             rated = ~np.isnan(r[:, i])
-            bi[i] = (r[rated, i] - mu - bu[rated]).sum() / (rp.REG_ITEM + rated.sum())
+            bi[i] = (r[rated, i] - mu - bu[rated]).sum() / (biases.REG_ITEM + rated.sum())
         for u in range(n_u):
             rated = ~np.isnan(r[u])
-            bu[u] = (r[u, rated] - mu - bi[rated]).sum() / (rp.REG_USER + rated.sum())
+            bu[u] = (r[u, rated] - mu - bi[rated]).sum() / (biases.REG_USER + rated.sum())
     e = r - mu - bu[:, None] - bi[None, :]
 
     def sim(i: int, j: int) -> float:

@@ -91,3 +91,13 @@ def rating_matrix(events: pd.DataFrame, shape: tuple[int, int]) -> sp.csr_matrix
         ),
         shape=shape,
     )
+
+
+def binary_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """users x items, 1.0 where the user has at least one event with the item."""
+    matrix = sp.csr_matrix(
+        (np.ones(len(users), dtype=np.float32), (users, items)), shape=shape, dtype=np.float32
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix

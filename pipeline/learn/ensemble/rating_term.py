@@ -26,14 +26,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF, fold_in
+from pipeline.learn.algorithms.biases import REG_USER, fit_biases
+from pipeline.learn.algorithms.itemknn import top_per_row
 from pipeline.learn.data.history import rating_matrix
-from pipeline.learn.ensemble.item_item_term import top_per_row
 from pipeline.learn.ensemble.term_alignment import follow_rows, follow_square
 
 log = logging.getLogger(__name__)
 
-REG_ITEM, REG_USER = 10.0, 15.0  # the biases' shrinkage towards 0 (Surprise's defaults)
-BIAS_ROUNDS = 10
 SHRINK = 100.0  # similarity shrinkage: s * (n - 1) / (n - 1 + SHRINK)
 KEEP = 200  # neighbours kept per item (ML-100K u1: 40 -> 0.915, 200 -> 0.913 blended)
 MIN_VALIDATION = 200  # rated validation pairs needed to fit the blend's three numbers
@@ -74,29 +73,6 @@ class UserRatings:
         rated = residuals.copy()
         rated.data = np.ones_like(rated.data)
         return cls(residuals, rated, z["bias"], z["factors"])
-
-
-def fit_biases(
-    users: np.ndarray,
-    items: np.ndarray,
-    ratings: np.ndarray,
-    shape: tuple[int, int],
-    *,
-    reg_user: float = REG_USER,
-    reg_item: float = REG_ITEM,
-    rounds: int = BIAS_ROUNDS,
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """(mean, user biases, item biases) of `r = mean + b_u + b_i`, by regularised alternating
-    least squares (item biases first, so the user biases are the last half-step)."""
-    n_users, n_items = shape
-    mean = float(ratings.mean()) if len(ratings) else 0.0
-    b_u, b_i = np.zeros(n_users), np.zeros(n_items)
-    count_u = np.bincount(users, minlength=n_users)
-    count_i = np.bincount(items, minlength=n_items)
-    for _ in range(rounds):
-        b_i = np.bincount(items, ratings - mean - b_u[users], n_items) / (reg_item + count_i)
-        b_u = np.bincount(users, ratings - mean - b_i[items], n_users) / (reg_user + count_u)
-    return mean, b_u, b_i
 
 
 @dataclass

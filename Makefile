@@ -68,6 +68,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python bench/check_citations.py
 
 format: setup
 	$(BIN)/ruff format .

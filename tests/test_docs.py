@@ -40,3 +40,15 @@ def test_a_wrong_or_unlinked_number_and_an_undated_file_are_refused(tmp_path: Pa
     assert "0.2700 is in none of q.md" in found[0]
     assert "quotes 0.3100 without a bench/results link" in found[1]
     assert "undated.md: says no date or no `Command:`" in found[2]
+
+
+def test_the_release_is_the_same_in_the_package_pyproject_and_changelog() -> None:
+    import re
+    import tomllib
+
+    import pipeline
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    newest = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(encoding="utf-8"), re.M)
+    assert newest is not None
+    assert pipeline.__version__ == project["version"] == newest.group(1)

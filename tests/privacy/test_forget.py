@@ -18,7 +18,7 @@ from pipeline.privacy.forget import forget
 from pipeline.train.registry import champion_version, use_tracking
 from tests.conftest import Night, write_csv
 from tests.privacy.search import search_home
-from tests.serve.test_recommend import rows
+from tests.serve.test_recommend import assert_the_pyfunc_ranks_like_the_night, rows
 
 pytestmark = pytest.mark.slow
 
@@ -125,6 +125,19 @@ def test_the_champion_is_scrubbed_in_place_and_forget_again_changes_nothing(
     assert again["rows_removed"] == {}
     version = champion_version(use_tracking(settings), settings.registered_model)
     assert version.version == forgotten["champion"]
+
+
+def test_the_scrubbed_champion_still_ranks_the_others_like_their_night(forgotten: dict) -> None:
+    """Its vector tables and history lost the user's rows: the others' rows are renumbered
+    consistently, so the served model still scores their lists as the night did."""
+    settings = forgotten["settings"]
+    others = rows(
+        settings,
+        "select distinct user_id from marts.recommendations where user_id <> ? "
+        "order by hash(user_id) limit 8",
+        [forgotten["victim"]],
+    )
+    assert_the_pyfunc_ranks_like_the_night(settings, [u for (u,) in others])
 
 
 def test_the_next_night_runs_and_quarantines_later_rows(forgotten: dict) -> None:

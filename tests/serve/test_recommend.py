@@ -243,21 +243,28 @@ def test_the_served_pyfunc_scores_exactly_what_the_night_ranked(served: tuple) -
     """`models:/recsys_mtl@champion` loaded as any MLflow client would: for a sample of users,
     its `score` of every unseen released item puts the night's ten rows on top, with the
     night's scores (the towers and every score term, not the towers alone)."""
+    settings, _ = served
+    users = [u for (u,) in rows(settings, "select distinct user_id from marts.recommendations")]
+    assert_the_pyfunc_ranks_like_the_night(
+        settings, sorted(users)[:: max(1, len(users) // 40)][:40]
+    )
+
+
+def assert_the_pyfunc_ranks_like_the_night(settings: Settings, users: list[str]) -> None:
+    """For each of `users`: the champion pyfunc's scores of the night's rows are the rows'
+    scores, and no other unseen released item scores above the tenth."""
     import mlflow
     import numpy as np
     import pandas as pd
 
     from pipeline.train.registry import use_tracking
 
-    settings, _ = served
     use_tracking(settings)
     model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}@champion")
-    users = [u for (u,) in rows(settings, "select distinct user_id from marts.recommendations")]
-    sample = sorted(users)[:: max(1, len(users) // 40)][:40]
     released = [
         i for (i,) in rows(settings, "select item_id from marts.dim_items where is_released")
     ]
-    for user in sample:
+    for user in users:
         night = rows(
             settings,
             "select item_id, score from marts.recommendations where user_id = ? order by rank",

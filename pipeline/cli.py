@@ -16,12 +16,13 @@ import traceback
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import typer
 
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import RecsysError
+from pipeline.core.modes import Engine
 from pipeline.core.run_date import find_run_date, parse_run_date, resolve_run_date
 from pipeline.core.version import version_line
 
@@ -43,12 +44,11 @@ RUN_DATE = typer.Option(
 )
 LANDING = typer.Option(None, "--landing", help="Landing folder (default: $RECSYS_HOME/landing).")
 ENGINE = typer.Option(
-    "auto",
+    Engine.AUTO,
     "--engine",
     help="auto: in-process below RECSYS_EMBED_LOCAL_MAX_TEXTS texts (embed) or "
     "RECSYS_RECOMMEND_LOCAL_MAX_PAIRS active users x items (recommend), else Spark; spark|local.",
 )
-Engine = Literal["auto", "spark", "local"]  # typer checks the choice
 FORCE_REEMBED = typer.Option(
     False, "--force-reembed", help="Embed every text again, ignoring stored vectors."
 )

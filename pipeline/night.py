@@ -13,7 +13,8 @@ from typing import Any
 
 from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
-from pipeline.embed.stage import Engine, embed
+from pipeline.core.modes import Engine
+from pipeline.embed.stage import embed
 from pipeline.landing.ingest import ingest
 from pipeline.serve.publish import publish
 from pipeline.serve.recommend import recommend
@@ -26,7 +27,7 @@ def run_night(
     settings: Settings,
     run_date: date,
     *,
-    engine: Engine = "auto",
+    engine: Engine = Engine.AUTO,
     force_reembed: bool = False,
     reload: bool = False,
     top_n: int | None = None,

@@ -28,20 +28,20 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
+from pipeline.core.modes import Engine
 from pipeline.core.warehouse import connect, ensure_schemas, table_exists, transaction
 from pipeline.embed.encoder import encoder_spec
 from pipeline.embed.spark_submit import JOB_SCRIPT, SparkJob, spark_job, submit_spark_job
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["auto", "spark", "local"]
 
 EMBEDDINGS_DDL = """
 create table if not exists features.text_embeddings (
@@ -141,7 +141,7 @@ def run_embedding(
     run_date: date,
     model_id: str,
     *,
-    engine: Engine = "auto",
+    engine: Engine = Engine.AUTO,
     submit: Callable[[SparkJob], None] | None = None,
 ) -> dict[str, Any]:
     """Step 2: embed the exported texts with the chosen engine; never opens the warehouse.
@@ -363,7 +363,7 @@ def embed_load(
 
 
 def embed(
-    settings: Settings, run_date: date, *, engine: Engine = "auto", force: bool = False
+    settings: Settings, run_date: date, *, engine: Engine = Engine.AUTO, force: bool = False
 ) -> dict[str, Any]:
     """export -> embed (Spark or in-process) -> load; return the stage summary."""
     exported = embed_export(settings, run_date, force=force)

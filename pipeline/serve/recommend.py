@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +29,7 @@ from tqdm import tqdm
 from pipeline.core import stopwatch
 from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.core.errors import RecsysError
+from pipeline.core.modes import Engine
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
 from pipeline.embed.spark_submit import SparkJob, python_job, submit_spark_job
 from pipeline.learn.data.snapshot import Snapshot, export_snapshot
@@ -38,7 +39,6 @@ from pipeline.train.registry import load_champion
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["auto", "local", "spark"]
 SCORE_JOB = PROJECT_ROOT / "pipeline" / "serve" / "score_job.py"
 
 RECOMMENDATIONS_DDL = """
@@ -112,7 +112,7 @@ def score_night(
     bundle: Recommender,
     folder: Path | None = None,
     *,
-    engine: Engine = "auto",
+    engine: Engine = Engine.AUTO,
     submit: Callable[[SparkJob], None] | None = None,
 ) -> dict[str, Any]:
     """Step 2 from Parquet to Parquet (the part that may run on a GPU worker or on Spark)."""
@@ -245,7 +245,7 @@ def score_with_champion(
     run_date: date,
     top_n: int | None = None,
     *,
-    engine: Engine = "auto",
+    engine: Engine = Engine.AUTO,
     submit: Callable[[SparkJob], None] | None = None,
 ) -> dict[str, Any]:
     """Step 2 with the model: load `@champion`, score the exported night; counts and version.
@@ -257,7 +257,7 @@ def score_with_champion(
 
 
 def recommend(
-    settings: Settings, run_date: date, top_n: int | None = None, *, engine: Engine = "auto"
+    settings: Settings, run_date: date, top_n: int | None = None, *, engine: Engine = Engine.AUTO
 ) -> dict[str, Any]:
     """The whole stage: export, score with the champion (in-process or on Spark), write."""
     started = time.perf_counter()

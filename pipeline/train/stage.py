@@ -25,6 +25,7 @@ import torch
 from pipeline.core import stopwatch
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
+from pipeline.core.modes import TrainMode
 from pipeline.evaluate.baseline_registry import baseline_metrics, skipped_baselines
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.quality_report import verdicts
@@ -272,7 +273,11 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
         log.warning("train %s: full retrain: %s", run_date, exc)
         night = fit_and_judge(settings, snapshot, start)
     summary = log_and_gate(settings, night, fingerprint)
-    if start.mode == WARM and summary["alias"] != CHAMPION and settings.train.mode == "auto":
+    if (
+        start.mode == WARM
+        and summary["alias"] != CHAMPION
+        and settings.train.mode == TrainMode.AUTO
+    ):
         log.warning(
             "train %s: the warm candidate (version %s) failed the gate (%s): full retrain",
             run_date,

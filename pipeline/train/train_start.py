@@ -25,6 +25,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
+from pipeline.core.modes import TrainMode
 from pipeline.evaluate.baseline_registry import warm_params
 from pipeline.learn.ensemble.bundle import load_bundle, save_model
 from pipeline.learn.ensemble.fit import Fitted
@@ -34,7 +35,7 @@ from pipeline.train.registry import champion_version
 log = logging.getLogger(__name__)
 
 WARM_ARTIFACT = "warm_start"
-FULL, WARM = "full", "warm"
+FULL, WARM = TrainMode.FULL, TrainMode.WARM
 
 
 @dataclass

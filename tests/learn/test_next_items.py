@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from pipeline.learn.data.history import history_ratings, history_rows
+from pipeline.learn.towers.losses import next_items_loss
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
-from pipeline.learn.towers.next_items import UserSequences, next_items_loss
+from pipeline.learn.towers.next_items import UserSequences
 from tests.learn.tiny_model import tiny_model
 
 N_USERS, N_ITEMS = 4, 6

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from pipeline.learn.data.snapshot import Snapshot
@@ -29,14 +28,14 @@ from pipeline.learn.ensemble.validation import ValidationSlice
 from pipeline.learn.ensemble.warm_state import WarmStart
 from pipeline.learn.towers.feature_space import FeatureSpace, text_profiles
 from pipeline.learn.towers.loss_weights import LossWeights, recency_weights
-from pipeline.learn.towers.model import (
-    SECONDS_PER_DAY,
-    ModelConfig,
-    MultiTaskModel,
-    TowerInputs,
-    sampled_softmax,
+from pipeline.learn.towers.losses import (
+    interaction_loss,
+    next_items_loss,
+    rating_loss,
+    social_loss,
 )
-from pipeline.learn.towers.next_items import Cuts, UserSequences, next_items_loss
+from pipeline.learn.towers.model import SECONDS_PER_DAY, ModelConfig, MultiTaskModel
+from pipeline.learn.towers.next_items import Cuts, UserSequences
 from pipeline.learn.towers.social_blend import choose_text_weight, split_pairs
 from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import (
@@ -230,17 +229,25 @@ class Trainer:
                     )
                 elif active["interaction"]:
                     idx = step
-                    losses["interaction"] = self._interaction_loss(
-                        model, users_f, items_f, ev_u[idx], ev_i[idx], ev_t[idx], ev_w[idx], rng
+                    events_of = (ev_u[idx], ev_i[idx], ev_t[idx], ev_w[idx])
+                    losses["interaction"] = interaction_loss(
+                        model, users_f, items_f, events_of, cfg.negatives, rng
                     )
                 if active["rating"]:
                     pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
-                    u = model.rating_users(users_f, r_u[pick], table, without=r_i[pick])
-                    v, _ = model.items(items_f, r_i[pick], "rating")
-                    losses["rating"] = F.mse_loss(model.rating(u, v), r_y[pick])
+                    rated_of = (r_u[pick], r_i[pick], r_y[pick])
+                    losses["rating"] = rating_loss(model, users_f, items_f, rated_of, table)
                 if active["social"]:
                     pick = torch.as_tensor(rng.integers(0, len(friends), size=batch), device=dev)
-                    losses["social"] = self._social_loss(model, users_f, friends[pick], rng, table)
+                    losses["social"] = social_loss(
+                        model,
+                        users_f,
+                        friends[pick],
+                        cfg.negatives,
+                        cfg.social_temperature,
+                        rng,
+                        table,
+                    )
                 if not losses:
                     raise ValueError(f"{label}: no task to train (every loss weight is 0)")
                 total = weighting(losses)
@@ -332,54 +339,6 @@ class Trainer:
             order = order[new | (rng.random(len(order)) < cfg.warm_replay)]
         for start in range(0, len(order), self.cfg.batch_size):
             yield torch.as_tensor(order[start : start + self.cfg.batch_size], device=self.device)
-
-    def _interaction_loss(
-        self,
-        model: MultiTaskModel,
-        users_f: TowerInputs,
-        items_f: TowerInputs,
-        u_rows: torch.Tensor,
-        i_rows: torch.Tensor,
-        t: torch.Tensor,
-        w: torch.Tensor,
-        rng: np.random.Generator,
-    ) -> torch.Tensor:
-        """Sampled softmax: each positive against negatives shared by the batch. A negative is
-        masked when it is the positive itself or was not yet released at the event's time."""
-        negs = torch.as_tensor(
-            rng.integers(0, len(items_f), size=self.cfg.negatives), device=u_rows.device
-        )
-        u = model.users(users_f, u_rows)
-        v, b = model.items(items_f, torch.cat([i_rows, negs]))
-        release = items_f.release_s
-        assert release is not None
-        k = len(i_rows)
-        pos = (u * v[:k]).sum(1) + b[:k] + model.fresh(t - release[i_rows])
-        neg_age = t[:, None] - release[negs][None, :]
-        neg = u @ v[k:].T + b[k:][None, :] + model.fresh(neg_age)
-        mask = (negs[None, :] == i_rows[:, None]) | (neg_age < 0)
-        return sampled_softmax(pos, neg, mask, w)
-
-    def _social_loss(
-        self,
-        model: MultiTaskModel,
-        users_f: TowerInputs,
-        pairs: torch.Tensor,
-        rng: np.random.Generator,
-        table: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        negs = torch.as_tensor(
-            rng.integers(0, len(users_f), size=self.cfg.negatives), device=pairs.device
-        )
-        a, b = pairs[:, 0], pairs[:, 1]
-        s = model.social(model.users(users_f, torch.cat([a, b, negs]), "social", table))
-        k = len(a)
-        sa, sb, sn = s[:k], s[k : 2 * k], s[2 * k :]
-        tau = self.cfg.social_temperature
-        pos = (sa * sb).sum(1) / tau
-        neg = sa @ sn.T / tau
-        mask = (negs[None, :] == b[:, None]) | (negs[None, :] == a[:, None])
-        return sampled_softmax(pos, neg, mask)
 
 
 def _fmt(row: dict[str, float]) -> str:

@@ -19,7 +19,6 @@ entity the model never saw (id 0, "unknown") is scored from its text and feature
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -286,20 +285,3 @@ class MultiTaskModel(nn.Module):
         device = next(self.parameters()).device
         unit = self.social(torch.as_tensor(tables.social_user, device=device)).cpu().numpy()
         return blended(unit, texts, self.cfg.social_text_weight)
-
-
-def sampled_softmax(
-    pos: torch.Tensor,
-    neg: torch.Tensor,
-    neg_mask: torch.Tensor,
-    weights: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Cross-entropy of the positive against shared sampled negatives (masked ones excluded),
-    optionally weighted per row (weights are normalised to mean 1 over the batch)."""
-    neg = neg.masked_fill(neg_mask, -math.inf)
-    logits = torch.cat([pos[:, None], neg], dim=1)
-    target = torch.zeros(len(pos), dtype=torch.long, device=pos.device)
-    if weights is None:
-        return F.cross_entropy(logits, target)
-    losses = F.cross_entropy(logits, target, reduction="none")
-    return (losses * weights).sum() / weights.sum()

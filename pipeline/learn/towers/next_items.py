@@ -23,9 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn import functional as F
-
-from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
 
 MASKED = -1e9  # a logit that never wins; finite so that no row is all -inf
 
@@ -136,49 +133,3 @@ class UserSequences:
             seen=pairs_tensor(seen),
             targets=pairs_tensor(targets),
         )
-
-
-def next_items_loss(
-    model: MultiTaskModel,
-    users_f: TowerInputs,
-    items_f: TowerInputs,
-    item_vectors: tuple[torch.Tensor, torch.Tensor],
-    cuts: Cuts,
-    weights: torch.Tensor,
-    *,
-    full_softmax_max_items: int,
-    negatives: int,
-    rng: np.random.Generator,
-) -> torch.Tensor:
-    """Mean over the batch's cuts (weighted) of the targets' mean negative log-likelihood.
-    `item_vectors`: every item's interaction vector and bias, computed once for the step."""
-    v, b = item_vectors
-    table = torch.cat([v, torch.zeros((1, v.shape[1]), device=v.device)])
-    u = model.users(users_f, cuts.users, table=table, history=cuts.history)
-    n, m = len(cuts.users), len(v)
-    if m <= full_softmax_max_items:
-        columns = torch.arange(m, device=v.device)
-    else:
-        drawn = torch.as_tensor(rng.integers(0, m, size=negatives), device=v.device)
-        columns = torch.unique(torch.cat([cuts.targets[1], drawn]))
-    place = torch.full((m,), -1, dtype=torch.long, device=v.device)
-    place[columns] = torch.arange(len(columns), device=v.device)
-    release = items_f.release_s
-    assert release is not None
-    age = cuts.at_s[:, None] - release[columns][None, :]
-    logits = u @ v[columns].T + b[columns][None, :] + model.fresh(age)
-    target = torch.zeros((n, len(columns)), device=v.device)
-    target[cuts.targets[0], place[cuts.targets[1]]] = 1.0
-    # Not yet released at the cut's moment: left out, targets too. A later cut learns them at
-    # their own age; kept here, the newest age bucket would learn "released after the cut means
-    # taken" and push every new item up at serving time.
-    masked = age < 0
-    target = target.masked_fill(masked, 0.0)
-    kept = place[cuts.seen[1]] >= 0
-    masked[cuts.seen[0][kept], place[cuts.seen[1][kept]]] = True
-    log_p = F.log_softmax(logits.masked_fill(masked, MASKED), dim=1)
-    counts = target.sum(1)
-    has = counts > 0  # a cut whose later items were all in its history teaches nothing
-    per_cut = -(log_p * target).sum(1)[has] / counts[has]
-    w = weights[has]
-    return (per_cut * w).sum() / w.sum().clamp(min=1e-12)

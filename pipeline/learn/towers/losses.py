@@ -1,0 +1,144 @@
+"""Every task's loss, in one place: what the training loop (`ensemble/fit.py`) adds up each step,
+weighted by `loss_weights.py`.
+
+- interaction, a history-based user: `next_items_loss`, the multinomial likelihood of the items
+  after a cut of the history (Liang et al. 2018), over the whole catalogue or sampled negatives;
+- interaction, an id-based user: `interaction_loss`, a sampled softmax over single events;
+- rating: `rating_loss`, the squared error of the rating head;
+- social: `social_loss`, a sampled softmax over users after the social projection.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
+from pipeline.learn.towers.next_items import MASKED, Cuts
+
+
+def sampled_softmax(
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    neg_mask: torch.Tensor,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Cross-entropy of the positive against shared sampled negatives (masked ones excluded),
+    optionally weighted per row (weights are normalised to mean 1 over the batch)."""
+    neg = neg.masked_fill(neg_mask, -math.inf)
+    logits = torch.cat([pos[:, None], neg], dim=1)
+    target = torch.zeros(len(pos), dtype=torch.long, device=pos.device)
+    if weights is None:
+        return F.cross_entropy(logits, target)
+    losses = F.cross_entropy(logits, target, reduction="none")
+    return (losses * weights).sum() / weights.sum()
+
+
+def interaction_loss(
+    model: MultiTaskModel,
+    users_f: TowerInputs,
+    items_f: TowerInputs,
+    events: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    negatives: int,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """Sampled softmax: each positive (user row, item row, time, weight) against negatives
+    shared by the batch. A negative is masked when it is the positive itself or was not yet
+    released at the event's time."""
+    u_rows, i_rows, t, w = events
+    negs = torch.as_tensor(rng.integers(0, len(items_f), size=negatives), device=u_rows.device)
+    u = model.users(users_f, u_rows)
+    v, b = model.items(items_f, torch.cat([i_rows, negs]))
+    release = items_f.release_s
+    assert release is not None
+    k = len(i_rows)
+    pos = (u * v[:k]).sum(1) + b[:k] + model.fresh(t - release[i_rows])
+    neg_age = t[:, None] - release[negs][None, :]
+    neg = u @ v[k:].T + b[k:][None, :] + model.fresh(neg_age)
+    mask = (negs[None, :] == i_rows[:, None]) | (neg_age < 0)
+    return sampled_softmax(pos, neg, mask, w)
+
+
+def rating_loss(
+    model: MultiTaskModel,
+    users_f: TowerInputs,
+    items_f: TowerInputs,
+    rated: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    table: torch.Tensor | None,
+) -> torch.Tensor:
+    """Squared error of the rating head on (user rows, item rows, ratings); each pair's user is
+    read from their history without the rated item, as a rating is asked for."""
+    users, items, ratings = rated
+    u = model.rating_users(users_f, users, table, without=items)
+    v, _ = model.items(items_f, items, "rating")
+    return F.mse_loss(model.rating(u, v), ratings)
+
+
+def social_loss(
+    model: MultiTaskModel,
+    users_f: TowerInputs,
+    pairs: torch.Tensor,
+    negatives: int,
+    temperature: float,
+    rng: np.random.Generator,
+    table: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sampled softmax of each friend against users drawn for the batch (neither of the pair)."""
+    negs = torch.as_tensor(rng.integers(0, len(users_f), size=negatives), device=pairs.device)
+    a, b = pairs[:, 0], pairs[:, 1]
+    s = model.social(model.users(users_f, torch.cat([a, b, negs]), "social", table))
+    k = len(a)
+    sa, sb, sn = s[:k], s[k : 2 * k], s[2 * k :]
+    pos = (sa * sb).sum(1) / temperature
+    neg = sa @ sn.T / temperature
+    mask = (negs[None, :] == b[:, None]) | (negs[None, :] == a[:, None])
+    return sampled_softmax(pos, neg, mask)
+
+
+def next_items_loss(
+    model: MultiTaskModel,
+    users_f: TowerInputs,
+    items_f: TowerInputs,
+    item_vectors: tuple[torch.Tensor, torch.Tensor],
+    cuts: Cuts,
+    weights: torch.Tensor,
+    *,
+    full_softmax_max_items: int,
+    negatives: int,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """Mean over the batch's cuts (weighted) of the targets' mean negative log-likelihood.
+    `item_vectors`: every item's interaction vector and bias, computed once for the step."""
+    v, b = item_vectors
+    table = torch.cat([v, torch.zeros((1, v.shape[1]), device=v.device)])
+    u = model.users(users_f, cuts.users, table=table, history=cuts.history)
+    n, m = len(cuts.users), len(v)
+    if m <= full_softmax_max_items:
+        columns = torch.arange(m, device=v.device)
+    else:
+        drawn = torch.as_tensor(rng.integers(0, m, size=negatives), device=v.device)
+        columns = torch.unique(torch.cat([cuts.targets[1], drawn]))
+    place = torch.full((m,), -1, dtype=torch.long, device=v.device)
+    place[columns] = torch.arange(len(columns), device=v.device)
+    release = items_f.release_s
+    assert release is not None
+    age = cuts.at_s[:, None] - release[columns][None, :]
+    logits = u @ v[columns].T + b[columns][None, :] + model.fresh(age)
+    target = torch.zeros((n, len(columns)), device=v.device)
+    target[cuts.targets[0], place[cuts.targets[1]]] = 1.0
+    # Not yet released at the cut's moment: left out, targets too. A later cut learns them at
+    # their own age; kept here, the newest age bucket would learn "released after the cut means
+    # taken" and push every new item up at serving time.
+    masked = age < 0
+    target = target.masked_fill(masked, 0.0)
+    kept = place[cuts.seen[1]] >= 0
+    masked[cuts.seen[0][kept], place[cuts.seen[1][kept]]] = True
+    log_p = F.log_softmax(logits.masked_fill(masked, MASKED), dim=1)
+    counts = target.sum(1)
+    has = counts > 0  # a cut whose later items were all in its history teaches nothing
+    per_cut = -(log_p * target).sum(1)[has] / counts[has]
+    w = weights[has]
+    return (per_cut * w).sum() / w.sum().clamp(min=1e-12)

@@ -7,6 +7,7 @@ lists that were measured are the lists that are served.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,19 +125,12 @@ def chunked_top_k(
 
 
 def ranked_lists(
-    score_fn: ScoreFn,
-    user_rows: np.ndarray,
-    k: int,
-    *,
-    exclude: sp.csr_matrix | None = None,
-    allowed: np.ndarray | None = None,
-    chunk_size: int = 1024,
+    score_fn: ScoreFn, user_rows: np.ndarray, k: int, **limits: Any
 ) -> dict[int, list[int]]:
-    """user row -> its top-k item columns best first, candidates scored -inf left out."""
+    """user row -> its top-k item columns best first, candidates scored -inf left out;
+    `limits`: `chunked_top_k`'s `exclude`, `allowed` and `chunk_size`."""
     lists: dict[int, list[int]] = {}
-    for rows, columns, values in chunked_top_k(
-        score_fn, user_rows, k, exclude=exclude, allowed=allowed, chunk_size=chunk_size
-    ):
+    for rows, columns, values in chunked_top_k(score_fn, user_rows, k, **limits):
         finite = np.isfinite(values)
         for r, user in enumerate(rows.tolist()):
             lists[user] = columns[r][finite[r]].tolist()

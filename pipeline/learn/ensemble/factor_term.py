@@ -32,6 +32,7 @@ from pipeline.learn.data.history import binary_matrix
 from pipeline.learn.data.ranking import ScoreFn
 from pipeline.learn.ensemble.judge import Best, ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_rows
+from pipeline.learn.ensemble.term_data import TermData
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +91,10 @@ class FactorTerm:
             out.append(cls(factors, lam, alpha, scale, y))
         return out
 
-    def refit(
-        self,
-        events: pd.DataFrame,
-        shape: tuple[int, int],
-        texts: np.ndarray | None = None,
-        seed: int = 0,
-    ) -> FactorTerm:
+    def refit(self, data: TermData) -> FactorTerm:
         """The same choice fitted on other events (the fit's and its validation's, or a night's)."""
         point = (self.factors, self.lam, self.alpha)
-        return FactorTerm.fit(events, shape, point, texts, self.scale, seed)
+        return FactorTerm.fit(data.events, data.shape, point, data.texts, self.scale, data.seed)
 
     def rescaled(self, scale: float) -> FactorTerm:
         return replace(self, scale=scale)

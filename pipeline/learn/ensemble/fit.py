@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from pipeline.learn.data.snapshot import Snapshot
-from pipeline.learn.ensemble.recommender import Recommender
+from pipeline.learn.ensemble.recommender import OfRecommender, Recommender
 from pipeline.learn.ensemble.terms import choose_terms, refit_terms, rescale_terms
 from pipeline.learn.ensemble.validation import ValidationSlice
 from pipeline.learn.ensemble.warm_state import WarmStart
@@ -45,22 +45,13 @@ __all__ = [
 
 
 @dataclass
-class Fitted:
+class Fitted(OfRecommender):
     recommender: Recommender
     history: list[dict[str, float]]  # one row per epoch: losses and validation metrics
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
     # validation NDCG@10 of what is served (towers + the chosen terms); NaN without validation
     validation_ndcg: float = math.nan
     moments: Moments | None = None  # Adam's state of the returned weights (for a warm start)
-
-    @property
-    def model(self) -> MultiTaskModel:
-        """The towers."""
-        return self.recommender.towers
-
-    @property
-    def space(self) -> FeatureSpace:
-        return self.recommender.space
 
 
 class Trainer:

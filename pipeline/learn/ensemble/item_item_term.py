@@ -31,6 +31,7 @@ from pipeline.learn.data.history import binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import ScoreFn
 from pipeline.learn.ensemble.judge import Best, ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_square
+from pipeline.learn.ensemble.term_data import TermData
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,11 @@ class ItemItemTerm:
     scale: float  # the term's weight in the interaction score
     weights: sp.csr_matrix  # items x items
 
-    def refit(
-        self,
-        events: pd.DataFrame,
-        shape: tuple[int, int],
-        texts: np.ndarray | None = None,
-        seed: int = 0,
-        keep: int = ITEM_ITEM_KEEP,
-    ) -> ItemItemTerm:
+    def refit(self, data: TermData, keep: int = ITEM_ITEM_KEEP) -> ItemItemTerm:
         """The same choice fitted on other events (a refit on every event of the night)."""
-        weights = item_item_weights(self.kind, events, shape, self.param, keep, texts)
+        weights = item_item_weights(
+            self.kind, data.events, data.shape, self.param, keep, data.texts
+        )
         return ItemItemTerm(self.kind, self.param, self.half_life, self.scale, weights)
 
     def rescaled(self, scale: float) -> ItemItemTerm:

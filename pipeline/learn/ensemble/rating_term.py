@@ -30,6 +30,7 @@ from pipeline.learn.algorithms.biases import REG_USER, fit_biases
 from pipeline.learn.algorithms.itemknn import top_per_row
 from pipeline.learn.data.history import rating_matrix
 from pipeline.learn.ensemble.term_alignment import follow_rows, follow_square
+from pipeline.learn.ensemble.term_data import TermData
 
 log = logging.getLogger(__name__)
 
@@ -173,15 +174,9 @@ class RatingTerm:
         factors = self.factor_rating(state, users, items)
         return blend_columns(head, knn, support, factors) @ np.asarray(self.blend)
 
-    def refit(
-        self,
-        events: pd.DataFrame,
-        shape: tuple[int, int],
-        texts: np.ndarray | None = None,
-        seed: int = 0,
-    ) -> RatingTerm:
+    def refit(self, data: TermData) -> RatingTerm:
         """The same blend over members fitted on more ratings (the serving refit)."""
-        fitted = RatingTerm.fit(rating_matrix(events, shape), self.factor_lam)
+        fitted = RatingTerm.fit(rating_matrix(data.events, data.shape), self.factor_lam)
         fitted.blend = self.blend
         return fitted
 

@@ -148,6 +148,21 @@ class Recommender:
         return Scores(self, u, v, history, heads=heads, moments=moments, release=release)
 
 
+class OfRecommender:
+    """The towers and feature space of a `recommender` (a fit's result, a warm start)."""
+
+    recommender: Recommender
+
+    @property
+    def model(self) -> MultiTaskModel:
+        """The towers."""
+        return self.recommender.towers
+
+    @property
+    def space(self) -> FeatureSpace:
+        return self.recommender.space
+
+
 @dataclass
 class Scores:
     """A recommender's scores of one night's users and items.

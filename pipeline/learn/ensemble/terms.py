@@ -29,6 +29,7 @@ from pipeline.learn.ensemble.item_item_term import ITEM_ITEM_WEIGHTS, choose_ite
 from pipeline.learn.ensemble.judge import Best, ColdGuard
 from pipeline.learn.ensemble.rating_term import choose_rating_term
 from pipeline.learn.ensemble.recommender import InteractionTerm, Recommender
+from pipeline.learn.ensemble.term_data import TermData
 from pipeline.learn.ensemble.validation import ValidationSlice
 
 
@@ -38,9 +39,7 @@ class Term(Protocol):
     name: str  # its kind: the MLflow param `term_<name>`
     file: str  # its file in a bundle
 
-    def refit(
-        self, events: pd.DataFrame, shape: tuple[int, int], texts: np.ndarray | None, seed: int
-    ) -> Self: ...
+    def refit(self, data: TermData) -> Self: ...
 
     def follow(self, selection: sp.csr_matrix) -> Self: ...
 
@@ -99,9 +98,8 @@ def refit_terms(
     rec: Recommender, chosen: Recommender, snapshot: Snapshot, events: pd.DataFrame, seed: int
 ) -> None:
     """`chosen`'s terms with their members fitted on `events`, set on `rec`."""
-    shape = (len(snapshot.users), len(snapshot.items))
-    texts = snapshot.item_text
-    rec.set_terms([t.refit(events, shape, texts, seed) for t in chosen.all_terms()])
+    data = TermData(events, (len(snapshot.users), len(snapshot.items)), snapshot.item_text, seed)
+    rec.set_terms([t.refit(data) for t in chosen.all_terms()])
 
 
 def rescale_terms(

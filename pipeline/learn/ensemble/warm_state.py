@@ -11,16 +11,14 @@ from pathlib import Path
 
 import torch
 
-from pipeline.learn.ensemble.recommender import Recommender
-from pipeline.learn.towers.feature_space import FeatureSpace
-from pipeline.learn.towers.model import MultiTaskModel
+from pipeline.learn.ensemble.recommender import OfRecommender, Recommender
 from pipeline.learn.towers.warm_start import MOMENTS_FILE, Moments
 
 WARM_FILE = "warm.json"
 
 
 @dataclass
-class WarmStart:
+class WarmStart(OfRecommender):
     """What a warm fit starts from: a fitted recommender (its terms' choices included), the
     vocabularies its rows follow, the newest event it learned from, and its fit's epochs."""
 
@@ -29,15 +27,6 @@ class WarmStart:
     epochs: int
     # Adam's state of the fit's returned weights (`adam_moments`); None from an older run
     moments: Moments | None = None
-
-    @property
-    def model(self) -> MultiTaskModel:
-        """The towers."""
-        return self.recommender.towers
-
-    @property
-    def space(self) -> FeatureSpace:
-        return self.recommender.space
 
     def write(self, folder: Path) -> None:
         """Beside the model's bundle files (`bundle.save_model`): what a warm fit needs more."""

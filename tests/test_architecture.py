@@ -54,3 +54,26 @@ def test_no_module_is_too_long() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_no_block_of_six_lines_is_written_twice_in_learn() -> None:
+    """The model package says each thing once: no six consecutive code lines (stripped, blank
+    and comment lines skipped, imports left out) appear twice in `pipeline/learn`."""
+    window = 6
+    seen: dict[tuple[str, ...], str] = {}
+    repeated: list[str] = []
+    for path in sorted((PROJECT_ROOT / "pipeline" / "learn").rglob("*.py")):
+        lines = [
+            (number, text.strip())
+            for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if text.strip() and not text.strip().startswith(("#", "import ", "from "))
+        ]
+        for start in range(len(lines) - window + 1):
+            block = tuple(text for _, text in lines[start : start + window])
+            if all(len(text) <= 3 for text in block):  # brackets and the like
+                continue
+            where = f"{path.relative_to(PROJECT_ROOT)}:{lines[start][0]}"
+            if block in seen:
+                repeated.append(f"{where} repeats {seen[block]}")
+            seen.setdefault(block, where)
+    assert repeated == [], "\n".join(repeated)

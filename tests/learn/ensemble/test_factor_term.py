@@ -12,7 +12,7 @@ from pipeline.learn.ensemble.factor_term import FactorTerm, choose_factor_term
 from pipeline.learn.ensemble.item_item_term import item_item_weights
 from pipeline.learn.ensemble.terms import choose_terms
 from pipeline.learn.ensemble.validation import ValidationSlice
-from tests.learn.test_item_item import N_ITEMS, N_USERS, paired_world
+from tests.learn.ensemble.test_item_item_term import N_ITEMS, N_USERS, paired_world
 from tests.learn.tiny_model import bare
 
 

@@ -24,6 +24,7 @@ from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF
 from pipeline.learn.algorithms.ease import EASE
 from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF
 from pipeline.learn.algorithms.itemknn import ItemKNN
+from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.history import binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import pick_pairs
 from pipeline.learn.data.snapshot import Snapshot
@@ -84,7 +85,7 @@ def collaborative_metrics(
                 scored[(value, h)] = ranked["ndcg_at_10"]
         for variant, hs in variants.items():
             pairs = [(value, h) for value in grid for h in hs]
-            chosen[variant] = max(pairs, key=lambda p: (scored[p], -pairs.index(p)))  # ties: first
+            chosen[variant] = first_best(pairs, scored.__getitem__)
     x = history(split.train, math.inf)
     fitted: dict[float, baselines.ItemScorer] = {}
     out: dict[str, float] = {}
@@ -251,7 +252,7 @@ def biased_mf(night: BaselineNight) -> dict[str, float]:
             )
             for lam in grid
         }
-        best = min(grid, key=lambda lam: (errors[lam], grid.index(lam)))
+        best = first_best(grid, errors.__getitem__, lower_is_better=True)
     predicted = fit(split.train, best).predict(
         exam.rated["user"].to_numpy(), exam.rated["item"].to_numpy()
     )

@@ -28,9 +28,10 @@ import scipy.sparse as sp
 
 from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, fold_in
 from pipeline.learn.algorithms.text_lending import text_lenders
+from pipeline.learn.data.choice import Best, first_best
 from pipeline.learn.data.history import binary_matrix
 from pipeline.learn.data.ranking import ScoreFn
-from pipeline.learn.ensemble.judge import Best, ColdGuard, Judge
+from pipeline.learn.ensemble.judge import ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_rows
 from pipeline.learn.ensemble.term_data import TermData
 
@@ -158,14 +159,14 @@ def choose_factor_term(
     # one point's folded-in users at a time: a grid of them would not fit a large user base
     alone = {point: judge.alone(fit.scorer(events, shape[0])) for point, fit in fits.items()}
     log.debug("factor terms alone, validation NDCG@10: %s", alone)
-    point = max(MF_GRID, key=lambda p: (alone[p], -MF_GRID.index(p)))  # ties: the first
+    point = first_best(MF_GRID, alone.__getitem__)
     unit = fits[point].scorer(events, shape[0])
     before = judge.judged(base)[0]
     spread = judge.spread(None if base is None else lambda r: judge.towers(r) + base(r))
     own = judge.spread(unit)
     if own <= 0 or spread <= 0:
         return None
-    best: Best[float] = Best(before, guard=ColdGuard.of(judge))
+    best: Best[float] = Best(before, allows=ColdGuard.of(judge).allows)
     for weight in FACTOR_WEIGHTS:
         scale = weight * spread / own
 
@@ -175,7 +176,7 @@ def choose_factor_term(
 
         score, cold = judge.judged(extra)
         log.debug("factor term %s, weight %g: NDCG@10 %.4f, cold %.4f", point, weight, score, cold)
-        best.offer(score, cold, scale)
+        best.offer(score, scale, cold)
     if best.choice is None:
         log.info("factor term: none chosen (%.4f without it on validation)", before)
         return None

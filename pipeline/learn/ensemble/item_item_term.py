@@ -27,9 +27,10 @@ from pipeline.core.stopwatch import ITEM_ITEM, timed
 from pipeline.learn.algorithms.ease import EASE, EASE_MAX_ITEMS
 from pipeline.learn.algorithms.itemknn import ItemKNN, top_per_row
 from pipeline.learn.algorithms.text_lending import lend_to_cold
+from pipeline.learn.data.choice import Best
 from pipeline.learn.data.history import binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import ScoreFn
-from pipeline.learn.ensemble.judge import Best, ColdGuard, Judge
+from pipeline.learn.ensemble.judge import ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_square
 from pipeline.learn.ensemble.term_data import TermData
 
@@ -187,7 +188,7 @@ def choose_item_item_term(
         "towers alone: NDCG@10 %.4f, cold recall@10 %.4f (%.1f%% of the events on cold items)",
         *(alone, alone_cold, 100 * judge.cold_share),
     )
-    best: Best[ItemItemTerm] = Best(alone, guard=ColdGuard.of(judge, alone_cold))
+    best: Best[ItemItemTerm] = Best(alone, allows=ColdGuard.of(judge, alone_cold).allows)
     towers = judge.spread()
     for param in ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS:
         weights = item_item_weights(kind, events, shape, param, keep, texts)
@@ -203,7 +204,7 @@ def choose_item_item_term(
                     "item-item term %s %g, half-life %g, weight %g: NDCG@10 %.4f, cold %.4f",
                     *(kind, param, half_life, weight, score, cold),
                 )
-                best.offer(score, cold, term)
+                best.offer(score, term, cold)
     chosen = best.choice
     if chosen is None:
         log.info("item-item term: none chosen (towers alone %.4f on validation)", alone)

@@ -1,16 +1,16 @@
-"""What choosing a score term asks of the validation slice, and the rules every choice follows.
+"""What choosing a score term asks of the validation slice, and the cold-item guard.
 
-Every term (the item-item term, the factor term, a warm night's new weights) is chosen the same
-way: candidates in a fixed order are scored by the validation NDCG@10 of the towers plus the
-term; a candidate must beat the best so far strictly (a tie keeps the earlier one: the simpler
-choice, or a warm night's start) and pass the cold-item guard.
+Every term (the item-item term, the factor term, a warm night's new weights) is chosen by the one
+search rule (`data/choice.py`: a candidate must beat the best so far strictly, a tie keeps the
+earlier one, the simpler choice or a warm night's start) on the validation NDCG@10 of the towers
+plus the term, under the cold-item guard below.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -22,8 +22,6 @@ COLD_TOLERANCE = 0.1
 # ... where new items matter: at least this share of the validation events is on them (on
 # ML-100K, 0.3%: a handful of events whose recall would be noise)
 COLD_MIN_SHARE = 0.02
-
-T = TypeVar("T")
 
 
 class Judge(Protocol):
@@ -60,17 +58,3 @@ class ColdGuard:
     def allows(self, cold: float) -> bool:
         """NaN (no cold items in the slice) is allowed: there is nothing to keep."""
         return not cold < self.floor
-
-
-@dataclass
-class Best(Generic[T]):
-    """The grid search's one rule: the first candidate with the highest score that the guard
-    allows; `choice` starts as the incumbent (None: nothing, or the start's own)."""
-
-    score: float
-    choice: T | None = None
-    guard: ColdGuard = field(default_factory=lambda: ColdGuard(-math.inf))
-
-    def offer(self, score: float, cold: float, choice: T) -> None:
-        if score > self.score and self.guard.allows(cold):
-            self.score, self.choice = score, choice

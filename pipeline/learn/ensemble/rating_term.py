@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF, fold_in
 from pipeline.learn.algorithms.biases import REG_USER, fit_biases
 from pipeline.learn.algorithms.itemknn import top_per_row
+from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.history import rating_matrix
 from pipeline.learn.ensemble.term_alignment import follow_rows, follow_square
 from pipeline.learn.ensemble.term_data import TermData
@@ -257,7 +258,7 @@ def choose_rating_term(
         mf = fits[lam] = BiasedMF.fit(coo.row, coo.col, coo.data, ratings.shape, lam)
         folded = BiasedMF(mf.mean, fold_in(ratings, mf.item_factors, mf.mean, lam), mf.item_factors)
         errors[lam] = float(np.sqrt(np.mean((folded.predict(users, items) - truth) ** 2)))
-    best = min(BIASED_MF_LAMBDAS, key=lambda lam: errors[lam])
+    best = first_best(BIASED_MF_LAMBDAS, errors.__getitem__, lower_is_better=True)
     term = RatingTerm.fit(ratings, best, factors=fits[best])
     state = term.users(ratings)
     design = blend_columns(

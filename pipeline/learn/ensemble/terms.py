@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from pipeline.learn.data.choice import Best
 from pipeline.learn.data.ranking import PairFn, ScoreFn, summed
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.factor_term import FACTOR_WEIGHTS, choose_factor_term
 from pipeline.learn.ensemble.item_item_term import ITEM_ITEM_WEIGHTS, choose_item_item_term
-from pipeline.learn.ensemble.judge import Best, ColdGuard
+from pipeline.learn.ensemble.judge import ColdGuard
 from pipeline.learn.ensemble.rating_term import choose_rating_term
 from pipeline.learn.ensemble.recommender import InteractionTerm, Recommender
 from pipeline.learn.ensemble.term_data import TermData
@@ -111,7 +112,7 @@ def rescale_terms(
     to), under the same cold-item guard. Returns the validation NDCG@10 of the towers plus the
     terms. A handful of rankings of the slice: seconds, where choosing the terms again (every
     kind, parameter and half-life) costs a full fit's minute."""
-    guard = ColdGuard.of(judge)
+    allows = ColdGuard.of(judge).allows
     for index, term in enumerate(list(rec.terms)):
         # as a full fit chooses them: each term on the towers and the terms summed before it
         below = _total(rec.terms[:index], events, n_users)
@@ -124,9 +125,10 @@ def rescale_terms(
         own = judge.spread(unit)
         grid = WEIGHT_GRIDS[term.name]
         scales = [term.scale, *(w * under / own for w in grid if own > 0 and under > 0)]
-        best: Best[float] = Best(-np.inf, guard=guard)
+        best: Best[float] = Best(-np.inf, allows=allows)
         for scale in scales:  # the start's weight first: a tie keeps it
-            best.offer(*judge.judged(_scaled(unit, scale, rest)), scale)
+            score, cold = judge.judged(_scaled(unit, scale, rest))
+            best.offer(score, scale, cold)
         if best.choice is not None:
             rec.terms[index] = term.rescaled(best.choice)
     return judge.ndcg(_total(rec.terms, events, n_users))

@@ -16,6 +16,7 @@ import logging
 
 import numpy as np
 
+from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.ranking import ranked_lists, seen_matrix
 from pipeline.metrics.functions import recall_at_k
 
@@ -63,18 +64,19 @@ def choose_text_weight(
     seen_pairs = np.concatenate([known, known[:, ::-1], np.repeat(np.arange(n), 2).reshape(-1, 2)])
     exclude = seen_matrix(seen_pairs[:, 0], seen_pairs[:, 1], (n, n))
     rows = np.array(sorted(truth), dtype=np.int64)
-    best = (-1.0, 0.0)
+    recalls: dict[float, float] = {}
     for weight in TEXT_WEIGHTS:
         s = blended(social, texts, weight)
         preds = ranked_lists(lambda r, s=s: s[r] @ s.T, rows, K, exclude=exclude)
-        recall = recall_at_k(truth, preds, k=K)  # type: ignore[arg-type]
-        log.debug("social text weight %g: validation social recall@10 %.4f", weight, recall)
-        if recall > best[0]:
-            best = (recall, weight)
+        recalls[weight] = recall_at_k(truth, preds, k=K)  # type: ignore[arg-type]
+        log.debug(
+            "social text weight %g: validation social recall@10 %.4f", weight, recalls[weight]
+        )
+    best = first_best(TEXT_WEIGHTS, recalls.__getitem__)
     log.info(
         "social text weight %g: validation social recall@10 %.4f (%d held-out pairs)",
-        best[1],
-        best[0],
+        best,
+        recalls[best],
         len(held),
     )
-    return best[1]
+    return best

@@ -175,6 +175,31 @@ class RatingTerm:
         factors = self.factor_rating(state, users, items)
         return blend_columns(head, knn, support, factors) @ np.asarray(self.blend)
 
+    def blended_on(
+        self, ratings: sp.csr_matrix, head: np.ndarray, rated: pd.DataFrame
+    ) -> RatingTerm | None:
+        """This term's members with the blend fitted by least squares to the rated validation
+        pairs `rated`, given the head's predictions of them (`head`) and the users' `ratings`;
+        None when the blend does not lower their RMSE."""
+        users, items = rated["user"].to_numpy(), rated["item"].to_numpy()
+        truth = rated["rating"].to_numpy(np.float64)
+        state = self.users(ratings)
+        design = blend_columns(
+            head, *self.neighbourhood(state, users, items), self.factor_rating(state, users, items)
+        )
+        blend, *_ = np.linalg.lstsq(design, truth, rcond=None)
+        before = float(np.sqrt(np.mean((head - truth) ** 2)))
+        after = float(np.sqrt(np.mean((design @ blend - truth) ** 2)))
+        log.info(
+            "rating term: validation RMSE %.4f -> %.4f (blend %s)",
+            before,
+            after,
+            np.array2string(blend, precision=3),
+        )
+        if not after < before:
+            return None
+        return replace(self, blend=tuple(float(w) for w in blend))
+
     def refit(self, data: TermData) -> RatingTerm:
         """The same blend over members fitted on more ratings (the serving refit)."""
         fitted = RatingTerm.fit(rating_matrix(data.events, data.shape), self.factor_lam)
@@ -259,21 +284,4 @@ def choose_rating_term(
         folded = BiasedMF(mf.mean, fold_in(ratings, mf.item_factors, mf.mean, lam), mf.item_factors)
         errors[lam] = float(np.sqrt(np.mean((folded.predict(users, items) - truth) ** 2)))
     best = first_best(BIASED_MF_LAMBDAS, errors.__getitem__, lower_is_better=True)
-    term = RatingTerm.fit(ratings, best, factors=fits[best])
-    state = term.users(ratings)
-    design = blend_columns(
-        head, *term.neighbourhood(state, users, items), term.factor_rating(state, users, items)
-    )
-    blend, *_ = np.linalg.lstsq(design, truth, rcond=None)
-    before = float(np.sqrt(np.mean((head - truth) ** 2)))
-    after = float(np.sqrt(np.mean((design @ blend - truth) ** 2)))
-    log.info(
-        "rating term: validation RMSE %.4f -> %.4f (blend %s)",
-        before,
-        after,
-        np.array2string(blend, precision=3),
-    )
-    if not after < before:
-        return None
-    term.blend = tuple(float(w) for w in blend)
-    return term
+    return RatingTerm.fit(ratings, best, factors=fits[best]).blended_on(ratings, head, rated)

@@ -28,7 +28,7 @@ from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.factor_term import FACTOR_WEIGHTS, choose_factor_term
 from pipeline.learn.ensemble.item_item_term import ITEM_ITEM_WEIGHTS, choose_item_item_term
 from pipeline.learn.ensemble.judge import ColdGuard
-from pipeline.learn.ensemble.rating_term import choose_rating_term
+from pipeline.learn.ensemble.rating_term import MIN_VALIDATION, choose_rating_term
 from pipeline.learn.ensemble.recommender import InteractionTerm, Recommender
 from pipeline.learn.ensemble.term_data import TermData
 from pipeline.learn.ensemble.validation import ValidationSlice
@@ -109,8 +109,8 @@ def rescale_terms(
     """A warm fit keeps its start's term choices, but the towers they are added to have moved:
     each interaction term's weight is chosen again on the validation slice, among its start's
     weight and the grid a full fit searches (relative to the spread of the scores it is added
-    to), under the same cold-item guard. Returns the validation NDCG@10 of the towers plus the
-    terms. A handful of rankings of the slice: seconds, where choosing the terms again (every
+    to), under the same cold-item guard; the rating term's blend is fitted again against
+    tonight's head. Returns the validation NDCG@10 of the towers plus the terms. A handful of rankings of the slice: seconds, where choosing the terms again (every
     kind, parameter and half-life) costs a full fit's minute."""
     allows = ColdGuard.of(judge).allows
     for index, term in enumerate(list(rec.terms)):
@@ -131,6 +131,13 @@ def rescale_terms(
             best.offer(score, scale, cold)
         if best.choice is not None:
             rec.terms[index] = term.rescaled(best.choice)
+    # the rating blend weighs tonight's head against the members: fitted again against it
+    # (against the parent's head it would weigh a head that is no more)
+    ratings = judge.users_f.ratings
+    if rec.rating_term is not None and ratings is not None:
+        head, rated = judge.rated_heads()
+        if len(rated) >= MIN_VALIDATION:
+            rec.rating_term = rec.rating_term.blended_on(ratings, head, rated)
     return judge.ndcg(_total(rec.terms, events, n_users))
 
 

@@ -118,6 +118,13 @@ def test_the_path_is_chosen_only_with_enough_rated_validation_pairs() -> None:
     few = validation.iloc[: rp.MIN_VALIDATION - 1]
     assert choose_rating_term(train, head[: len(few)], few) is None
 
+    # a warm night's head knows the ratings: the blend is fitted again against it, the members
+    # kept, and the head now weighs most
+    knowing = validation["rating"].to_numpy(np.float64) + rng.normal(0, 0.1, len(validation))
+    again = chosen.blended_on(train, knowing, validation)
+    assert again is not None and again.neighbours is chosen.neighbours
+    assert again.blend[0] > 0.5 > chosen.blend[0]
+
 
 def test_the_model_blends_its_head_with_the_path_and_reads_tonights_ratings() -> None:
     from pipeline.learn.towers.model import RATING_HIGH, RATING_LOW

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.landing.ingest import discover, normalise_column, sha256_of
+from pipeline.landing.ingest import MAX_FIELD_CHARS, discover, normalise_column, sha256_of
 from pipeline.landing.suppression import ERASED_PREFIX, USER_COLUMNS
 
 WORK_USER_COLUMNS = ("user_id", "friend_id", "similar_user_id")
@@ -53,7 +53,8 @@ def scrub_work_exports(settings: Settings, ids: list[str]) -> dict[str, int]:
     for root in settings.work_dirs:
         for path in sorted(root.rglob("*.parquet")) if root.is_dir() else []:
             table = pq.read_table(path)
-            hit = pa.array([False] * table.num_rows)
+            # typed: an export without rows would give a null-typed array, which `or` refuses
+            hit = pa.array([False] * table.num_rows, pa.bool_())
             for column in WORK_USER_COLUMNS:
                 if column in table.column_names:
                     values = pc.cast(table[column], pa.string())
@@ -113,6 +114,7 @@ def redact_landing_files(
 
 
 def _redact_csv(path: Path, columns: tuple[str, ...], hashes: dict[str, str]) -> int:
+    csv.field_size_limit(MAX_FIELD_CHARS)  # what ingest read, this reads (a fresh process too)
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             records = list(csv.reader(handle))

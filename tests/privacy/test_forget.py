@@ -137,7 +137,7 @@ def test_the_scrubbed_champion_still_ranks_the_others_like_their_night(forgotten
         "order by hash(user_id) limit 8",
         [forgotten["victim"]],
     )
-    assert_the_pyfunc_ranks_like_the_night(settings, [u for (u,) in others])
+    assert_the_pyfunc_ranks_like_the_night(settings, forgotten["day"], [u for (u,) in others])
 
 
 def test_the_next_night_runs_and_quarantines_later_rows(forgotten: dict) -> None:

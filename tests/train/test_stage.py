@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -138,7 +139,8 @@ def test_the_served_model_loads_by_alias_and_scores_pairs(gate_story: dict) -> N
         pd.DataFrame({"user_id": ["u00001", "nobody"], "item_id": ["i00001", "i00002"]})
     )
     assert list(out.columns) == ["score", "rating"]
-    assert 0 < out["score"][0] < 1 and 0.5 <= out["rating"][0] <= 5
+    # `score` is the night's ranking score (towers and terms), `rating` on the rating scale
+    assert np.isfinite(out["score"][0]) and 0.5 <= out["rating"][0] <= 5
     assert out.iloc[1].isna().all()  # an unknown user gets no score, not a made-up one
     assert bundle.trained_on.isoformat() == gate_story["good"]["run_date"]
 

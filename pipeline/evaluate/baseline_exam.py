@@ -60,7 +60,7 @@ def collaborative_metrics(
     if half_lives:
         variants[f"{name}_recent"] = half_lives
 
-    def history(events: pd.DataFrame, half_life: float) -> sp.csr_matrix:
+    def weighted(events: pd.DataFrame, half_life: float) -> sp.csr_matrix:
         users, items = events["user"].to_numpy(), events["item"].to_numpy()
         if math.isinf(half_life):
             return binary_matrix(users, items, shape)
@@ -76,7 +76,7 @@ def collaborative_metrics(
         }
     elif tuning is not None and tuning[1].evaluable_users and len(tuning[0].train):
         every = sorted({h for hs in variants.values() for h in hs})
-        histories = {h: history(tuning[0].train, h) for h in every}
+        histories = {h: weighted(tuning[0].train, h) for h in every}
         scored: dict[tuple[float, float], float] = {}
         for value in grid:
             model = fit(histories[math.inf], value)
@@ -86,14 +86,14 @@ def collaborative_metrics(
         for variant, hs in variants.items():
             pairs = [(value, h) for value in grid for h in hs]
             chosen[variant] = first_best(pairs, scored.__getitem__)
-    x = history(split.train, math.inf)
+    x = weighted(split.train, math.inf)
     fitted: dict[float, baselines.ItemScorer] = {}
     out: dict[str, float] = {}
     for variant, (value, h) in chosen.items():
         if value not in fitted:  # ease and ease_recent often choose the same λ: fit it once
             fitted[value] = fit(x, value)
         model = fitted[value]
-        scored_from = x if math.isinf(h) else history(split.train, h)
+        scored_from = x if math.isinf(h) else weighted(split.train, h)
 
         def score(rows: np.ndarray, m: baselines.ItemScorer = model, s=scored_from) -> np.ndarray:
             return m.scores(s, rows)

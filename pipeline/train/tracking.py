@@ -101,7 +101,7 @@ def log_history(night: TrainedNight) -> None:
     if night.served is not night.evaluated:
         fits.append(("refit_", night.served))
     for prefix, fitted in fits:
-        for row in fitted.history:
+        for row in fitted.epoch_log:
             values = {f"{prefix}{k}": v for k, v in row.items() if k != "epoch"}
             mlflow.log_metrics(values, step=int(row["epoch"]))
 
@@ -156,13 +156,13 @@ def log_evaluation(night: TrainedNight) -> tuple[pd.DataFrame, Pictures]:
     pictures.log(
         "plots/loss_curves.png",
         "Training (evaluation fit)",
-        loss_curves(night.evaluated.history, "evaluation fit"),
+        loss_curves(night.evaluated.epoch_log, "evaluation fit"),
     )
     if night.served is not night.evaluated:
         pictures.log(
             "plots/refit_loss.png",
             "Training (serving refit)",
-            loss_curves(night.served.history, "serving refit"),
+            loss_curves(night.served.epoch_log, "serving refit"),
         )
     return table, pictures
 
@@ -195,7 +195,7 @@ def log_quality_report(
         epochs=night.evaluated.epochs,
         data=night.data,
         evaluable_users=night.exam.evaluable_users,
-        history=night.evaluated.history,
+        history=night.evaluated.epoch_log,
         skipped_baselines=skipped_baselines(night.snapshot),
         figures=pictures.captions,
     )

@@ -47,7 +47,7 @@ __all__ = [
 @dataclass
 class Fitted(OfRecommender):
     recommender: Recommender
-    history: list[dict[str, float]]  # one row per epoch: losses and validation metrics
+    epoch_log: list[dict[str, float]]  # one row per epoch: losses and validation metrics
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
     # validation NDCG@10 of what is served (towers + the chosen terms); NaN without validation
     validation_ndcg: float = math.nan
@@ -166,5 +166,5 @@ class Trainer:
                 model.social_vectors(heads), text_profiles(snap, events), pairs, held
             )
         return Fitted(
-            rec, trained.history, trained.epochs, validation_ndcg=served, moments=trained.moments
+            rec, trained.epoch_log, trained.epochs, validation_ndcg=served, moments=trained.moments
         )

@@ -116,7 +116,7 @@ class ItemItemTerm:
     def describe(self) -> str:
         return f"{self.kind} {self.param:g}, half-life {self.half_life:g}, scale {self.scale:.4g}"
 
-    def history(self, events: pd.DataFrame, n_users: int) -> sp.csr_matrix:
+    def recency_history(self, events: pd.DataFrame, n_users: int) -> sp.csr_matrix:
         shape = (n_users, self.weights.shape[0])
         return recency_matrix(
             events["user"].to_numpy(),
@@ -128,7 +128,7 @@ class ItemItemTerm:
 
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
         """user rows -> the term's term of every item, from the users' histories in `events`."""
-        h = self.history(events, n_users) * np.float32(self.scale)
+        h = self.recency_history(events, n_users) * np.float32(self.scale)
         return timed(ITEM_ITEM)(
             lambda rows: np.asarray((h[rows] @ self.weights).toarray(), dtype=np.float32)
         )
@@ -137,7 +137,7 @@ class ItemItemTerm:
         self, events: pd.DataFrame, n_users: int
     ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """(user rows, item rows) -> the term's term of each pair."""
-        h = self.history(events, n_users) * np.float32(self.scale)
+        h = self.recency_history(events, n_users) * np.float32(self.scale)
         weights_t = self.weights.T.tocsr()
 
         def pairs(users: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -131,21 +131,21 @@ class Recommender:
         self,
         users_f: TowerInputs,
         items_f: TowerInputs,
-        history: pd.DataFrame,
-        moments: np.ndarray,
+        events: pd.DataFrame,
+        user_times: np.ndarray,
         release: np.ndarray,
         *,
         rating: bool = False,
         social: bool = False,
     ) -> Scores:
-        """An encoded night as an exam asks it: each user row at its own moment (`moments`)."""
+        """An encoded night as an exam asks it: each user row at its own time (`user_times`)."""
         u, v = self.towers.vector_tables(users_f, items_f, None)
         heads = (
             self.towers.head_tables(users_f, items_f, rating=rating, social=social)
             if rating or social
             else None
         )
-        return Scores(self, u, v, history, heads=heads, moments=moments, release=release)
+        return Scores(self, u, v, events, heads=heads, user_times=user_times, release=release)
 
 
 class OfRecommender:
@@ -167,8 +167,8 @@ class OfRecommender:
 class Scores:
     """A recommender's scores of one night's users and items.
 
-    `u` [users, dim+1] and `v` [items, dim+1] are the towers' vector tables; `history` the events
-    the terms read each user from. With `moments` (per user row) each user is scored at their own
+    `u` [users, dim+1] and `v` [items, dim+1] are the towers' vector tables; `events` those the
+    terms read each user from. With `user_times` (per user row) each user is scored at their own
     moment, the freshness term added from `release`; without, `v`'s last column already holds the
     freshness at the night's one serving moment.
     """
@@ -176,9 +176,9 @@ class Scores:
     recommender: Recommender
     u: np.ndarray
     v: np.ndarray
-    history: pd.DataFrame
+    events: pd.DataFrame
     heads: HeadTables | None = None
-    moments: np.ndarray | None = None
+    user_times: np.ndarray | None = None
     release: np.ndarray | None = None
     # what the rating term reads of the users: worked out from `heads.user_ratings` when a
     # rating is first asked for (a served bundle stores it: it has no ratings to work it from)
@@ -193,9 +193,9 @@ class Scores:
     def towers(self, rows: np.ndarray) -> np.ndarray:
         """The towers' interaction score of every item for the user `rows`."""
         towers = self.recommender.towers
-        if self.moments is not None:
+        if self.user_times is not None:
             assert self.release is not None
-            fresh = towers.freshness_at(self.moments[rows][:, None], self.release[None, :])
+            fresh = towers.freshness_at(self.user_times[rows][:, None], self.release[None, :])
             return self.u[rows] @ self.v.T + fresh
         device = self.recommender.device
         if device.type == "cpu":
@@ -211,7 +211,7 @@ class Scores:
         if not terms:
             return None
         if self._terms is None:  # each term reads the users once (the factor term folds them in)
-            self._terms = summed([t.scorer(self.history, self.n_users) for t in terms])
+            self._terms = summed([t.scorer(self.events, self.n_users) for t in terms])
         return self._terms(rows)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
@@ -223,13 +223,13 @@ class Scores:
     def pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The interaction score of each (user row, item row) pair, computed pair by pair."""
         out = np.sum(self.u[users] * self.v[items], axis=1)
-        if self.moments is not None:
+        if self.user_times is not None:
             assert self.release is not None
             out = out + self.recommender.towers.freshness_at(
-                self.moments[users], self.release[items]
+                self.user_times[users], self.release[items]
             )
         for term in self.recommender.terms:
-            out = out + term.pair_scorer(self.history, self.n_users)(users, items)
+            out = out + term.pair_scorer(self.events, self.n_users)(users, items)
         return out
 
     def scores_of(self, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:

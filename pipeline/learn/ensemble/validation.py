@@ -35,13 +35,13 @@ class ValidationSlice:
         self.users_f, self.items_f = users_f, items_f
         self.validation = validation
         times = validation["event_s"]
-        moments = first_event_times(
+        user_times = first_event_times(
             validation, len(snapshot.users), float(times.min() + times.max()) / 2
         )
         self.release = snapshot.items["release_s"].to_numpy(dtype=float)
         # the towers alone: a recommender without terms
         self.night = Recommender(rec.towers, rec.space).judged(
-            users_f, items_f, events, moments, self.release
+            users_f, items_f, events, user_times, self.release
         )
         shape = (len(snapshot.users), len(snapshot.items))
         self.seen = seen_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
@@ -98,7 +98,7 @@ class ValidationSlice:
             return np.zeros(0, np.float32), rated
         night = self.night
         heads = night.recommender.towers.head_tables(self.users_f, self.items_f, social=False)
-        with_heads = Scores(night.recommender, night.u, night.v, night.history, heads=heads)
+        with_heads = Scores(night.recommender, night.u, night.v, night.events, heads=heads)
         return with_heads.ratings(rated["user"].to_numpy(), rated["item"].to_numpy()), rated
 
     def rating_rmse(self) -> float | None:

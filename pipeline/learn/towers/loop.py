@@ -55,7 +55,7 @@ class WarmFrom:
 
 @dataclass
 class Trained:
-    history: list[dict[str, float]]  # one row per epoch: losses and validation metrics
+    epoch_log: list[dict[str, float]]  # one row per epoch: losses and validation metrics
     epochs: int  # epochs of the returned weights (the best on validation, when there was one)
     moments: Moments  # Adam's state of the returned weights
     active: dict[str, bool]  # the tasks that trained
@@ -143,7 +143,7 @@ class TowerLoop:
             if model.history is not None
             else None
         )
-        history: list[dict[str, float]] = []
+        epoch_log: list[dict[str, float]] = []
         best: tuple[float, int, dict, Moments] | None = None
         stale = 0
         bar = tqdm(range(epochs), desc=label, unit="epoch", disable=not cfg.progress, leave=False)
@@ -220,7 +220,7 @@ class TowerLoop:
                     best, stale = (score, epoch + 1, kept, adam_moments(model, opt)), 0
                 else:
                     stale += 1
-            history.append(row)
+            epoch_log.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
             log.info("%s epoch %d: %s", label, epoch + 1, _fmt(row))
             if validate is not None and stale >= cfg.patience:
@@ -228,8 +228,8 @@ class TowerLoop:
         bar.close()
         if best is not None:
             model.load_state_dict(best[2])
-            return Trained(history, best[1], best[3], active)
-        return Trained(history, len(history), adam_moments(model, opt), active)
+            return Trained(epoch_log, best[1], best[3], active)
+        return Trained(epoch_log, len(epoch_log), adam_moments(model, opt), active)
 
     def _steps(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from pipeline.core.embed_settings import DEVICE_PATTERN
 
@@ -51,17 +51,23 @@ class TrainSettings(BaseModel):
         "many days after it (the question a night's holdout asks); 0: every later item.",
     )
     history_batch: int = Field(default=256, ge=1, description="History model: cuts per step.")
-    item_item_path: Literal["auto", "ease", "itemknn", "off"] = Field(
+    # the score terms were "paths" before 0.2.0: the old variables (RECSYS_TRAIN_ITEM_ITEM_PATH,
+    # ..._FACTOR_PATH, ..._RATING_PATH) are still read
+    item_item_term: Literal["auto", "ease", "itemknn", "off"] = Field(
         default="auto",
-        description="Item-item path of the interaction score (recency-weighted history x "
+        validation_alias=AliasChoices("item_item_term", "item_item_path"),
+        description="Item-item term of the interaction score (recency-weighted history x "
         "closed-form item-item weights, its weight chosen on validation; none where it does "
         "not help). auto: EASE up to 20,000 items, ItemKNN above; off: towers alone.",
     )
-    factor_path: bool = Field(
-        default=True, description="Add iALS (users folded in) to the interaction score if it helps."
-    )
-    rating_path: bool = Field(
+    factor_term: bool = Field(
         default=True,
+        validation_alias=AliasChoices("factor_term", "factor_path"),
+        description="Add iALS (users folded in) to the interaction score if it helps.",
+    )
+    rating_term: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("rating_term", "rating_path"),
         description="Blend the rating head with kNN-with-baselines on the user's own ratings "
         "(least squares on validation, kept where it lowers the RMSE); false: the head alone.",
     )

@@ -73,3 +73,13 @@ def test_every_variable_is_listed_once() -> None:
     names = [variable for variable, *_ in environment_variables()]
     assert len(names) == len(set(names))
     assert {"RECSYS_HOME", "RECSYS_TRAIN_SEED", "RECSYS_DBT_PROJECT_DIR"} <= set(names)
+
+
+def test_the_score_terms_old_path_variables_are_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_TRAIN_ITEM_ITEM_PATH", "off")
+    monkeypatch.setenv("RECSYS_TRAIN_RATING_PATH", "false")
+    train = Settings().train
+    assert (train.item_item_term, train.rating_term, train.factor_term) == ("off", False, True)
+    monkeypatch.setenv("RECSYS_TRAIN_ITEM_ITEM_TERM", "ease")
+    monkeypatch.delenv("RECSYS_TRAIN_ITEM_ITEM_PATH")
+    assert Settings().train.item_item_term == "ease"

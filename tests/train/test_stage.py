@@ -30,8 +30,8 @@ CRIPPLED_TRAIN = {
     "max_epochs": 1,
     "refit": False,
     "history_length": 0,
-    "item_item_path": "off",
-    "factor_path": False,
+    "item_item_term": "off",
+    "factor_term": False,
 }
 
 

@@ -1,5 +1,5 @@
 """Biased matrix factorisation of explicit ratings by alternating least squares: the `mf`
-rating baseline, and a member of the rating term's blend (`rating_path.py`), where a user's
+rating baseline, and a member of the rating term's blend (`ensemble/rating_term.py`), where a user's
 factors are not kept but solved from their ratings whenever they are scored (`fold_in`)."""
 
 from __future__ import annotations

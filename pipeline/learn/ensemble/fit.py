@@ -152,9 +152,9 @@ class Trainer:
                 snap,
                 events,
                 validation,
-                item_item=cfg.item_item_path,
-                factors=cfg.factor_path,
-                rating=cfg.rating_path and active["rating"],
+                item_item=cfg.item_item_term,
+                factors=cfg.factor_term,
+                rating=cfg.rating_term and active["rating"],
                 seed=cfg.seed,
             )
         elif terms_of is not None:

@@ -59,7 +59,7 @@ def item_item_kind(kind: str, n_items: int) -> str:
     if kind == "ease" and n_items > EASE_MAX_ITEMS:
         raise ValueError(
             f"an EASE item-item term inverts a dense {n_items:,} x {n_items:,} matrix (limit "
-            f"{EASE_MAX_ITEMS:,} items): set RECSYS_TRAIN_ITEM_ITEM_PATH to auto or itemknn"
+            f"{EASE_MAX_ITEMS:,} items): set RECSYS_TRAIN_ITEM_ITEM_TERM to auto or itemknn"
         )
     return kind
 

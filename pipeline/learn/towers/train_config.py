@@ -33,9 +33,9 @@ class TrainConfig:
     history_batch: int  # cuts per step
     full_softmax_max_items: int
     history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
-    item_item_path: str  # "auto", "ease", "itemknn" or "off" (`item_item.py`)
-    factor_path: bool = True  # the interaction's iALS term (`factor_path.py`)
-    rating_path: bool = True  # the rating's neighbourhood blend (`rating_path.py`)
+    item_item_term: str  # "auto", "ease", "itemknn" or "off" (`ensemble/item_item_term.py`)
+    factor_term: bool = True  # the interaction's iALS term (`ensemble/factor_term.py`)
+    rating_term: bool = True  # the rating's neighbourhood blend (`ensemble/rating_term.py`)
     warm_lr: float = 1e-3  # a warm fit's learning rate
     warm_replay: float = 1.0  # a warm fit's share of ordinary cuts beside tonight's (`warm_start`)
     weight_decay: float = 1e-5

@@ -61,14 +61,14 @@ def test_items_without_events_borrow_the_factors_of_the_items_their_text_reads_l
     assert alone.items[4].tolist() == [0.0, 0.0, 0.0]  # nobody took it, no text: no factor
 
 
-def test_a_factor_path_survives_its_bytes() -> None:
+def test_a_factor_term_survives_its_bytes() -> None:
     path = FactorTerm(3, 30.0, 10.0, 0.125, np.arange(12, dtype=np.float32).reshape(4, 3))
     back = FactorTerm.from_bytes(path.to_bytes())
     assert (back.factors, back.lam, back.alpha, back.scale) == (3, 30.0, 10.0, 0.125)
     np.testing.assert_array_equal(back.items, path.items)
 
 
-def test_the_factor_path_is_chosen_where_it_ranks_the_validation_slice_better() -> None:
+def test_the_factor_term_is_chosen_where_it_ranks_the_validation_slice_better() -> None:
     model, users, items, snapshot, fit_events, validation = paired_world()
     judge = ValidationSlice(bare(model), users, items, snapshot, fit_events, validation)
     alone = judge.ndcg()

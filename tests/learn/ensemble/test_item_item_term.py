@@ -36,7 +36,7 @@ def test_auto_is_ease_up_to_its_size_then_itemknn_and_unknown_kinds_are_refused(
     assert item_item_kind("off", 10) == "off"
     with pytest.raises(ValueError, match="unknown item-item term 'slim'"):
         item_item_kind("slim", 10)
-    with pytest.raises(ValueError, match="set RECSYS_TRAIN_ITEM_ITEM_PATH to auto or itemknn"):
+    with pytest.raises(ValueError, match="set RECSYS_TRAIN_ITEM_ITEM_TERM to auto or itemknn"):
         item_item_kind("ease", EASE_MAX_ITEMS + 1)
 
 

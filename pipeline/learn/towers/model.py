@@ -175,7 +175,7 @@ class MultiTaskModel(nn.Module):
             own = f.history[rows]
             history = own.masked_fill(own == without[:, None], len(table) - 1)  # the padding
         u = self.users(f, rows, "rating", table, history)
-        rated = getattr(self, "rated_history", None)  # absent from champions pickled before it
+        rated = self.rated_history
         if rated is not None and f.history_ratings is not None and table is not None:
             assert f.history is not None
             items = f.history[rows] if history is None else history

@@ -23,6 +23,18 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# what DuckDB says when another process holds the file
+LOCKED = "Could not set lock on file"
+
+
+def damaged(path: Path, exc: Exception) -> str:
+    return (
+        f"the warehouse {path} is damaged (truncated, or not a DuckDB database): {exc}. Restore "
+        "the file from a backup, or move it away and reload the landing (`recsys ingest "
+        "--reload`; `recsys forget` suppressions live in it and must be applied again)"
+    )
+
+
 @contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse with UTC as the session time zone, and always close it."""
@@ -34,9 +46,14 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
-        raise RecsysError(
-            f"cannot open the warehouse {path}: {exc}. Another process may be writing to it."
-        ) from exc
+        if LOCKED in str(exc):
+            raise RecsysError(
+                f"the warehouse {path} is in use: another process is writing to it ({exc}); "
+                "wait for it to finish"
+            ) from exc
+        raise RecsysError(damaged(path, exc)) from exc
+    except (duckdb.SerializationException, duckdb.InternalException) as exc:
+        raise RecsysError(damaged(path, exc)) from exc
     try:
         con.execute("set TimeZone = 'UTC'")
         yield con

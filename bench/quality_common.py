@@ -34,8 +34,9 @@ from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import Split
 from pipeline.landing.ingest import ingest
 from pipeline.learn.data.snapshot import Snapshot, export_snapshot, snapshot_dir
-from pipeline.learn.ensemble.fit import Fitted, TrainConfig, Trainer
+from pipeline.learn.ensemble.fit import Fitted, Trainer
 from pipeline.learn.ensemble.recommender import Recommender
+from pipeline.learn.towers.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

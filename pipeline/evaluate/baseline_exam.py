@@ -28,8 +28,8 @@ from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.history import binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import pick_pairs
 from pipeline.learn.data.snapshot import Snapshot
-from pipeline.learn.ensemble.fit import both_directions
 from pipeline.learn.towers.feature_space import history_text, text_profiles
+from pipeline.learn.towers.loop import both_directions
 from pipeline.metrics.catalogue import baseline_key
 from pipeline.metrics.functions import mae, rmse
 

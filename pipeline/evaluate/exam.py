@@ -16,8 +16,9 @@ import pandas as pd
 from pipeline.evaluate.split import Split
 from pipeline.learn.data.ranking import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.data.snapshot import Snapshot
-from pipeline.learn.ensemble.fit import Fitted, both_directions
+from pipeline.learn.ensemble.fit import Fitted
 from pipeline.learn.towers.feature_space import text_profiles
+from pipeline.learn.towers.loop import both_directions
 from pipeline.learn.towers.model import SECONDS_PER_DAY
 from pipeline.metrics.functions import (
     auc,

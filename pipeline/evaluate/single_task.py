@@ -16,7 +16,8 @@ from dataclasses import replace
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.split import Split
 from pipeline.learn.data.snapshot import Snapshot
-from pipeline.learn.ensemble.fit import TrainConfig, Trainer
+from pipeline.learn.ensemble.fit import Trainer
+from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.metrics.catalogue import TASKS, single_key, task_metrics
 
 log = logging.getLogger(__name__)

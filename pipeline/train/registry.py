@@ -18,13 +18,10 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.bundle import save_bundle
+from pipeline.learn.ensemble.compat import register_legacy_modules
 from pipeline.learn.ensemble.fit import Fitted
 from pipeline.train.gate import CHAMPION
-from pipeline.train.served_model import (
-    RecsysPyfunc,
-    register_legacy_modules,
-    served_requirements,
-)
+from pipeline.train.served_model import RecsysPyfunc, served_requirements
 
 
 def tracking_uri(settings: Settings) -> str:

@@ -17,7 +17,6 @@ import mlflow
 import pandas as pd
 
 # the compatibility shim older champions need before they are unpickled (`pipeline.learn.ensemble.compat`)
-from pipeline.learn.ensemble.compat import LEGACY_MODULES, register_legacy_modules
 
 # the factor term folds users in with `implicit` (its BLAS held to one thread by threadpoolctl)
 SERVED_PACKAGES = (
@@ -67,6 +66,3 @@ class RecsysPyfunc(mlflow.pyfunc.PythonModel):
 
 def served_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in SERVED_PACKAGES]
-
-
-__all__ = ["LEGACY_MODULES", "RecsysPyfunc", "register_legacy_modules", "served_requirements"]

@@ -32,7 +32,8 @@ from pipeline.evaluate.quality_report import verdicts
 from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.learn.data.snapshot import Snapshot, export_snapshot, snapshot_dir
-from pipeline.learn.ensemble.fit import TrainConfig, Trainer
+from pipeline.learn.ensemble.fit import Trainer
+from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import WarmStartError
 from pipeline.metrics.catalogue import baseline_key
 from pipeline.train.gate import (

@@ -34,7 +34,8 @@ from pipeline.evaluate.plots import (
 from pipeline.evaluate.quality_report import QUALITY_REPORT, NightFacts, quality_report
 from pipeline.evaluate.split import Split
 from pipeline.learn.data.snapshot import Snapshot
-from pipeline.learn.ensemble.fit import Fitted, TrainConfig
+from pipeline.learn.ensemble.fit import Fitted
+from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.train.gate import Decision
 from pipeline.train.train_start import TrainStart
 from pipeline.train.trends import night_trends

@@ -28,8 +28,9 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.learn.data.snapshot import Snapshot, export_snapshot
-from pipeline.learn.ensemble.fit import TrainConfig, Trainer
+from pipeline.learn.ensemble.fit import Trainer
 from pipeline.learn.towers.config import ModelConfig
+from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.train.tuned_settings import write_tuned
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.landing.demo_data import generate
 from pipeline.landing.ingest import ingest
 from pipeline.learn.data.snapshot import Snapshot, export_snapshot
-from pipeline.learn.ensemble.fit import Fitted, TrainConfig, Trainer
+from pipeline.learn.ensemble.fit import Fitted, Trainer
+from pipeline.learn.towers.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pickle
 import sys
 
-from pipeline.learn.ensemble.compat import MOVED_NAMES
+from pipeline.learn.ensemble.compat import LEGACY_MODULES, MOVED_NAMES, register_legacy_modules
 from pipeline.learn.ensemble.recommender import Recommender
 from pipeline.learn.towers.config import ModelConfig
 from pipeline.learn.towers.feature_space import FeatureSpace
 from pipeline.learn.towers.layers import SharedBottom, Tower
 from pipeline.learn.towers.model import MultiTaskModel
-from pipeline.train.served_model import LEGACY_MODULES, RecsysPyfunc, register_legacy_modules
+from pipeline.train.served_model import RecsysPyfunc
 
 # The globals a champion pickled by the release before the move refers to (read off one with
 # pickletools): module, name.

@@ -10,7 +10,7 @@ import pytest
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
-from pipeline.learn.ensemble.fit import TrainConfig
+from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.train.registry import use_tracking
 from pipeline.train.stage import train
 from pipeline.train.tune import SPACE, tune

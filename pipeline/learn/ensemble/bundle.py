@@ -116,7 +116,9 @@ def load_bundle(folder: Path, device: str = "cpu") -> Recommender:
         towers=towers,
         space=FeatureSpace(**meta["space"]),
         trained_on=date.fromisoformat(meta["trained_on"]) if meta.get("trained_on") else None,
-        term_items=read_vectors(items, "item_id")[0] if items.exists() else None,
+        term_items=_ids(pq.read_table(items, columns=["item_id"]), "item_id")
+        if items.exists()
+        else None,
         source=folder,
     )
     rec.set_terms(terms)
@@ -126,10 +128,10 @@ def load_bundle(folder: Path, device: str = "cpu") -> Recommender:
 def saved_night(rec: Recommender, folder: Path) -> tuple[list[str], list[str], Scores]:
     """(user ids, item ids, the scores of the night the bundle was saved with), from its files
     alone: the same tables and history `recommend` scored that night with."""
-    user_ids, u = read_vectors(folder / USERS_FILE, "user_id")
-    item_ids, v = read_vectors(folder / ITEMS_FILE, "item_id")
-    _, rating_user = read_vectors(folder / USERS_FILE, "user_id", "rating_vector")
-    _, rating_item = read_vectors(folder / ITEMS_FILE, "item_id", "rating_vector")
+    users, items = pq.read_table(folder / USERS_FILE), pq.read_table(folder / ITEMS_FILE)
+    user_ids, item_ids = _ids(users, "user_id"), _ids(items, "item_id")
+    u, rating_user = _vectors(users, "vector"), _vectors(users, "rating_vector")
+    v, rating_item = _vectors(items, "vector"), _vectors(items, "rating_vector")
     state = folder / RATING_USERS_FILE
     heads = HeadTables(
         rating_user=rating_user,
@@ -166,9 +168,17 @@ def _write_vectors(
 
 
 def read_vectors(path: Path, key: str, column: str = "vector") -> tuple[list[str], np.ndarray]:
+    """(ids, one vector column) of a vector table file."""
     table = pq.read_table(path)
-    ids = table.column(key).to_pylist()
+    return _ids(table, key), _vectors(table, column)
+
+
+def _ids(table: pa.Table, key: str) -> list[str]:
+    return table.column(key).to_pylist()
+
+
+def _vectors(table: pa.Table, column: str) -> np.ndarray:
     name, drop_last = legacy_rating_vectors(table, column)
     flat = table.column(name).combine_chunks().flatten().to_numpy()
-    vectors = flat.reshape(len(ids), -1) if ids else np.zeros((0, 0), np.float32)
-    return ids, vectors[:, :-1] if drop_last else vectors
+    vectors = flat.reshape(table.num_rows, -1) if table.num_rows else np.zeros((0, 0), np.float32)
+    return vectors[:, :-1] if drop_last else vectors

@@ -21,27 +21,13 @@ from pipeline.learn.ensemble.validation import ValidationSlice
 from pipeline.learn.ensemble.warm_state import WarmStart
 from pipeline.learn.towers.feature_space import FeatureSpace, text_profiles
 from pipeline.learn.towers.loop import (
-    SELECT_ON,
-    TASKS,
-    VALIDATION_METRICS,
     TowerLoop,
     WarmFrom,
-    both_directions,
 )
 from pipeline.learn.towers.model import ModelConfig, MultiTaskModel
 from pipeline.learn.towers.social_blend import choose_text_weight, split_pairs
 from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import Moments, check_architecture, extend_state
-
-__all__ = [
-    "SELECT_ON",
-    "TASKS",
-    "VALIDATION_METRICS",
-    "Fitted",
-    "TrainConfig",
-    "Trainer",
-    "both_directions",
-]  # fmt: skip
 
 
 @dataclass

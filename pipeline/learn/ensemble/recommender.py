@@ -18,18 +18,21 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import ClassVar, Protocol, Self
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.data.ranking import ScoreFn, pick_pairs, summed
+from pipeline.learn.data.ranking import PairFn, ScoreFn, pick_pairs, summed
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.factor_term import FactorTerm
 from pipeline.learn.ensemble.item_item_term import ItemItemTerm
 from pipeline.learn.ensemble.rating_term import RatingTerm, UserRatings
 from pipeline.learn.ensemble.term_alignment import selection
+from pipeline.learn.ensemble.term_data import TermData
 from pipeline.learn.towers.feature_space import FeatureSpace
 from pipeline.learn.towers.model import (
     RATING_HIGH,
@@ -44,8 +47,37 @@ log = logging.getLogger(__name__)
 # Recommendations made for day D are read during D + 1: score items at the middle of that day.
 SERVE_OFFSET_S = 12 * 3600.0
 
-InteractionTerm = ItemItemTerm | FactorTerm
-Term = ItemItemTerm | FactorTerm | RatingTerm
+
+class Term(Protocol):
+    """What every score term answers (`TERM_TYPES` lists them)."""
+
+    name: ClassVar[str]  # its kind: the MLflow param `term_<name>`
+    file: ClassVar[str]  # its file in a bundle
+
+    def refit(self, data: TermData) -> Self: ...
+
+    def follow(self, selection: sp.csr_matrix) -> Self: ...
+
+    def describe(self) -> str: ...
+
+    def to_bytes(self) -> bytes: ...
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Self: ...
+
+
+class InteractionTerm(Term, Protocol):
+    """A term of the interaction score, read from the users' histories in `events`."""
+
+    scale: float
+
+    def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn: ...
+
+    def pair_scorer(self, events: pd.DataFrame, n_users: int) -> PairFn: ...
+
+    def rescaled(self, scale: float) -> Self: ...
+
+
 # Every kind of score term, in the order they are summed (a new term: one class, one entry).
 INTERACTION_TERMS: tuple[type[InteractionTerm], ...] = (ItemItemTerm, FactorTerm)
 TERM_TYPES: tuple[type[Term], ...] = (*INTERACTION_TERMS, RatingTerm)
@@ -81,11 +113,11 @@ class Recommender:
     def set_terms(self, terms: list[Term]) -> None:
         """`terms` (any order, at most one of a kind) as this recommender's, in summing order."""
         kinds = [type(t) for t in terms]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"one term of a kind: got {[k.name for k in kinds]}")
         self.terms = [t for k in INTERACTION_TERMS for t in terms if type(t) is k]  # type: ignore[misc]
         ratings = [t for t in terms if isinstance(t, RatingTerm)]
         self.rating_term = ratings[0] if ratings else None
-        if len(set(kinds)) != len(kinds):
-            raise ValueError(f"one term of a kind: got {[k.name for k in kinds]}")
 
     def describe(self) -> dict[str, str]:
         """What the fit chose of every kind of term, as MLflow run params ("none": not chosen)."""
@@ -184,6 +216,7 @@ class Scores:
     # rating is first asked for (a served bundle stores it: it has no ratings to work it from)
     rating_state: UserRatings | None = None
     _terms: ScoreFn | None = field(default=None, init=False, repr=False)
+    _pair_terms: list[PairFn] | None = field(default=None, init=False, repr=False)
     _items_on_device: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @property
@@ -228,8 +261,12 @@ class Scores:
             out = out + self.recommender.towers.freshness_at(
                 self.user_times[users], self.release[items]
             )
-        for term in self.recommender.terms:
-            out = out + term.pair_scorer(self.events, self.n_users)(users, items)
+        if self._pair_terms is None:  # as `term_scores`: each term reads the users once
+            self._pair_terms = [
+                t.pair_scorer(self.events, self.n_users) for t in self.recommender.terms
+            ]
+        for term in self._pair_terms:
+            out = out + term(users, items)
         return out
 
     def scores_of(self, users: np.ndarray, items: np.ndarray, chunk: int = 1024) -> np.ndarray:

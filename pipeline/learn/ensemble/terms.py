@@ -9,21 +9,18 @@ Each is chosen on the validation slice with members fitted on the events before 
 the baselines it is measured against, refitted on every event the fit was given, the validation
 slice's included: the closed-form members cost seconds to refit, and leaving a week out of them
 cost Last.fm's EASE term 6% of its NDCG@10. A refit for serving keeps the choices and refits the
-members on the night's events. Every term answers the same calls (`Term`): refit, follow
+members on the night's events. Every term answers the same calls (`recommender.Term`): refit, follow
 another night's items, describe itself, save and load; an interaction term also scores a batch
 of users or pairs and is re-weighted (`rescaled`).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, Self
-
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from pipeline.learn.data.choice import Best
-from pipeline.learn.data.ranking import PairFn, ScoreFn, summed
+from pipeline.learn.data.ranking import ScoreFn, summed
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.factor_term import FACTOR_WEIGHTS, choose_factor_term
 from pipeline.learn.ensemble.item_item_term import ITEM_ITEM_WEIGHTS, choose_item_item_term
@@ -32,34 +29,6 @@ from pipeline.learn.ensemble.rating_term import MIN_VALIDATION, choose_rating_te
 from pipeline.learn.ensemble.recommender import InteractionTerm, Recommender
 from pipeline.learn.ensemble.term_data import TermData
 from pipeline.learn.ensemble.validation import ValidationSlice
-
-
-class Term(Protocol):
-    """What every score term answers (`recommender.TERM_TYPES` lists them)."""
-
-    name: str  # its kind: the MLflow param `term_<name>`
-    file: str  # its file in a bundle
-
-    def refit(self, data: TermData) -> Self: ...
-
-    def follow(self, selection: sp.csr_matrix) -> Self: ...
-
-    def describe(self) -> str: ...
-
-    def to_bytes(self) -> bytes: ...
-
-
-class ScoreTerm(Term, Protocol):
-    """A term of the interaction score, read from the users' histories in `events`."""
-
-    scale: float
-
-    def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn: ...
-
-    def pair_scorer(self, events: pd.DataFrame, n_users: int) -> PairFn: ...
-
-    def rescaled(self, scale: float) -> Self: ...
-
 
 # each interaction term's grid of weights, relative to the spread of what it is added to
 WEIGHT_GRIDS = {"item_item": ITEM_ITEM_WEIGHTS, "factor": FACTOR_WEIGHTS}

@@ -1,13 +1,16 @@
 """recsys_nightly: the whole night as an Airflow DAG, wiring only; each task calls the same stage
 function as the `recsys` CLI and returns its small summary.
 
-ingest -> transform -> embed_export -> embed_texts (Spark) -> embed_load -> retrain? ->
-train_export -> train_model -> recommend_export -> recommend_score (Spark) -> recommend_write ->
-publish
+claim_night (setup: the run date check, the night lock) -> ingest -> transform -> embed_export ->
+embed_texts (Spark) -> embed_load -> retrain? -> train_export -> train_model -> recommend_export ->
+recommend_score (Spark) -> recommend_write -> publish -> release_night (teardown: runs whether
+the night succeeded or failed)
 
 Tasks that open the DuckDB file run in the one-slot `warehouse` pool; the embedding job, training
-and scoring read and write Parquet only and run on the `gpu` queue. The run for day D starts
-after D has ended (a data-interval timetable); its run date is D, or the `run_date` param.
+and scoring read and write Parquet only and run on the `gpu` queue. Every task works under the
+run's night lock (`pipeline/orchestration/night_lease.py`): nothing else writes the home between
+two of its tasks. The run for day D starts after D has ended (a data-interval timetable); its run
+date is D, or the `run_date` param.
 """
 
 from __future__ import annotations
@@ -94,30 +97,56 @@ with DAG(
         "retrain": Param(
             True, type="boolean", description="Train tonight; off: recommend with the champion."
         ),
+        "backfill": Param(
+            False,
+            type="boolean",
+            description="Process a date before the newest published night on purpose "
+            "(an Airflow backfill run needs no param).",
+        ),
     },
     doc_md=__doc__,
 ) as dag:
+
+    @task(**WAREHOUSE)
+    def claim_night() -> dict[str, Any]:
+        """The run takes the night lock for all its tasks, after checking its run date."""
+        from pipeline.core.run_date_guard import check_not_behind
+
+        n = night()
+        with n.lock():
+            check_not_behind(n.settings, n.run_date, backfill=n.backfill)
+        return n.summary()
+
+    @task
+    def release_night() -> dict[str, Any]:
+        """Teardown: the run's lease ends, whether the night succeeded or failed."""
+        from pipeline.orchestration.night_lease import end_lease, run_owner
+
+        return end_lease(settings, run_owner(get_current_context()))
 
     @task(**WAREHOUSE)
     def ingest() -> dict[str, Any]:
         from pipeline.landing.ingest import ingest
 
         n = night()
-        return ingest(n.settings, n.run_date)
+        with n.lock():
+            return ingest(n.settings, n.run_date)
 
     @task(**WAREHOUSE)
     def transform() -> dict[str, Any]:
         from pipeline.clean.transform import transform
 
         n = night()
-        return transform(n.settings, n.run_date)
+        with n.lock():
+            return transform(n.settings, n.run_date)
 
     @task(**WAREHOUSE)
     def embed_export() -> dict[str, Any]:
         from pipeline.embed.stage import embed_export
 
         n = night()
-        return embed_export(n.settings, n.run_date, force=n.force_reembed)
+        with n.lock():
+            return embed_export(n.settings, n.run_date, force=n.force_reembed)
 
     embed_texts = EmbedTextsOperator(task_id="embed_texts", conn_id=settings.spark.conn_id, **GPU)
 
@@ -126,7 +155,8 @@ with DAG(
         from pipeline.embed.stage import embed_load
 
         n = night()
-        return embed_load(n.settings, n.run_date, exported, job)
+        with n.lock():
+            return embed_load(n.settings, n.run_date, exported, job)
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def retrain() -> bool:
@@ -137,21 +167,24 @@ with DAG(
         from pipeline.train.stage import export_training_data
 
         n = night()
-        return export_training_data(n.settings, n.run_date)
+        with n.lock():
+            return export_training_data(n.settings, n.run_date)
 
     @task(**GPU)
     def train_model() -> dict[str, Any]:
         from pipeline.train.stage import train_model
 
         n = night()
-        return train_model(n.settings, n.run_date)
+        with n.lock():
+            return train_model(n.settings, n.run_date)
 
     @task(trigger_rule="none_failed", **WAREHOUSE)
     def recommend_export() -> dict[str, Any]:
         from pipeline.serve.recommend import export_scoring_data
 
         n = night()
-        return {"folder": str(export_scoring_data(n.settings, n.run_date))}
+        with n.lock():
+            return {"folder": str(export_scoring_data(n.settings, n.run_date))}
 
     recommend_score = ScoreUsersOperator(
         task_id="recommend_score", conn_id=settings.spark.conn_id, **GPU
@@ -162,20 +195,23 @@ with DAG(
         from pipeline.serve.recommend import write_night
 
         n = night()
-        return {**scored, **write_night(n.settings, n.run_date, scored["model_version"])}
+        with n.lock():
+            return {**scored, **write_night(n.settings, n.run_date, scored["model_version"])}
 
     @task(outlets=[RECOMMENDATIONS], **WAREHOUSE)
     def publish() -> dict[str, Any]:
         from pipeline.serve.publish import publish
 
         n = night()
-        return publish(n.settings, n.run_date)
+        with n.lock(last=True):
+            return publish(n.settings, n.run_date)
 
+    claimed = claim_night().as_setup()
     exported = embed_export()
     loaded = embed_load(exported, embed_texts.output)
-    chain(ingest(), transform(), exported, embed_texts)
+    chain(claimed, ingest(), transform(), exported, embed_texts)
     scoring = recommend_export()
     chain(loaded, retrain(), train_export(), train_model(), scoring)
     loaded >> scoring  # also when training is skipped
     scoring >> recommend_score
-    recommend_write(recommend_score.output) >> publish()
+    recommend_write(recommend_score.output) >> publish() >> release_night().as_teardown(setups=claimed)

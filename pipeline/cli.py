@@ -17,12 +17,14 @@ from typing import Any
 import typer
 
 from pipeline.cli_common import (
+    BACKFILL,
     ENGINE,
     FORCE_REEMBED,
     HOME,
     LANDING,
     RUN_DATE,
     _date,
+    _locked,
     _on_night,
     _run,
     _settings,
@@ -30,6 +32,7 @@ from pipeline.cli_common import (
 )
 from pipeline.core.modes import Engine
 from pipeline.core.run_date import find_run_date
+from pipeline.core.run_date_guard import check_not_behind
 
 
 @app.command("demo-data")
@@ -87,6 +90,7 @@ def ingest(
     reload: bool = typer.Option(
         False, "--reload", help="Replace the rows of files whose content changed since loading."
     ),
+    backfill: bool = BACKFILL,
 ) -> None:
     """Load new landing files into raw.* (each file once, tracked in meta.loaded_files)."""
     from pipeline.landing.ingest import ingest as run_ingest
@@ -94,17 +98,22 @@ def ingest(
     def stage() -> dict[str, Any]:
         settings = _settings(home, landing)
         day = find_run_date(settings, _date(run_date))
-        return run_ingest(settings, day, reload=reload)
+        with _locked(settings, day):
+            if day is not None:
+                check_not_behind(settings, day, backfill=backfill)
+            return run_ingest(settings, day, reload=reload)
 
     _run(stage)
 
 
 @app.command()
-def transform(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
+def transform(
+    home: str | None = HOME, run_date: str | None = RUN_DATE, backfill: bool = BACKFILL
+) -> None:
     """dbt build: raw -> staging -> marts and quarantine, for the run date; then the circuit breaker."""
     from pipeline.clean.transform import transform as run_transform
 
-    _on_night(run_transform, home, run_date)
+    _on_night(run_transform, home, run_date, backfill=backfill)
 
 
 @app.command()
@@ -113,21 +122,24 @@ def embed(
     run_date: str | None = RUN_DATE,
     engine: Engine = ENGINE,
     force_reembed: bool = FORCE_REEMBED,
+    backfill: bool = BACKFILL,
 ) -> None:
     """Embed new or changed texts (marts.embedding_requests) into features.text_embeddings."""
     from pipeline.embed.stage import embed as run_embed
 
     embed_night = lambda s, day: run_embed(s, day, engine=engine, force=force_reembed)  # noqa: E731
-    _on_night(embed_night, home, run_date)
+    _on_night(embed_night, home, run_date, backfill=backfill)
 
 
 @app.command()
-def train(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
+def train(
+    home: str | None = HOME, run_date: str | None = RUN_DATE, backfill: bool = BACKFILL
+) -> None:
     """Fit the multi-task model, judge it and the baselines on the holdout, log and register it in
     MLflow; the `champion` alias moves only to a model at least as good as the champion."""
     from pipeline.train.stage import train as run_train
 
-    _on_night(run_train, home, run_date)
+    _on_night(run_train, home, run_date, backfill=backfill)
 
 
 @app.command()
@@ -161,20 +173,24 @@ def recommend(
         help="Recommendations per active user (default RECSYS_TOP_N, 10).",
     ),
     engine: Engine = ENGINE,
+    backfill: bool = BACKFILL,
 ) -> None:
     """Score every active user with models:/recsys_mtl@champion into marts.recommendations and
     marts.similar_users (a rerun of a date replaces that date's rows)."""
     from pipeline.serve.recommend import recommend as run_rec
 
-    _on_night(lambda s, day: run_rec(s, day, top_n, engine=engine), home, run_date)
+    rec_night = lambda s, day: run_rec(s, day, top_n, engine=engine)  # noqa: E731
+    _on_night(rec_night, home, run_date, backfill=backfill)
 
 
 @app.command()
-def publish(home: str | None = HOME, run_date: str | None = RUN_DATE) -> None:
+def publish(
+    home: str | None = HOME, run_date: str | None = RUN_DATE, backfill: bool = BACKFILL
+) -> None:
     """Build the analytics models, then swap in $RECSYS_HOME/published/analytics.duckdb."""
     from pipeline.serve.publish import publish as run_publish
 
-    _on_night(run_publish, home, run_date)
+    _on_night(run_publish, home, run_date, backfill=backfill)
 
 
 @app.command("run")
@@ -188,12 +204,14 @@ def run_all(
     retrain: bool = typer.Option(
         True, "--retrain/--no-retrain", help="Train tonight, or recommend with the champion as is."
     ),
+    backfill: bool = BACKFILL,
 ) -> None:
     """The whole night without Airflow: ingest, transform, embed, train, recommend, publish."""
     from pipeline.night import run_night
 
     options = {"force_reembed": force_reembed, "top_n": top_n, "retrain": retrain}
-    _on_night(lambda s, day: run_night(s, day, engine=engine, **options), home, run_date, landing)
+    night = lambda s, day: run_night(s, day, engine=engine, **options)  # noqa: E731
+    _on_night(night, home, run_date, landing, backfill=backfill)
 
 
 # the operator's commands (forget, restore, champion, report, airflow...) register on `app`

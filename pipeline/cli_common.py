@@ -7,16 +7,20 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.modes import Engine
+from pipeline.core.night_lock import Holder, NightLock, this_process
 from pipeline.core.run_date import parse_run_date, resolve_run_date
+from pipeline.core.run_date_guard import check_not_behind
 from pipeline.core.version import version_line
 
 app = typer.Typer(
@@ -41,6 +45,11 @@ ENGINE = typer.Option(
     "--engine",
     help="auto: in-process below RECSYS_EMBED_LOCAL_MAX_TEXTS texts (embed) or "
     "RECSYS_RECOMMEND_LOCAL_MAX_PAIRS active users x items (recommend), else Spark; spark|local.",
+)
+BACKFILL = typer.Option(
+    False,
+    "--backfill",
+    help="Process a date before the newest published night on purpose (refused otherwise).",
 )
 FORCE_REEMBED = typer.Option(
     False, "--force-reembed", help="Embed every text again, ignoring stored vectors."
@@ -93,16 +102,34 @@ def _date(text: str | None) -> date | None:
     return parse_run_date(text) if text else None
 
 
+def command_name() -> str:
+    """`recsys <command>`, as the night lock names its holder (never the arguments: ids)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else "recsys"
+
+
+def _locked(settings: Settings, day: date | None = None) -> AbstractContextManager[Holder]:
+    """This command holds the home's night lock (waits up to RECSYS_LOCK_WAIT_SECONDS)."""
+    me = this_process(command_name(), day.isoformat() if day else None)
+    return NightLock(settings.home).hold(me, wait_s=settings.lock_wait_seconds)
+
+
 def _on_night(
     stage: Callable[[Settings, date], dict[str, Any]],
     home: str | None,
     run_date: str | None,
     landing: str | None = None,
+    *,
+    backfill: bool = False,
 ) -> None:
-    """Run `stage(settings, run date)` for the options given (`_run` reports it)."""
+    """Run `stage(settings, run date)` for the options given, under the night lock, refusing a
+    date before the newest published night unless `backfill` (`_run` reports it)."""
 
     def run() -> dict[str, Any]:
         settings = _settings(home, landing)
-        return stage(settings, resolve_run_date(settings, _date(run_date)))
+        day = resolve_run_date(settings, _date(run_date))
+        with _locked(settings, day):
+            check_not_behind(settings, day, backfill=backfill)
+            return stage(settings, day)
 
     _run(run)

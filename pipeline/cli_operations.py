@@ -1,4 +1,5 @@
-"""The operator's commands: erasure, reports, the run date, settings, Airflow."""
+"""The operator's commands: erasure, the champion, the night lock, reports, the run date,
+settings, Airflow."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import Any
 
 import typer
 
-from pipeline.cli_common import HOME, LANDING, RUN_DATE, _date, _run, _settings, app
+from pipeline.cli_common import HOME, LANDING, RUN_DATE, _date, _locked, _run, _settings, app
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
 
 
 @app.command()
 def forget(
-    user_ids: list[str] = typer.Argument(..., help="The ids of the users to forget."),
+    user_ids: list[str] | None = typer.Argument(None, help="The ids of the users to forget."),
     reason: str | None = typer.Option(
         None, "--reason", help="Why (a ticket number): kept in meta.erasures; no personal data."
     ),
@@ -27,14 +28,92 @@ def forget(
         "--run-date",
         help="Run date the marts are rebuilt for (default: the last night's).",
     ),
+    request: str | None = typer.Option(
+        None, "--request", help="Forget the ids of this request (`recsys forget-request`)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Finish every erasure a crash or an error left pending."
+    ),
 ) -> None:
     """Erase users from the warehouse, the published copy, the work and landing files and every
-    MLflow artifact; later rows for them are quarantined as erased_user."""
+    MLflow artifact; later rows for them are quarantined as erased_user. Running it again with
+    the same ids finishes an erasure that stopped half-way."""
     from pipeline.privacy.forget import forget as run_forget
+    from pipeline.privacy.forget import resume_all
 
     def stage() -> dict[str, Any]:
+        if sum(map(bool, (user_ids, request, resume))) != 1:
+            raise RecsysError("give the user ids, or --request ID, or --resume (one of them)")
         day = _date(run_date)  # default: the last night's, not the manifest's
-        return run_forget(_settings(home, landing), user_ids, reason=reason, run_date=day)
+        settings = _settings(home, landing)
+        with _locked(settings, day):
+            if resume:
+                finished = resume_all(settings)
+                return {"stage": "forget", "status": "ok", "resumed": finished}
+            return run_forget(settings, user_ids, reason=reason, run_date=day, request=request)
+
+    _run(stage)
+
+
+@app.command("forget-request")
+def forget_request(
+    user_ids: list[str] = typer.Argument(..., help="The ids of the users to forget."),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why (a ticket number): kept in meta.erasures; no personal data."
+    ),
+    home: str | None = HOME,
+) -> None:
+    """Write the ids to a private request file under the home and print its id, to trigger the
+    recsys_forget DAG with {"request": ID} (Airflow then never holds the ids)."""
+    from pipeline.privacy.erasure_requests import write_request
+    from pipeline.privacy.forget import MAX_REASON, check_ids
+
+    def stage() -> dict[str, Any]:
+        ids = check_ids(user_ids)
+        if reason is not None and len(reason) > MAX_REASON:
+            raise RecsysError(f"--reason is {len(reason)} characters; at most {MAX_REASON}")
+        request_id = write_request(_settings(home), ids, reason)
+        typer.echo(request_id)
+        return {"stage": "forget-request", "status": "ok", "request": request_id}
+
+    _run(stage)
+
+
+@app.command("champion")
+def champion_cmd(
+    set_version: str | None = typer.Option(
+        None, "--set", help="Point `champion` at this version (a rollback, or a blocked model)."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why: kept on the version's tags."),
+    home: str | None = HOME,
+) -> None:
+    """Show the served version and the recent ones; with --set VERSION, serve that version from
+    the next `recommend` (recorded on the version in MLflow)."""
+    from pipeline.train.champion import set_champion, show_champion
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home)
+        if set_version is None:
+            return show_champion(settings)
+        with _locked(settings):  # never between a night's gate reading and moving the alias
+            return set_champion(settings, set_version, reason)
+
+    _run(stage)
+
+
+@app.command("unlock")
+def unlock_cmd(home: str | None = HOME) -> None:
+    """End the night lock's lease when its holder is gone for good (an Airflow run that was
+    killed before its teardown); refused while a process works under the lock."""
+    from pipeline.core.night_lock import NightLock
+
+    def stage() -> dict[str, Any]:
+        ended = NightLock(_settings(home).home).unlock()
+        return {
+            "stage": "unlock",
+            "status": "ok",
+            "ended": None if ended is None else ended.describe(),
+        }
 
     _run(stage)
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from pipeline.clean.dbt import ANALYTICS_MODELS, run_dbt
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
+from pipeline.core.run_date_guard import check_days_ahead
 from pipeline.core.warehouse import connect, table_exists
 from pipeline.landing.contract import LANDING_TABLES
 
@@ -161,6 +162,7 @@ def transform(settings: Settings, run_date: date) -> dict[str, Any]:
     )
     with connect(settings.warehouse_path, read_only=True) as con:
         check_circuit_breaker(quarantine_accounting(con), settings.quarantine_threshold)
+        check_days_ahead(con, settings, run_date)  # before the marts or anything dated is written
     run_dbt(settings, ["build", "--exclude", *JUDGING_MODELS, *ANALYTICS_MODELS], run_date)
 
     with connect(settings.warehouse_path, read_only=True) as con:

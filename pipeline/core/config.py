@@ -158,6 +158,17 @@ class ErasureSettings(BaseModel):
     )
 
 
+class BackupSettings(BaseModel):
+    """The warehouse backups `recsys publish` takes (`$RECSYS_HOME/backups/<run date>`)."""
+
+    keep: int = Field(
+        default=7,
+        ge=1,
+        description="Verified backups kept, the newest taken; a rerun of a run date replaces "
+        "that date's backup.",
+    )
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "embed": EmbedSettings,
     "spark": SparkSettings,
@@ -170,6 +181,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "dbt": DbtSettings,
     "work": WorkSettings,
     "erasure": ErasureSettings,
+    "backup": BackupSettings,
 }
 
 
@@ -195,9 +207,40 @@ class Settings(BaseSettings):
     landing: Path | None = Field(
         default=None, description="Landing folder to ingest; defaults to $RECSYS_HOME/landing."
     )
+    landing_settle_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Ingest skips a landing file modified less than this many seconds ago (still "
+        "being written?) and loads it on a later night: the one place the wall clock decides what "
+        "a night reads. A file the landing's manifest.json records by size and sha256 (written by "
+        "`recsys demo-data` and `recsys import` after their files) counts as settled at once.",
+    )
+    landing_max_file_bytes: int = Field(
+        default=16 * 1024**3,
+        ge=1,
+        description="Ingest refuses a landing file larger than this, naming it: split it into "
+        "smaller files (a folder of daily drops) or raise the limit.",
+    )
+    landing_max_file_rows: int = Field(
+        default=200_000_000,
+        ge=1,
+        description="Ingest refuses a landing file with more rows than this, naming it.",
+    )
     run_date: date | None = Field(
         default=None,
         description="Run date when no --run-date is given; else the landing manifest's run_date.",
+    )
+    max_days_ahead: int = Field(
+        default=2,
+        ge=0,
+        description="A run date more than this many days after the newest landed event is "
+        "refused before anything is written (a mistyped date would prune as if time had passed).",
+    )
+    lock_wait_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long a command waits for the night lock another writer of the home "
+        "holds before failing with the holder's name (0: fail at once).",
     )
     quarantine_threshold: float = Field(
         default=0.05,
@@ -239,6 +282,7 @@ class Settings(BaseSettings):
     dbt: DbtSettings = Field(default_factory=DbtSettings)
     work: WorkSettings = Field(default_factory=WorkSettings)
     erasure: ErasureSettings = Field(default_factory=ErasureSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     @field_validator("home", "landing")
     @classmethod

@@ -7,14 +7,17 @@ manifest's run_date (a manual run triggered without a logical date); never the w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
+from pipeline.core.night_lock import Holder
 from pipeline.core.run_date import find_run_date, parse_run_date
+from pipeline.orchestration.night_lease import is_backfill, run_owner, task_lock
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,13 @@ class NightParams:
     top_n: int
     force_reembed: bool
     retrain: bool
+    backfill: bool = False  # an Airflow backfill run, or the `backfill` param
+    owner: str | None = None  # the run that holds the night lock (`night_lease.run_owner`)
+    task: str = "task"
+
+    def lock(self, *, last: bool = False) -> AbstractContextManager[Holder]:
+        """This task works under its run's night lease (`last`: the lease ends with it)."""
+        return task_lock(self.settings, self.owner, self.task, self.run_date, last=last)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -34,6 +44,7 @@ class NightParams:
             "top_n": self.top_n,
             "force_reembed": self.force_reembed,
             "retrain": self.retrain,
+            "backfill": self.backfill,
         }
 
 
@@ -59,6 +70,7 @@ def night_params(params: Mapping[str, Any], logical_date: datetime | None) -> Ni
         top_n=top_n,
         force_reembed=bool(params.get("force_reembed", False)),
         retrain=bool(params.get("retrain", True)),
+        backfill=bool(params.get("backfill", False)),
     )
 
 
@@ -66,4 +78,11 @@ def from_context(context: Mapping[str, Any]) -> NightParams:
     """The night of a running task (its Airflow context)."""
     dag_run = context.get("dag_run")
     logical_date = context.get("logical_date") or getattr(dag_run, "logical_date", None)
-    return night_params(context.get("params") or {}, logical_date)
+    night = night_params(context.get("params") or {}, logical_date)
+    task = getattr(context.get("task"), "task_id", None) or night.task
+    return replace(
+        night,
+        backfill=night.backfill or is_backfill(context),
+        owner=run_owner(context),
+        task=task,
+    )

@@ -88,7 +88,8 @@ class NightSparkOperator(SparkSubmitOperator):
                 finally:
                     self._conn_id = conn_id
 
-        return self.run(night, submit)
+        with night.lock():
+            return self.run(night, submit)
 
 
 class EmbedTextsOperator(NightSparkOperator):

@@ -40,7 +40,8 @@ def sample_recommendations(settings: Settings, users: int = SAMPLE_USERS) -> lis
 
 def champion_metrics(settings: Settings) -> tuple[str | None, dict[str, float]]:
     """The champion's version and the metrics of the run that made it (model and baselines)."""
-    from pipeline.train.registry import champion_version, use_tracking
+    from pipeline.train.gate import champion_version
+    from pipeline.train.registry import use_tracking
 
     client = use_tracking(settings)
     champion = champion_version(client, settings.registered_model)
@@ -102,7 +103,7 @@ def report(settings: Settings, top: int = 5) -> tuple[str, dict[str, Any]]:
 def report_run(settings: Settings, client: Any) -> tuple[str, str]:
     """(run id, what it is) of the report to show: the champion's night, or with no champion yet
     the latest night's (its model was not promoted, and its report says why)."""
-    from pipeline.train.registry import champion_version
+    from pipeline.train.gate import champion_version
 
     champion = champion_version(client, settings.registered_model)
     if champion is not None:

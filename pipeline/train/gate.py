@@ -2,20 +2,26 @@
 
 - too few evaluable users tonight (< `RECSYS_GATE_MIN_EVAL_USERS`): a first model becomes
   champion with the reason `insufficient_holdout`; with a champion in place, the champion stays;
+- a run for a date before the champion's never moves the alias (`older_than_champion`): a
+  backfill cannot crown a model of older data;
 - otherwise the candidate must beat every baseline of `RECSYS_GATE_BASELINES` (default:
   popularity; for a rating metric, which popularity lacks, the bias model) on the primary metric,
-  and reach the primary metric its champion scored on its own night, less
-  `RECSYS_GATE_TOLERANCE`;
-- a candidate that fails becomes `challenger`; the reason is a tag on the version and the run.
+  and reach the champion's primary metric on the same exam, tonight's holdout
+  (`champion_exam.py`), less `RECSYS_GATE_TOLERANCE`;
+- a candidate that fails becomes `challenger`; the reason is a tag on the version and the run;
+- the alias moves with a compare-and-set: the champion judged against must still be the
+  champion when the alias moves (`champion_changed_while_judging` otherwise).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
@@ -43,12 +49,17 @@ class Decision:
 
 
 def decide(
-    settings: Settings, metrics: dict[str, float], evaluable_users: int, champion_metric: Any
+    settings: Settings,
+    metrics: dict[str, float],
+    evaluable_users: int,
+    champion_metric: Any,
+    *,
+    older_than_champion: bool = False,
 ) -> Decision:
-    """The gate, as a pure function of tonight's metrics and the champion's own-night metric.
+    """The gate, as a pure function of tonight's metrics and the champion's metric.
 
-    `champion_metric` is None when there is no champion, else the champion's primary metric (NaN
-    when its run did not log one)."""
+    `champion_metric` is None when there is no champion, else the champion's primary metric (on
+    tonight's exam where it could sit it; NaN when it has none)."""
     primary = settings.gate.metric
     has_champion = champion_metric is not None
     yardsticks = gate_baselines(settings, metrics)
@@ -56,6 +67,8 @@ def decide(
     def verdict(alias: str, reason: str, champion: Any = None) -> Decision:
         return Decision(alias, reason, champion, yardsticks)
 
+    if older_than_champion:
+        return verdict(CHALLENGER, "older_than_champion", champion_metric)
     if evaluable_users < settings.gate.min_eval_users:
         return verdict(CHALLENGER if has_champion else CHAMPION, "insufficient_holdout")
     value = metrics.get(primary, float("nan"))
@@ -101,18 +114,46 @@ def gate_baselines(settings: Settings, metrics: dict[str, float]) -> list[str]:
 
 
 def apply_decision(
-    client: MlflowClient, settings: Settings, model_version: str, decision: Decision, run_id: str
-) -> None:
+    client: MlflowClient,
+    settings: Settings,
+    model_version: str,
+    decision: Decision,
+    run_id: str,
+    judged_against: Any | None,
+) -> Decision:
+    """Move the alias, compare-and-set: a champion decision stands only while the champion it
+    was judged against (`judged_against`, None: none) is still the champion. Returns the
+    decision applied."""
     name = settings.registered_model
+    if decision.alias == CHAMPION:
+        now = champion_version(client, name)
+        if _version(now) != _version(judged_against):
+            log.warning(
+                "gate: the champion moved from %s to %s while version %s was judged: not moved",
+                _version(judged_against),
+                _version(now),
+                model_version,
+            )
+            decision = replace(decision, alias=CHALLENGER, reason="champion_changed_while_judging")
     client.set_registered_model_alias(name, decision.alias, model_version)
     for key, value in (("gate_reason", decision.reason), ("gate_alias", decision.alias)):
         client.set_model_version_tag(name, model_version, key, value)
         client.set_tag(run_id, key, value)
+    return decision
 
 
-def champion_metric(client: MlflowClient, settings: Settings, champion: Any | None) -> Any:
-    """The champion's primary metric on its own night: None without a champion, NaN when its run
-    did not log it."""
-    if champion is None:
+def champion_version(client: MlflowClient, name: str) -> Any | None:
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
         return None
-    return client.get_run(champion.run_id).data.metrics.get(settings.gate.metric, math.nan)
+
+
+def _version(found: Any | None) -> str | None:
+    return None if found is None else str(found.version)
+
+
+def trained_for(client: MlflowClient, version: Any) -> date | None:
+    """The run date a version was trained for (its run's `run_date` tag)."""
+    tag = client.get_run(version.run_id).data.tags.get("run_date")
+    return date.fromisoformat(tag) if tag else None

@@ -10,7 +10,6 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
@@ -18,9 +17,9 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.bundle import save_bundle
-from pipeline.learn.ensemble.compat import register_legacy_modules
 from pipeline.learn.ensemble.fit import Fitted
-from pipeline.train.gate import CHAMPION
+from pipeline.train.gate import CHAMPION, champion_version
+from pipeline.train.model_integrity import load_verified, sign_version
 from pipeline.train.served_model import RecsysPyfunc, served_requirements
 
 
@@ -45,20 +44,13 @@ def use_tracking(settings: Settings) -> MlflowClient:
     return client
 
 
-def champion_version(client: MlflowClient, name: str) -> Any | None:
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
-
-
 def log_served_model(bundle_dir: Path, settings: Settings, example: pd.DataFrame) -> Any:
     """Log the bundle as a pyfunc model and register it; return MLflow's ModelInfo."""
     model = RecsysPyfunc()
     context = type("Context", (), {"artifacts": {"bundle": str(bundle_dir)}})()
     model.load_context(context)
     signature = infer_signature(example, model.predict(context, example))
-    return mlflow.pyfunc.log_model(
+    info = mlflow.pyfunc.log_model(
         name="model",
         python_model=model,
         artifacts={"bundle": str(bundle_dir)},
@@ -67,6 +59,9 @@ def log_served_model(bundle_dir: Path, settings: Settings, example: pd.DataFrame
         pip_requirements=served_requirements(),
         registered_model_name=settings.registered_model,
     )
+    # before anyone can serve it: the gate moves the alias only after this returns
+    sign_version(MlflowClient(), settings.registered_model, str(info.registered_model_version))
+    return info
 
 
 def register_model(settings: Settings, served: Fitted, snapshot: Snapshot, trained_on: date) -> str:
@@ -97,7 +92,6 @@ def load_champion(settings: Settings) -> tuple[Any, Any]:
             "baselines never becomes champion)"
         )
     # By the version the alias pointed to when read: a concurrent train moving the alias cannot
-    # make the label and the weights disagree.
-    register_legacy_modules()
-    loaded = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{found.version}")
-    return loaded.unwrap_python_model().recommender, found
+    # make the label and the weights disagree. Its files are checked against the manifest
+    # recorded at registration, and the pickle is never loaded (`model_integrity.py`).
+    return load_verified(client, found), found

@@ -36,15 +36,17 @@ from pipeline.learn.ensemble.fit import Trainer
 from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import WarmStartError
 from pipeline.metrics.catalogue import baseline_key
+from pipeline.train.champion_exam import champion_score
 from pipeline.train.gate import (
     CHAMPION,
     Decision,
     apply_decision,
-    champion_metric,
+    champion_version,
     check_gate_settings,
     decide,
+    trained_for,
 )
-from pipeline.train.registry import champion_version, register_model, tracking_uri, use_tracking
+from pipeline.train.registry import register_model, tracking_uri, use_tracking
 from pipeline.train.rerun import FINGERPRINT_TAG, already_trained, night_fingerprint
 from pipeline.train.tracking import (
     TRENDS,
@@ -156,11 +158,16 @@ def log_and_gate(
     """One MLflow run: params, metrics, plots, the registered model, the gate's decision."""
     client = use_tracking(settings)
     champion = champion_version(client, settings.registered_model)
+    older = champion is not None and (trained_for(client, champion) or night.run_date) > (
+        night.run_date
+    )
+    score = None if champion is None or older else champion_score(settings, client, champion, night)
     decision = decide(
         settings,
         night.metrics,
         night.exam.evaluable_users,
-        champion_metric(client, settings, champion),
+        None if champion is None else (score.value if score else math.nan),
+        older_than_champion=older,
     )
     with mlflow.start_run(run_name=f"night {night.run_date} ({night.start.mode})") as run:
         mlflow.set_tags(
@@ -177,7 +184,14 @@ def log_and_gate(
         log_states(
             night.evaluated, night.served, night.data_ends, night.full_epochs, night.run_date
         )
-        apply_decision(client, settings, version, decision, run.info.run_id)
+        if score is not None:  # both numbers, and on which exam the champion's was measured
+            mlflow.log_metric(f"champion_{settings.gate.metric}", score.value)
+            mlflow.set_tags(
+                {"gate_exam": score.exam, "gate_exam_why": score.why or "the same holdout"}
+            )
+        if champion is not None:
+            mlflow.set_tag("gate_champion_version", str(champion.version))
+        decision = apply_decision(client, settings, version, decision, run.info.run_id, champion)
         mlflow.set_tag("model_version", version)
         trend = trends_figure(client, settings, night, run.info.run_id)
         pictures.log(TRENDS, "The last nights", trend, first=True)

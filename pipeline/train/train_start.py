@@ -30,7 +30,7 @@ from pipeline.evaluate.baseline_registry import warm_params
 from pipeline.learn.ensemble.bundle import load_bundle, save_model
 from pipeline.learn.ensemble.fit import Fitted
 from pipeline.learn.ensemble.warm_state import WarmStart
-from pipeline.train.registry import champion_version
+from pipeline.train.gate import champion_version
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,10 @@ def states_of(run_id: str) -> tuple[WarmStart, WarmStart]:
                 run_id=run_id, artifact_path=WARM_ARTIFACT, dst_path=tmp
             )
         )
-        return _read(folder / "evaluated"), _read(folder / "served")
+        return read_state(folder / "evaluated"), read_state(folder / "served")
 
 
-def _read(folder: Path) -> WarmStart:
+def read_state(folder: Path) -> WarmStart:
     meta = WarmStart.read(folder)
     return WarmStart(load_bundle(folder), meta["data_end_s"], meta["epochs"], meta["moments"])
 

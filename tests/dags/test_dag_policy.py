@@ -18,6 +18,7 @@ from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.orchestration.home import DAGS_FOLDER
 
 WAREHOUSE_TASKS = {
+    "claim_night",
     "ingest",
     "transform",
     "embed_export",
@@ -73,7 +74,7 @@ def test_the_dag_imports_on_an_airflow_home_without_a_metadata_db(tmp_path: Path
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "['recsys_forget', 'recsys_nightly'] 12" in done.stdout
+    assert "['recsys_forget', 'recsys_nightly'] 14" in done.stdout
     assert not (tmp_path / "never-created.db").exists()
 
 
@@ -89,7 +90,7 @@ def test_every_task_retries_with_backoff_times_out_and_reports_failure(dag: Any)
 
 def test_warehouse_tasks_share_one_pool_and_gpu_tasks_never_use_it(dag: Any) -> None:
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == WAREHOUSE_TASKS | GPU_TASKS | {"retrain"}
+    assert set(tasks) == WAREHOUSE_TASKS | GPU_TASKS | {"retrain", "release_night"}
     assert {t for t in tasks if tasks[t].pool == "warehouse"} == WAREHOUSE_TASKS
     assert {t for t in tasks if tasks[t].queue == "gpu"} == GPU_TASKS
     assert [a.name for a in tasks["publish"].outlets] == ["marts.recommendations"]
@@ -127,7 +128,7 @@ def test_the_package_registers_the_plugin_that_makes_the_pool() -> None:
 
 def test_params_carry_a_json_schema_for_the_trigger_form(dag: Any) -> None:
     schema = {name: param.schema for name, param in dag.params.items()}
-    assert set(schema) == {"run_date", "landing", "top_n", "force_reembed", "retrain"}
+    assert set(schema) == {"run_date", "landing", "top_n", "force_reembed", "retrain", "backfill"}
     assert schema["run_date"]["format"] == "date"
     assert schema["top_n"] == {
         **schema["top_n"],
@@ -136,6 +137,18 @@ def test_params_carry_a_json_schema_for_the_trigger_form(dag: Any) -> None:
         "maximum": 1000,
     }
     assert schema["force_reembed"]["type"] == schema["retrain"]["type"] == "boolean"
+    assert schema["backfill"]["type"] == "boolean"
+
+
+def test_the_night_lock_is_taken_by_a_setup_task_and_always_released_by_a_teardown(
+    dag: Any,
+) -> None:
+    tasks = {t.task_id: t for t in dag.tasks}
+    claim, release = tasks["claim_night"], tasks["release_night"]
+    assert claim.is_setup and release.is_teardown
+    assert claim.upstream_task_ids == set()
+    assert "ingest" in claim.downstream_task_ids and "claim_night" in release.upstream_task_ids
+    assert "publish" in release.upstream_task_ids
 
 
 @pytest.mark.parametrize(

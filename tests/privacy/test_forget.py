@@ -15,7 +15,8 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
 from pipeline.night import run_night
 from pipeline.privacy.forget import forget
-from pipeline.train.registry import champion_version, use_tracking
+from pipeline.train.gate import champion_version
+from pipeline.train.registry import use_tracking
 from tests.conftest import Night, write_csv
 from tests.privacy.search import search_home
 from tests.serve.test_recommend import assert_the_pyfunc_ranks_like_the_night, rows

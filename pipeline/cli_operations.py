@@ -79,6 +79,25 @@ def forget_request(
     _run(stage)
 
 
+@app.command("restore")
+def restore_cmd(
+    backup: str | None = typer.Option(
+        None, "--backup", help="The backup to restore, e.g. 2026-11-27 (default: the newest)."
+    ),
+    home: str | None = HOME,
+) -> None:
+    """Replace the warehouse by a verified backup (`$RECSYS_HOME/backups/`), every forgotten
+    user erased from it again; the replaced file is kept beside it."""
+    from pipeline.privacy.restore import restore
+
+    def stage() -> dict[str, Any]:
+        settings = _settings(home)
+        with _locked(settings):
+            return restore(settings, backup)
+
+    _run(stage)
+
+
 @app.command("champion")
 def champion_cmd(
     set_version: str | None = typer.Option(

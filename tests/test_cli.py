@@ -144,3 +144,35 @@ def test_version_usage_errors_and_crashes_have_their_own_exit_codes(
     assert result.exit_code == 3
     assert "ZeroDivisionError: a bug" in result.output
     assert result.output.strip().splitlines()[-1].startswith("crash: an unexpected error in ")
+
+
+def test_a_damaged_warehouse_is_restored_from_its_newest_backup(tmp_path: Path) -> None:
+    from pipeline.core.config import Settings
+    from pipeline.core.warehouse_backup import take_backup
+    from tests.core.test_warehouse_backup import small_warehouse
+    from tests.crash.checksums import table_checksums
+
+    home = tmp_path / "home"
+    none = recsys("restore", "--home", str(home))
+    assert none.returncode == 1
+    assert none.stderr.strip().splitlines() == [f"error: no backup under {home / 'backups'}: "
+        "`recsys publish` takes one at the end of each night"]  # fmt: skip
+    settings = Settings(home=home)
+    live = small_warehouse(settings, rows=300000)
+    take_backup(settings, "2026-11-27")
+    before = table_checksums(live)
+    with live.open("r+b") as handle:
+        handle.truncate(live.stat().st_size // 2)
+
+    failed = recsys("transform", "--home", str(home), "--run-date", "2026-11-27")
+    assert failed.returncode == 1
+    (line,) = failed.stderr.strip().splitlines()
+    assert line.startswith(f"error: the warehouse {live} is damaged")
+    assert f"`recsys restore --backup 2026-11-27 --home {home}`" in line
+
+    restored = recsys("restore", "--backup", "2026-11-27", "--home", str(home))
+    assert restored.returncode == 0, restored.stderr
+    summary = json.loads(restored.stdout.strip().splitlines()[-1])
+    assert (summary["stage"], summary["backup"]) == ("restore", "2026-11-27")
+    assert table_checksums(live) == before
+    assert Path(summary["replaced_file"]).stat().st_size < live.stat().st_size  # the damaged one

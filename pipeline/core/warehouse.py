@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.core.backup_catalog import BACKUPS_DIR, newest_backup
 from pipeline.core.errors import RecsysError
 
 SCHEMAS = ("raw", "meta", "staging", "marts", "quarantine", "features", "analytics")
@@ -27,11 +28,28 @@ def quote_ident(name: str) -> str:
 LOCKED = "Could not set lock on file"
 
 
+# what DuckDB says when a block's checksum fails while reading: the file was damaged after it
+# opened cleanly (a torn write, a disk error)
+CORRUPT = ("Corrupt database file", "does not match stored checksum")
+
+
 def damaged(path: Path, exc: Exception) -> str:
+    """What to say of a damaged warehouse: what happened, and the newest backup to restore."""
+    backup = newest_backup(path.parent)
+    if backup is not None:
+        advice = (
+            f"Restore the newest backup: `recsys restore --backup {backup.name} --home "
+            f"{path.parent}` (the damaged file is kept aside)"
+        )
+    else:
+        advice = (
+            f"No backup under {path.parent / BACKUPS_DIR}: move the file away and reload the "
+            "landing (`recsys ingest --reload`; `recsys forget` suppressions live in it and must "
+            "be applied again)"
+        )
     return (
-        f"the warehouse {path} is damaged (truncated, or not a DuckDB database): {exc}. Restore "
-        "the file from a backup, or move it away and reload the landing (`recsys ingest "
-        "--reload`; `recsys forget` suppressions live in it and must be applied again)"
+        f"the warehouse {path} is damaged (corrupt, truncated, or not a DuckDB database): "
+        f"{exc}. {advice}"
     )
 
 
@@ -57,6 +75,10 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     try:
         con.execute("set TimeZone = 'UTC'")
         yield con
+    except duckdb.Error as exc:
+        if any(sign in str(exc) for sign in CORRUPT):
+            raise RecsysError(damaged(path, exc)) from exc
+        raise
     finally:
         con.close()
 

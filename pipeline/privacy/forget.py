@@ -31,7 +31,9 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
 from pipeline.core.warehouse import compact, connect, table_exists, transaction
+from pipeline.landing.suppression_file import save_list
 from pipeline.privacy.artifacts import scrub_mlflow
+from pipeline.privacy.restore import scrub_backups
 from pipeline.privacy.warehouse_scrub import erase_in_warehouse
 from pipeline.privacy.work_files import redact_landing_files, scrub_work_exports
 from pipeline.serve.publish import publish
@@ -95,6 +97,7 @@ def forget(
         built = table_exists(con, "marts", "dim_users")  # else nothing for dbt to rebuild
         served = table_exists(con, "marts", "recommendations")  # else nothing published
     log.info("forgetting %d user(s): warehouse rows redacted or deleted", len(erasure.ids))
+    save_list(settings)  # the suppression list outside the warehouse too (restore.py)
     rows = dict(erasure.rows)
     if night is None:
         night = resolve_run_date(settings)
@@ -103,6 +106,8 @@ def forget(
     if served:
         publish(settings, night)
     compact(settings.warehouse_path)
+    for where, count in scrub_backups(settings).items():  # no backup keeps them
+        rows[f"backup:{where}"] = count
     for path, count in scrub_work_exports(settings, erasure.ids).items():
         rows[f"file:{path}"] = count
     with connect(settings.warehouse_path) as con, transaction(con):

@@ -28,6 +28,10 @@ for _key, _value in airflow_env(Settings(home=AIRFLOW_ROOT), base={}).items():
     if _key.startswith("AIRFLOW"):
         os.environ[_key] = _value
 
+# Tests write landing files by hand and ingest them at once: no settle window (a real writer's
+# file could be unfinished). tests/landing/test_ingest_settle.py checks the window itself.
+os.environ["RECSYS_LANDING_SETTLE_SECONDS"] = "0"
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(AIRFLOW_ROOT, ignore_errors=True)

@@ -12,6 +12,7 @@ from typing import Any
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import MANIFEST
 from pipeline.landing.contract import LANDING_TABLES
+from pipeline.landing.settle import MANIFEST_FILES, file_records
 
 
 def prepare_landing(dest: Path) -> None:
@@ -43,5 +44,8 @@ def write_csv(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str])
 
 
 def write_manifest(dest: Path, manifest: dict[str, Any]) -> None:
-    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    """Write the manifest last, once every table file is complete: it records each file's size
+    and sha256, which tells ingest the file is finished (settle.py), so a night may start at once."""
+    records = {MANIFEST_FILES: file_records(dest)}
+    text = json.dumps({**manifest, **records}, indent=2, ensure_ascii=False) + "\n"
     (dest / MANIFEST).write_text(text, encoding="utf-8")

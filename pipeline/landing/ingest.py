@@ -1,38 +1,59 @@
 """Ingest: new landing files -> `raw.*`, every value kept as text, with lineage and a ledger.
 
-A file is loaded once: `meta.loaded_files` remembers its path and sha256. A file whose content
-changed under a known path is refused unless `reload=True`, which replaces its earlier rows.
+A file is loaded once: `meta.loaded_files` remembers its path and the sha256 of the very bytes
+that were loaded. A file whose content changed under a known path is refused unless
+`reload=True`, which replaces its earlier rows. A file still being written is skipped until it
+settles (pipeline/landing/settle.py: the one place the wall clock decides what a night reads).
+Files are read in batches (pipeline/landing/reading.py), so memory stays bounded whatever their
+size; a file over `RECSYS_LANDING_MAX_FILE_BYTES` or `..._ROWS` is refused, naming it.
 Judging values (types, ranges, duplicates) is dbt's job; ingest only refuses files it cannot read.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
+import itertools
 import logging
-import re
+import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, quote_ident, transaction
 from pipeline.landing.contract import DATA_SUFFIXES, LANDING_TABLES, LINEAGE_COLUMNS, LandingTable
+from pipeline.landing.reading import (
+    MAX_FIELD_CHARS,
+    HashingReader,
+    LandingFile,
+    csv_batches,
+    normalise_column,
+    parquet_as_text,
+    parquet_batches,
+    sha256_of,
+)
+from pipeline.landing.settle import FileState, SettleRule, recorded_files
 from pipeline.landing.suppression import listed, redact_raw, salt
 
-log = logging.getLogger(__name__)
+# privacy/work_files.py redacts landing files as ingest reads them: it takes the rules from here
+__all__ = [
+    "MAX_FIELD_CHARS",
+    "Discovery",
+    "LandingFile",
+    "discover",
+    "ingest",
+    "normalise_column",
+    "sha256_of",
+]
 
-# Python's csv refuses fields over 128 KiB by default; a long profile text or description is data.
-# Past this a field is refused with the file's name (a runaway quote usually swallowed the file).
-MAX_FIELD_CHARS = 64 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 LEDGER_DDL = """
 create table if not exists meta.loaded_files (
@@ -43,13 +64,6 @@ create table if not exists meta.loaded_files (
     loaded_at timestamptz not null
 )
 """
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    table: LandingTable
-    path: Path
-    fmt: str  # "csv" or "parquet"
 
 
 @dataclass
@@ -84,112 +98,6 @@ def discover(landing: Path) -> Discovery:
     return found
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def normalise_column(name: str) -> str:
-    """Lower case; anything but letters, digits and _ becomes _ (so no name can break SQL)."""
-    return re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
-
-
-def _check_header(names: list[str], source: LandingFile) -> list[str]:
-    header = [normalise_column(name) for name in names]
-    for position, name in enumerate(header, start=1):
-        if not name:
-            raise RecsysError(
-                f"{source.path}: column {position} of the header has no usable name "
-                f"({names[position - 1]!r})"
-            )
-        if name in LINEAGE_COLUMNS:
-            raise RecsysError(f"{source.path}: column {name!r} is reserved for lineage")
-    duplicated = sorted({n for n in header if header.count(n) > 1})
-    if duplicated:
-        raise RecsysError(
-            f"{source.path}: duplicated column(s) {', '.join(duplicated)} "
-            "(names are compared in lower case with other characters as _)"
-        )
-    for column in source.table.required:
-        if column not in header:
-            raise RecsysError(
-                f"{source.path}: required column {column!r} of table {source.table.name} is missing"
-                f" (header: {', '.join(header)})"
-            )
-    return header
-
-
-def read_csv(source: LandingFile) -> pa.Table:
-    """Read a CSV as text. A record with the wrong number of fields is kept with `_parse_error`."""
-    csv.field_size_limit(MAX_FIELD_CHARS)
-    try:
-        with source.path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)  # a stray quote is an error, never a merge
-            first = next(reader, None)
-            if first is None:
-                raise RecsysError(f"{source.path}: empty file, expected a header row")
-            header = _check_header(first, source)
-            columns: dict[str, list[str | None]] = {name: [] for name in header}
-            errors: list[str | None] = []
-            for record in reader:
-                if not record:
-                    continue  # a blank line holds no record
-                if len(record) == len(header):
-                    for name, value in zip(header, record, strict=True):
-                        columns[name].append(value)
-                    errors.append(None)
-                else:
-                    for name in header:
-                        columns[name].append(None)
-                    errors.append(
-                        f"expected {len(header)} fields, found {len(record)} "
-                        f"near line {reader.line_num}: {json.dumps(record, ensure_ascii=False)}"
-                    )
-    except UnicodeDecodeError as exc:
-        raise RecsysError(
-            f"{source.path}: not valid UTF-8 (byte {exc.start}: {exc.reason})"
-        ) from None
-    except csv.Error as exc:
-        raise RecsysError(
-            f"{source.path}: unreadable CSV near line {reader.line_num}: {exc}"
-        ) from None
-    table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
-    return table.append_column("_parse_error", pa.array(errors, pa.string()))
-
-
-def read_parquet(source: LandingFile, con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Read a Parquet file and turn every column into text, as raw keeps it."""
-    try:
-        table = pq.read_table(source.path)
-        header = _check_header(table.column_names, source)
-        table = table.rename_columns(header)
-        con.register("_parquet_batch", table)
-        try:
-            selects = ", ".join(_as_text(c, table.schema.field(c).type) for c in header)
-            text = con.sql(f"select {selects} from _parquet_batch").to_arrow_table()
-        finally:
-            con.unregister("_parquet_batch")
-    except (pa.ArrowException, duckdb.Error, OSError) as exc:
-        raise RecsysError(f"{source.path}: unreadable Parquet file: {exc}") from None
-    nulls = pa.nulls(text.num_rows, pa.string())
-    return text.append_column("_parse_error", nulls)
-
-
-def _as_text(column: str, kind: pa.DataType) -> str:
-    """SQL turning one Parquet column into text as a CSV would hold it (1.0 as an id reads '1')."""
-    name = quote_ident(column)
-    if pa.types.is_floating(kind):
-        value = f"cast({name} as double)"
-        return (
-            f"case when isfinite({value}) and {value} = trunc({value}) and abs({value}) < 1e15 "
-            f"then cast(cast({value} as bigint) as varchar) else cast({value} as varchar) end as {name}"
-        )
-    return f"cast({name} as varchar) as {name}"
-
-
 def create_raw_table(con: duckdb.DuckDBPyConnection, table: LandingTable) -> None:
     columns = [f"{quote_ident(c)} varchar" for c in table.columns]
     columns += [f"{quote_ident(c)} {t}" for c, t in LINEAGE_COLUMNS.items()]
@@ -211,38 +119,129 @@ def _add_extra_columns(con: duckdb.DuckDBPyConnection, table: str, names: list[s
             con.execute(f"alter table raw.{table} add column {quote_ident(name)} varchar")
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """One file read into `raw`: its rows, the size and sha256 of the bytes read, and its state
+    once read."""
+
+    rows: int
+    size: int
+    sha256: str
+    after: FileState
+    same_bytes_throughout: bool  # Parquet: the sha256 before reading equals the one after
+
+
 def _load_file(
-    con: duckdb.DuckDBPyConnection, source: LandingFile, landing: Path, loaded_at: datetime
-) -> int:
-    batch = read_csv(source) if source.fmt == "csv" else read_parquet(source, con)
-    rows = batch.num_rows
-    batch = batch.append_column("_source_file", pa.array([str(source.path)] * rows, pa.string()))
-    relative = source.path.relative_to(landing).as_posix()
-    batch = batch.append_column("_landing_path", pa.array([relative] * rows, pa.string()))
-    batch = batch.append_column("_row_number", pa.array(range(1, rows + 1), pa.int64()))
-    batch = batch.append_column(
-        "_loaded_at", pa.array([loaded_at] * rows, pa.timestamp("us", tz="UTC"))
-    )
-    _add_extra_columns(con, source.table.name, batch.column_names)
-    con.register("_landing_batch", batch)
-    try:
-        con.execute(f"insert into raw.{source.table.name} by name select * from _landing_batch")
-    finally:
-        con.unregister("_landing_batch")
-    return rows
+    con: duckdb.DuckDBPyConnection,
+    source: LandingFile,
+    landing: Path,
+    loaded_at: datetime,
+    max_rows: int,
+) -> Loaded:
+    """Stream one file into `raw.<table>` in one insert fed batch by batch (DuckDB writes a
+    large insert's row groups to disk as they fill), hashing the bytes that are parsed."""
+    with source.path.open("rb", buffering=0) as handle:
+        if source.fmt == "csv":
+            stream = HashingReader(handle)
+            batches: Iterator[pa.RecordBatch] = csv_batches(source, stream)
+        else:
+            # Parquet is read by seeking (footer first): hash, read, hash again through the
+            # same handle; a second sha256 that differs makes the file unsettled
+            before = sha256_of_handle(handle)
+            batches = parquet_batches(source, handle)
+        first = next(batches)  # the header checks run here, before anything is written
+        selects = "*" if source.fmt == "csv" else parquet_as_text(first.schema) + LINEAGE_NAMES
+        _add_extra_columns(con, source.table.name, first.schema.names)
+        feed = _Feed(source, landing, loaded_at, max_rows)
+        lineaged = feed.batches(itertools.chain([first], batches))
+        head = next(lineaged)
+        reader = pa.RecordBatchReader.from_batches(
+            head.schema, feed.kept(itertools.chain([head], lineaged))
+        )
+        con.register("_landing_batches", reader)
+        try:
+            con.execute(
+                f"insert into raw.{source.table.name} by name select {selects} from _landing_batches"
+            )
+        except duckdb.Error as exc:
+            if feed.error is not None:  # ours, raised while DuckDB pulled the batches
+                raise feed.error from None
+            if source.fmt == "parquet":
+                raise RecsysError(f"{source.path}: unreadable Parquet file: {exc}") from None
+            raise
+        finally:
+            con.unregister("_landing_batches")
+        if source.fmt == "csv":
+            size, sha256, same = stream.size, stream.sha256, True
+        else:
+            size, sha256 = handle.seek(0, os.SEEK_END), sha256_of_handle(handle)
+            same = sha256 == before
+    return Loaded(feed.rows, size, sha256, FileState.of(source.path), same)
+
+
+def sha256_of_handle(handle: BinaryIO) -> str:
+    """The sha256 of an open file from its start; leaves it at its start."""
+    handle.seek(0)
+    stream = HashingReader(handle)
+    while stream.read(1 << 20):
+        pass
+    handle.seek(0)
+    return stream.sha256
+
+
+LINEAGE_NAMES = ", _source_file, _landing_path, _loaded_at, _row_number"
+
+
+class _Feed:
+    """The batches of one file with their lineage columns, counted against the row cap; an
+    error while DuckDB pulls them is kept, to be raised as it was."""
+
+    def __init__(self, source: LandingFile, landing: Path, loaded_at: datetime, max_rows: int):
+        self.source, self.max_rows, self.rows = source, max_rows, 0
+        self.error: RecsysError | None = None
+        self.lineage = {
+            "_source_file": pa.scalar(str(source.path), pa.string()),
+            "_landing_path": pa.scalar(source.path.relative_to(landing).as_posix(), pa.string()),
+            "_loaded_at": pa.scalar(loaded_at, pa.timestamp("us", tz="UTC")),
+        }
+
+    def batches(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            count = batch.num_rows
+            if self.rows + count > self.max_rows:
+                raise RecsysError(
+                    f"{self.source.path}: more than {self.max_rows:,} rows, over "
+                    "RECSYS_LANDING_MAX_FILE_ROWS: split it into smaller files (a folder of daily "
+                    "drops) or raise the limit"
+                )
+            arrays = [*batch.columns, *(pa.repeat(v, count) for v in self.lineage.values())]
+            arrays.append(pa.array(range(self.rows + 1, self.rows + count + 1), pa.int64()))
+            names = [*batch.schema.names, *self.lineage, "_row_number"]
+            self.rows += count
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+    def kept(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from batches
+        except RecsysError as exc:
+            self.error = exc
+            raise
 
 
 def ingest(
     settings: Settings, run_date: date | None = None, *, reload: bool = False
 ) -> dict[str, Any]:
-    """Load every new landing file into `raw.*`; return the stage summary."""
+    """Load every new, settled landing file into `raw.*`; return the stage summary."""
     landing = settings.landing_dir
     found = discover(landing)
-    loaded_at = datetime.now(UTC)  # audit metadata only
-    hashes = {f.path: sha256_of(f.path) for f in found.files}
+    loaded_at = datetime.now(UTC)  # audit metadata, and this ingest's own stamp on its rows
+    # the wall clock decides which files are finished (settle.py), and nothing else
+    rule = SettleRule(settings.landing_settle_seconds, time.time(), recorded_files(landing))
+    states = {f.path: FileState.of(f.path) for f in found.files}
     rows_loaded = {name: 0 for name in LANDING_TABLES}
     rows_erased = {name: 0 for name in LANDING_TABLES}
     counts = {"files_loaded": 0, "files_reloaded": 0, "files_already_loaded": 0}
+    unsettled: list[dict[str, Any]] = []
 
     with connect(settings.warehouse_path) as con, transaction(con):
         ensure_schemas(con)
@@ -255,16 +254,31 @@ def ingest(
                 "select path, sha256, rows from meta.loaded_files"
             ).fetchall()
         }
-        changed = [
-            f for f in found.files if f.path in ledger and ledger[f.path][0] != hashes[f.path]
-        ]
+        todo: list[LandingFile] = []
+        changed: list[LandingFile] = []
+        for f in found.files:
+            if f.path in ledger and sha256_of(f.path) == ledger[f.path][0]:
+                counts["files_already_loaded"] += 1  # however young: nothing is read into raw
+            elif not rule.settled(f.path, states[f.path]):
+                age = states[f.path].age(rule.now)
+                unsettled.append(_unsettled(f, age, f"modified {age:.0f} s ago, within {rule}"))
+            else:
+                todo.append(f)
+                if f.path in ledger:
+                    changed.append(f)
         if changed and not reload:
             listing = "; ".join(f"{f.path} ({ledger[f.path][1]} rows loaded)" for f in changed)
             raise RecsysError(
                 f"content changed since it was loaded: {listing}. Rerun with --reload to replace "
                 "the earlier rows of these files."
             )
-        todo = [f for f in found.files if f.path not in ledger or f in changed]
+        for source in todo:
+            if states[source.path].size > settings.landing_max_file_bytes:
+                raise RecsysError(
+                    f"{source.path}: {states[source.path].size:,} bytes, over "
+                    f"RECSYS_LANDING_MAX_FILE_BYTES ({settings.landing_max_file_bytes:,}): split "
+                    "it into smaller files (a folder of daily drops) or raise the limit"
+                )
         # rows of forgotten users are redacted as they are loaded (quarantined as erased_user)
         forgotten = listed(con)
         erasure_salt = salt(con, settings) if forgotten else None
@@ -273,29 +287,37 @@ def ingest(
                 "meta.erased_users lists forgotten users but their salt is gone: set "
                 "RECSYS_ERASURE_SALT to the salt `recsys forget` used"
             )
-        counts["files_already_loaded"] = len(found.files) - len(todo)
         for source in tqdm(todo, desc="ingest", unit="file", disable=None):
-            if source in changed:
+            name, path = source.table.name, str(source.path)
+            loaded = _load_file(con, source, landing, loaded_at, settings.landing_max_file_rows)
+            if not loaded.same_bytes_throughout or not rule.settled_after_read(
+                source.path, states[source.path], loaded.after, loaded.size, loaded.sha256
+            ):
+                # still being written: its rows go, it loads whole on a later ingest
                 con.execute(
-                    f"delete from raw.{source.table.name} where _source_file = ?",
-                    [str(source.path)],
+                    f"delete from raw.{name} where _source_file = ? and _loaded_at = ?",
+                    [path, loaded_at],
                 )
-                con.execute("delete from meta.loaded_files where path = ?", [str(source.path)])
+                age = loaded.after.age(time.time())
+                unsettled.append(_unsettled(source, age, "changed while it was read"))
+                continue
+            if source in changed:  # the earlier rows: every one not stamped by this ingest
+                con.execute(
+                    f"delete from raw.{name} where _source_file = ? and _loaded_at <> ?",
+                    [path, loaded_at],
+                )
+                con.execute("delete from meta.loaded_files where path = ?", [path])
                 counts["files_reloaded"] += 1
             else:
                 counts["files_loaded"] += 1
-            rows = _load_file(con, source, landing, loaded_at)
-            rows_loaded[source.table.name] += rows
+            rows_loaded[name] += loaded.rows
             if erasure_salt is not None:
-                redacted = redact_raw(
-                    con, source.table.name, erasure_salt, source_file=str(source.path)
-                )
-                rows_erased[source.table.name] += redacted
+                rows_erased[name] += redact_raw(con, name, erasure_salt, source_file=path)
             con.execute(
                 "insert into meta.loaded_files values (?, ?, ?, ?, ?)",
-                [str(source.path), source.table.name, hashes[source.path], rows, loaded_at],
+                [path, name, loaded.sha256, loaded.rows, loaded_at],
             )
-            log.info("loaded %s rows from %s into raw.%s", rows, source.path, source.table.name)
+            log.info("loaded %s rows from %s into raw.%s", loaded.rows, path, name)
 
     return {
         "stage": "ingest",
@@ -306,4 +328,15 @@ def ingest(
         "rows_loaded": rows_loaded,
         "rows_of_forgotten_users": rows_erased,
         "ignored_files": found.ignored,
+        "unsettled": unsettled,
     }
+
+
+def _unsettled(source: LandingFile, age: float, why: str) -> dict[str, Any]:
+    """A file skipped tonight as still being written: logged, and listed in the summary."""
+    log.warning(
+        "not loading %s tonight: %s (still being written?); a later ingest loads it",
+        source.path,
+        why,
+    )
+    return {"path": str(source.path), "age_seconds": round(max(age, 0.0), 1)}

@@ -6,7 +6,7 @@ RECSYS_HOME ?= var
 MLFLOW_PORT ?= 5000
 export RECSYS_HOME
 
-.PHONY: setup run night airflow mlflow test crash-matrix lint format clean
+.PHONY: setup run night airflow mlflow test crash-matrix night-race lint format clean
 
 # Creates .venv when missing and installs the package with every pin from requirements.lock.
 setup: $(VENV)/.installed
@@ -60,9 +60,15 @@ test: setup
 	$(BIN)/pytest
 
 # Every DAG task killed at its start, at its first write and before it returns, then retried
-# (`make test` runs the write point of four of them): about 12 minutes on 2 cores.
+# (`make test` runs the write point of four of them): about 12 minutes on 2 cores. And `forget`
+# killed at fourteen of its writes, then run again (`make test` runs three).
 crash-matrix: setup
 	RECSYS_CRASH_MATRIX=full $(BIN)/pytest tests/crash -s
+
+# Two `recsys run` of different dates and one `recsys forget` racing for one home, 20 rounds
+# (`make test` runs two): about 25 minutes on 2 cores.
+night-race: setup
+	RECSYS_RACE_ROUNDS=20 $(BIN)/pytest tests/core/test_night_lock_race.py -s
 
 lint: setup
 	$(BIN)/ruff check .

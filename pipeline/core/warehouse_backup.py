@@ -151,7 +151,7 @@ def take_backup(
         manifest = {
             "name": name,
             "sequence": sequence,
-            "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),  # audit only
+            "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),  # audit metadata only
             "duckdb": duckdb.__version__,
             "bytes": (partial / BACKUP_FILE).stat().st_size,
             "sha256": sha256_file(partial / BACKUP_FILE),

@@ -234,9 +234,11 @@ def ingest(
     """Load every new, settled landing file into `raw.*`; return the stage summary."""
     landing = settings.landing_dir
     found = discover(landing)
-    loaded_at = datetime.now(UTC)  # audit metadata, and this ingest's own stamp on its rows
+    # audit, and this ingest's own stamp on its rows
+    loaded_at = datetime.now(UTC)  # audit metadata only
     # the wall clock decides which files are finished (settle.py), and nothing else
-    rule = SettleRule(settings.landing_settle_seconds, time.time(), recorded_files(landing))
+    now = time.time()  # landing settle window
+    rule = SettleRule(settings.landing_settle_seconds, now, recorded_files(landing))
     states = {f.path: FileState.of(f.path) for f in found.files}
     rows_loaded = {name: 0 for name in LANDING_TABLES}
     rows_erased = {name: 0 for name in LANDING_TABLES}
@@ -298,7 +300,7 @@ def ingest(
                     f"delete from raw.{name} where _source_file = ? and _loaded_at = ?",
                     [path, loaded_at],
                 )
-                age = loaded.after.age(time.time())
+                age = loaded.after.age(time.time())  # landing settle window
                 unsettled.append(_unsettled(source, age, "changed while it was read"))
                 continue
             if source in changed:  # the earlier rows: every one not stamped by this ingest

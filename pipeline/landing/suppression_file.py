@@ -93,9 +93,8 @@ def save_list(settings: Settings) -> int:
     kept = read_list(settings)
     if kept.salt is not None and held.salt is not None and kept.salt != held.salt:
         # the warehouse was rebuilt with a new salt: the old hashes match nothing in it
-        aside = suppression_path(settings).with_name(
-            f"suppression.json.other-salt-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-        )
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # audit metadata only
+        aside = suppression_path(settings).with_name(f"suppression.json.other-salt-{stamp}")
         os.replace(suppression_path(settings), aside)
         log.warning("the suppression list had another salt; kept aside as %s", aside)
         kept = SuppressionList()

@@ -119,7 +119,7 @@ def _swap_in(restored: Path, live: Path) -> Path | None:
     """Rename `restored` over `live`; the replaced file (and its WAL) stay aside."""
     replaced = None
     if live.exists():
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # names the file, decides nothing
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # audit metadata only
         replaced = live.with_name(f"{live.name}{REPLACED}{stamp}")
         os.link(live, replaced)
         wal = live.with_name(live.name + ".wal")

@@ -38,6 +38,8 @@ from pipeline.metrics.catalogue import (
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# the reason for a candidate that beat its yardsticks when the champion has no metric to meet
+NO_CHAMPION_METRIC = "champion_has_no_primary_metric"
 
 
 @dataclass
@@ -79,7 +81,7 @@ def decide(
     if not has_champion:
         return verdict(CHAMPION, f"first_model_beats_{'_and_'.join(yardsticks)}")
     if champion_metric != champion_metric:  # NaN: the champion's run has no such metric
-        return verdict(CHAMPION, "champion_has_no_primary_metric", champion_metric)
+        return verdict(CHAMPION, NO_CHAMPION_METRIC, champion_metric)
     if at_least_as_good(primary, value, float(champion_metric), settings.gate.tolerance):
         return verdict(CHAMPION, "at_least_as_good_as_champion", champion_metric)
     return verdict(CHALLENGER, "below_champion", champion_metric)

@@ -39,6 +39,7 @@ from pipeline.metrics.catalogue import baseline_key
 from pipeline.train.champion_exam import champion_score
 from pipeline.train.gate import (
     CHAMPION,
+    NO_CHAMPION_METRIC,
     Decision,
     apply_decision,
     champion_version,
@@ -161,14 +162,22 @@ def log_and_gate(
     older = champion is not None and (trained_for(client, champion) or night.run_date) > (
         night.run_date
     )
-    score = None if champion is None or older else champion_score(settings, client, champion, night)
-    decision = decide(
-        settings,
-        night.metrics,
-        night.exam.evaluable_users,
-        None if champion is None else (score.value if score else math.nan),
-        older_than_champion=older,
-    )
+
+    def judged(champion_value: float | None) -> Decision:
+        return decide(
+            settings,
+            night.metrics,
+            night.exam.evaluable_users,
+            champion_value,
+            older_than_champion=older,
+        )
+
+    score = None
+    decision = judged(None if champion is None else math.nan)
+    if champion is not None and decision.reason == NO_CHAMPION_METRIC:
+        # the candidate beat the yardsticks: only now is the champion's exam worth its cost
+        score = champion_score(settings, client, champion, night)
+        decision = judged(score.value)
     with mlflow.start_run(run_name=f"night {night.run_date} ({night.start.mode})") as run:
         mlflow.set_tags(
             {"run_date": night.run_date.isoformat(), "stage": "train", **night.start.tags()}

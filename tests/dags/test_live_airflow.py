@@ -147,7 +147,7 @@ def test_the_dag_is_listed_with_its_params_and_triggered_with_params(
     assert not dag["is_paused"]
     details = live.api("GET", "/dags/recsys_nightly/details").json()
     params = details["params"]
-    assert set(params) == {"run_date", "landing", "top_n", "force_reembed", "retrain"}
+    assert set(params) == {"run_date", "landing", "top_n", "force_reembed", "retrain", "backfill"}
     assert params["top_n"]["schema"]["maximum"] == 1000
     # nobody made the pool: the project's plugin did when the scheduler started
     pool = live.api("GET", "/pools/warehouse").json()
@@ -166,7 +166,13 @@ def test_the_dag_is_listed_with_its_params_and_triggered_with_params(
         "/dags/recsys_nightly/dagRuns",
         json={
             "logical_date": None,  # a manual run without a logical date: the param decides
-            "conf": {"run_date": TRIGGERED.isoformat(), "retrain": False, "top_n": 5},
+            # the day before the published night: a backfill on purpose
+            "conf": {
+                "run_date": TRIGGERED.isoformat(),
+                "retrain": False,
+                "top_n": 5,
+                "backfill": True,
+            },
         },
     )
     assert triggered.status_code == 200, triggered.text

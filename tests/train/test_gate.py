@@ -78,3 +78,9 @@ def test_gate_settings_are_checked_before_anything_is_fitted() -> None:
     with pytest.raises(RecsysError, match="RECSYS_GATE_METRIC: unknown metric 'ndcg'"):
         check_gate_settings(Settings(gate={"metric": "ndcg"}))
     check_gate_settings(Settings())
+
+
+def test_a_run_older_than_the_champion_is_a_challenger_however_good() -> None:
+    metrics = {"ndcg_at_10": 0.9, "baseline_popularity_ndcg_at_10": 0.1}
+    decision = decide(Settings(), metrics, 500, 0.1, older_than_champion=True)
+    assert (decision.alias, decision.reason) == ("challenger", "older_than_champion")

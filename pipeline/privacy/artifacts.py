@@ -9,6 +9,10 @@ pickled again empty. Rewriting every version, not only the champion, matters: an
 holds the same users. The users' influence on the shared weights stays until the next full
 retrain (a warm night starts from these weights; `RECSYS_TRAIN_FULL_EVERY_DAYS` bounds how
 long a chain of warm nights lasts).
+
+A registered version whose files matched its manifest before the rewrite gets the manifest of
+its new files (`pipeline/train/model_integrity.py`), so it still loads; one that did not keeps
+its manifest and stays refused.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import mlflow
@@ -27,11 +32,13 @@ import pyarrow.parquet as pq
 import torch
 from mlflow.entities import ViewType
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.tracking import MlflowClient
 
 from pipeline.core.config import Settings
 from pipeline.learn.ensemble.bundle import HISTORY_FILE, RATING_USERS_FILE
 from pipeline.learn.ensemble.rating_term import UserRatings
 from pipeline.learn.towers.warm_start import MOMENTS_FILE, VOCAB_ROWS, row_map
+from pipeline.train.model_integrity import intact_before_rewrite, recorded_manifest, rewriting
 from pipeline.train.registry import use_tracking
 from pipeline.train.served_model import RecsysPyfunc
 
@@ -66,26 +73,40 @@ def scrub_mlflow(settings: Settings, ids: list[str]) -> dict[str, int]:
         token = models.token
         if not token:
             break
+    signed = signed_versions(client, settings.registered_model)
     rewritten = {}
     for root in roots:
-        count = scrub_artifact_root(root, ids)
+        count = scrub_artifact_root(root, ids, signed.get(root.rstrip("/"), []))
         if count:
             rewritten[root] = count
             log.info("rewrote %d artifact file(s) under %s", count, root)
     return rewritten
 
 
-def scrub_artifact_root(root: str, ids: list[str]) -> int:
-    """Download one artifact root, scrub its files, upload the changed ones back."""
+def signed_versions(client: Any, name: str) -> dict[str, list[Any]]:
+    """{artifact root: the registered versions of `name` with a manifest whose files it holds}."""
+    signed: dict[str, list[Any]] = {}
+    for version in client.search_model_versions(f"name = '{name}'"):
+        if recorded_manifest(version) is not None:
+            root = client.get_model_version_download_uri(name, str(version.version))
+            signed.setdefault(root.rstrip("/"), []).append(version)
+    return signed
+
+
+def scrub_artifact_root(root: str, ids: list[str], versions: list[Any] | None = None) -> int:
+    """Download one artifact root, scrub its files, upload the changed ones back; re-sign the
+    registered `versions` of these files that matched their manifest before."""
     repo = get_artifact_repository(root)
     if not repo.list_artifacts():
         return 0  # a run that logged nothing (one killed early, say)
     with tempfile.TemporaryDirectory(prefix="recsys-forget-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=root, dst_path=tmp))
+        intact = intact_before_rewrite(versions or [], local)
         changed = scrub_folder(local, set(ids))
-        for path in changed:
-            parent = path.parent.relative_to(local).as_posix()
-            repo.log_artifact(str(path), None if parent == "." else parent)
+        with rewriting(MlflowClient(), intact, local):  # the store ends holding these files
+            for path in changed:
+                parent = path.parent.relative_to(local).as_posix()
+                repo.log_artifact(str(path), None if parent == "." else parent)
     return len(changed)
 
 

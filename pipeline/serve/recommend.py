@@ -29,6 +29,7 @@ from tqdm import tqdm
 from pipeline.core import stopwatch
 from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.core.errors import RecsysError
+from pipeline.core.file_manifest import file_manifest
 from pipeline.core.modes import Engine
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
 from pipeline.embed.spark_submit import SparkJob, python_job, submit_spark_job
@@ -164,6 +165,8 @@ def score_on_spark(
     active = snapshot.events["user"].nunique()
     spec = {
         "bundle": str(champion),
+        # the workers check their copy against the verified files before loading it
+        "bundle_files": file_manifest(champion),
         "input": str(folder / "input"),
         "top_n": top_n,
         "chunk_size": chunk_size,

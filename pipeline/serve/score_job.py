@@ -27,6 +27,8 @@ _SCORERS: dict[str, Any] = {}  # one per Python worker process and job
 
 
 def _scorer(spec_json: str) -> Any:
+    from pipeline.core.errors import RecsysError
+    from pipeline.core.file_manifest import differences
     from pipeline.embed.job import cuda_device, task_context
     from pipeline.learn.data.snapshot import Snapshot
     from pipeline.learn.ensemble.bundle import load_bundle
@@ -35,6 +37,12 @@ def _scorer(spec_json: str) -> Any:
     if spec_json not in _SCORERS:
         spec = json.loads(spec_json)
         started = time.perf_counter()
+        changed = differences(spec["bundle_files"], Path(spec["bundle"]))
+        if changed:  # the driver verified the files it copied: this copy is not them
+            raise RecsysError(
+                f"the champion's copy {spec['bundle']} changed after the scoring task verified "
+                f"it ({'; '.join(changed[:5])}); nothing was scored: rerun the recommend task"
+            )
         context = task_context()
         gpus = context.resources().get("gpu") if context else None
         device = cuda_device(gpus.addresses[0]) if gpus and gpus.addresses else "cpu"

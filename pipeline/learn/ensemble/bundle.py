@@ -103,7 +103,8 @@ def load_bundle(folder: Path, device: str = "cpu") -> Recommender:
     meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
     fmt = int(meta.get("format", 1))
     towers = MultiTaskModel(ModelConfig(**meta["model"]))
-    state = torch.load(folder / WEIGHTS_FILE, map_location=device)
+    # tensors only: a weights file that asks to run code is refused, not executed
+    state = torch.load(folder / WEIGHTS_FILE, map_location=device, weights_only=True)
     towers.load_state_dict(legacy_weights(state))
     towers.to(device).eval()
     terms = []

@@ -29,6 +29,7 @@ from pipeline.cli_common import (
     _run,
     _settings,
     app,
+    later,
 )
 from pipeline.core.modes import Engine
 from pipeline.core.run_date import find_run_date
@@ -93,7 +94,6 @@ def ingest(
     backfill: bool = BACKFILL,
 ) -> None:
     """Load new landing files into raw.* (each file once, tracked in meta.loaded_files)."""
-    from pipeline.landing.ingest import ingest as run_ingest
 
     def stage() -> dict[str, Any]:
         settings = _settings(home, landing)
@@ -101,6 +101,8 @@ def ingest(
         with _locked(settings, day):
             if day is not None:
                 check_not_behind(settings, day, backfill=backfill)
+            from pipeline.landing.ingest import ingest as run_ingest  # after the lock: slow
+
             return run_ingest(settings, day, reload=reload)
 
     _run(stage)
@@ -111,9 +113,7 @@ def transform(
     home: str | None = HOME, run_date: str | None = RUN_DATE, backfill: bool = BACKFILL
 ) -> None:
     """dbt build: raw -> staging -> marts and quarantine, for the run date; then the circuit breaker."""
-    from pipeline.clean.transform import transform as run_transform
-
-    _on_night(run_transform, home, run_date, backfill=backfill)
+    _on_night(later("pipeline.clean.transform", "transform"), home, run_date, backfill=backfill)
 
 
 @app.command()
@@ -125,8 +125,7 @@ def embed(
     backfill: bool = BACKFILL,
 ) -> None:
     """Embed new or changed texts (marts.embedding_requests) into features.text_embeddings."""
-    from pipeline.embed.stage import embed as run_embed
-
+    run_embed = later("pipeline.embed.stage", "embed")
     embed_night = lambda s, day: run_embed(s, day, engine=engine, force=force_reembed)  # noqa: E731
     _on_night(embed_night, home, run_date, backfill=backfill)
 
@@ -137,9 +136,7 @@ def train(
 ) -> None:
     """Fit the multi-task model, judge it and the baselines on the holdout, log and register it in
     MLflow; the `champion` alias moves only to a model at least as good as the champion."""
-    from pipeline.train.stage import train as run_train
-
-    _on_night(run_train, home, run_date, backfill=backfill)
+    _on_night(later("pipeline.train.stage", "train"), home, run_date, backfill=backfill)
 
 
 @app.command()
@@ -155,7 +152,7 @@ def tune(
 ) -> None:
     """Search the model's main knobs on the validation week (one fit per trial) and write the
     tuned configuration nightly training reads. Not part of the night: run it when you choose."""
-    from pipeline.train.tune import tune as run_tune
+    run_tune = later("pipeline.train.tune", "tune")
 
     file = out.expanduser().resolve() if out else None
     _on_night(lambda s, day: run_tune(s, day, trials=trials, out=file), home, run_date)
@@ -177,7 +174,7 @@ def recommend(
 ) -> None:
     """Score every active user with models:/recsys_mtl@champion into marts.recommendations and
     marts.similar_users (a rerun of a date replaces that date's rows)."""
-    from pipeline.serve.recommend import recommend as run_rec
+    run_rec = later("pipeline.serve.recommend", "recommend")
 
     rec_night = lambda s, day: run_rec(s, day, top_n, engine=engine)  # noqa: E731
     _on_night(rec_night, home, run_date, backfill=backfill)
@@ -188,9 +185,7 @@ def publish(
     home: str | None = HOME, run_date: str | None = RUN_DATE, backfill: bool = BACKFILL
 ) -> None:
     """Build the analytics models, then swap in $RECSYS_HOME/published/analytics.duckdb."""
-    from pipeline.serve.publish import publish as run_publish
-
-    _on_night(run_publish, home, run_date, backfill=backfill)
+    _on_night(later("pipeline.serve.publish", "publish"), home, run_date, backfill=backfill)
 
 
 @app.command("run")
@@ -207,7 +202,7 @@ def run_all(
     backfill: bool = BACKFILL,
 ) -> None:
     """The whole night without Airflow: ingest, transform, embed, train, recommend, publish."""
-    from pipeline.night import run_night
+    run_night = later("pipeline.night", "run_night")
 
     options = {"force_reembed": force_reembed, "top_n": top_n, "retrain": retrain}
     night = lambda s, day: run_night(s, day, engine=engine, **options)  # noqa: E731

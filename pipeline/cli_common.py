@@ -3,6 +3,7 @@ are built and how its outcome is reported (exit codes below)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import traceback
@@ -100,6 +101,16 @@ def _run(stage: Callable[[], dict[str, Any]]) -> None:
 
 def _date(text: str | None) -> date | None:
     return parse_run_date(text) if text else None
+
+
+def later(module: str, name: str) -> Callable[..., Any]:
+    """A stage imported when called: its imports (torch, Spark, MLflow) take seconds, and a
+    command that will find the night lock held must say so at once."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
 
 
 def command_name() -> str:

@@ -214,4 +214,8 @@ with DAG(
     chain(loaded, retrain(), train_export(), train_model(), scoring)
     loaded >> scoring  # also when training is skipped
     scoring >> recommend_score
-    recommend_write(recommend_score.output) >> publish() >> release_night().as_teardown(setups=claimed)
+    (
+        recommend_write(recommend_score.output)
+        >> publish()
+        >> release_night().as_teardown(setups=claimed)
+    )

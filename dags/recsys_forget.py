@@ -1,11 +1,17 @@
 """recsys_forget: erase users on request (a data subject's erasure), triggered by hand.
 
+Triggered with a request id, never the ids: `recsys forget-request ID...` writes the ids to a
+private file under the home and prints the request id; trigger this DAG with
+`{"request": "<id>"}`. Airflow keeps a run's conf, its audit log, the tasks' return values and
+logs: none of them holds an id (the task returns and logs counts only).
+
 One task, `forget`, in the one-slot `warehouse` pool (so it never writes beside a night's
-warehouse task), calls the same stage as `recsys forget`: the users leave every table, the
-published copy, the work and landing files and every MLflow artifact, and their later rows are
-quarantined as `erased_user`. Trigger it between nights: a night already past its exports when
-the task runs may still carry the users into its model; running the DAG again afterwards
-removes them (it can always be repeated).
+warehouse task), calls the same stage as `recsys forget --request ID`: the users leave every
+table, the published copy, the work and landing files and every MLflow artifact, and their later
+rows are quarantined as `erased_user`. The request file is deleted when the erasure is done.
+Trigger it between nights: a night already past its exports when the task runs may still carry
+the users into its model; a task that stopped half-way is finished by its retry or by running
+the DAG again with the same request.
 """
 
 from __future__ import annotations
@@ -36,21 +42,12 @@ with DAG(
         "on_failure_callback": on_task_failure,
     },
     params={
-        "user_ids": Param(
-            [],
-            type="array",
-            items={"type": "string", "minLength": 1, "maxLength": 512, "pattern": "\\S"},
-            minItems=1,
-            maxItems=10000,
-            title="User ids",
-            description="The ids of the users to forget, one per line.",
-        ),
-        "reason": Param(
-            None,
-            type=["null", "string"],
-            maxLength=500,
-            title="Reason",
-            description="Why (a ticket number), kept in meta.erasures. No personal data.",
+        "request": Param(
+            "",
+            type="string",
+            pattern="^[0-9a-f]{32}$",
+            title="Erasure request",
+            description="The request id `recsys forget-request ID...` printed (never the ids).",
         ),
         "landing": Param(
             None,
@@ -69,6 +66,6 @@ with DAG(
         params = get_current_context()["params"]
         landing = params.get("landing")
         run = Settings(**({"landing": Path(landing)} if landing else {}))
-        return forget(run, list(params["user_ids"]), reason=params.get("reason"))
+        return forget(run, request=params["request"])
 
     forget()

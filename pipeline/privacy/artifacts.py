@@ -129,6 +129,10 @@ def scrub_folder(folder: Path, ids: set[str]) -> list[Path]:
 
 
 def _scrub_bundle(folder: Path, ids: set[str]) -> list[Path]:
+    """Scrub one bundle; the files are listed (and uploaded) before the one that says which rows
+    they hold (`bundle.json` for the weights, `users.parquet` for the per-user state), and each
+    is left alone when it already holds the rows: a forget killed between two uploads is
+    finished by the next, never sliced twice."""
     changed: list[Path] = []
     meta_path = folder / "bundle.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -136,10 +140,14 @@ def _scrub_bundle(folder: Path, ids: set[str]) -> list[Path]:
     new = [u for u in old if u not in ids]
     if len(new) < len(old):
         rows = torch.as_tensor(row_map(old, new))
+
+        def follow(table: torch.Tensor) -> torch.Tensor:
+            return table[rows].clone() if table.shape[0] == len(old) + 1 else table
+
         weights = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
         for name in USER_ROWS:
             if name in weights:
-                weights[name] = weights[name][rows].clone()
+                weights[name] = follow(weights[name])
         torch.save(weights, folder / "weights.pt")
         changed.append(folder / "weights.pt")
         moments_path = folder / MOMENTS_FILE
@@ -148,48 +156,61 @@ def _scrub_bundle(folder: Path, ids: set[str]) -> list[Path]:
             for name in USER_ROWS:
                 for key, value in moments.get(name, {}).items():
                     if key != "step":
-                        moments[name][key] = value[rows].clone()
+                        moments[name][key] = follow(value)
             torch.save(moments, moments_path)
             changed.append(moments_path)
-        meta["space"]["user_ids"] = new
-        meta["model"]["n_users"] = len(new)
-        meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        changed.append(meta_path)
     users_path = folder / "users.parquet"
     if users_path.exists():
         table = pq.read_table(users_path)
         hit = np.asarray(pc.is_in(table["user_id"], pc.cast(list(ids), "string")).to_numpy(False))
         if hit.any():
-            pq.write_table(table.filter(~hit), users_path)
-            changed.append(users_path)
             state_path = folder / RATING_USERS_FILE
             if state_path.exists():
                 state = UserRatings.from_bytes(state_path.read_bytes())
-                keep = np.flatnonzero(~hit)
-                kept = UserRatings(
-                    state.residuals[keep],
-                    state.rated[keep],
-                    state.bias[keep],
-                    state.factors[keep],
-                )
-                state_path.write_bytes(kept.to_bytes())
+                if len(state.bias) == len(hit):  # else already scrubbed
+                    keep = np.flatnonzero(~hit)
+                    kept = UserRatings(
+                        state.residuals[keep],
+                        state.rated[keep],
+                        state.bias[keep],
+                        state.factors[keep],
+                    )
+                    state_path.write_bytes(kept.to_bytes())
                 changed.append(state_path)
             history_path = folder / HISTORY_FILE
             if history_path.exists():
                 _scrub_history(history_path, hit)
                 changed.append(history_path)
+            pq.write_table(table.filter(~hit), users_path)
+            changed.append(users_path)
+    if len(new) < len(old):
+        meta["space"]["user_ids"] = new
+        meta["model"]["n_users"] = len(new)
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        changed.append(meta_path)
     return changed
+
+
+# the user rows a scrubbed history is numbered for: a second scrub of it changes nothing
+HISTORY_ROWS_KEY = b"recsys.forget.user_rows"
 
 
 def _scrub_history(path: Path, hit: np.ndarray) -> None:
     """Drop the events of the user rows `hit` and renumber the rest as the vector tables are."""
     history = pq.read_table(path)
+    metadata = history.schema.metadata or {}
+    kept_rows = str(int((~hit).sum())).encode()
+    if metadata.get(HISTORY_ROWS_KEY) == kept_rows:
+        return  # renumbered already, by a forget killed before users.parquet was uploaded
     users = history["user"].to_numpy()
     new_row = np.cumsum(~hit) - 1
     keep = ~hit[users]
     kept = history.filter(pa.array(keep))
     rows = pa.array(new_row[users[keep]].astype(np.int64))
-    pq.write_table(kept.set_column(kept.schema.get_field_index("user"), "user", rows), path)
+    renumbered = kept.set_column(kept.schema.get_field_index("user"), "user", rows)
+    pq.write_table(
+        renumbered.replace_schema_metadata({**metadata, HISTORY_ROWS_KEY: kept_rows}), path
+    )
 
 
 def _scrub_example(path: Path, ids: set[str]) -> bool:

@@ -51,6 +51,8 @@ def scrub_work_exports(settings: Settings, ids: list[str]) -> dict[str, int]:
     wanted = pa.array(ids, pa.string())
     dropped: dict[str, int] = {}
     for root in settings.work_dirs:
+        if root.is_dir():
+            _remove_leftovers(root, "**/.*.forget-*")
         for path in sorted(root.rglob("*.parquet")) if root.is_dir() else []:
             table = pq.read_table(path)
             # typed: an export without rows would give a null-typed array, which `or` refuses
@@ -100,17 +102,45 @@ def redact_landing_files(
         columns = USER_COLUMNS.get(table)
         if not columns:
             continue
+        _remove_leftovers(path.parent, f".{path.name}.forget-*")
         if path.suffix.lower() == ".csv":
             count = _redact_csv(path, columns, hashes)
         else:
             count = _redact_parquet(path, columns, hashes)
         if count:
             redacted[str(path)] = count
+        if count or _ledger_behind(con, path, hashes):
             con.execute(
                 "update meta.loaded_files set sha256 = ? where path = ?",
                 [sha256_of(path), str(path)],
             )
     return redacted
+
+
+def _remove_leftovers(folder: Path, pattern: str) -> None:
+    """A forget killed between writing a file's new content and renaming it left this."""
+    for leftover in folder.glob(pattern):
+        leftover.unlink(missing_ok=True)
+
+
+def _ledger_behind(con: duckdb.DuckDBPyConnection, path: Path, hashes: dict[str, str]) -> bool:
+    """A file this erasure redacted before a crash undid the transaction that recorded its new
+    checksum: the ledger still has the old one, and the file holds this erasure's marks."""
+    known = con.execute("select sha256 from meta.loaded_files where path = ?", [str(path)])
+    rows = known.fetchall()
+    if not rows or rows[0][0] == sha256_of(path):
+        return False
+    marks = [f"{ERASED_PREFIX}{h}" for h in hashes.values()]
+    if path.suffix.lower() == ".csv":
+        data = path.read_bytes()
+        return any(m.encode("utf-8") in data for m in marks)
+    table = pq.read_table(path)
+    wanted = pa.array(marks, pa.string())
+    return any(
+        pc.any(pc.is_in(table[name], wanted)).as_py()
+        for name in table.column_names
+        if pa.types.is_string(table[name].type)
+    )
 
 
 def _redact_csv(path: Path, columns: tuple[str, ...], hashes: dict[str, str]) -> int:

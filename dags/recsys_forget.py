@@ -61,11 +61,15 @@ with DAG(
 
     @task(pool=settings.airflow.warehouse_pool)
     def forget() -> dict[str, Any]:
+        from pipeline.orchestration.night_lease import run_owner, task_lock
         from pipeline.privacy.forget import forget
 
-        params = get_current_context()["params"]
+        context = get_current_context()
+        params = context["params"]
         landing = params.get("landing")
         run = Settings(**({"landing": Path(landing)} if landing else {}))
-        return forget(run, request=params["request"])
+        # the night lock: never between two tasks of a night, never beside another writer
+        with task_lock(run, run_owner(context), "forget", None, last=True):
+            return forget(run, request=params["request"])
 
     forget()

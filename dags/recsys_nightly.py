@@ -109,12 +109,13 @@ with DAG(
 
     @task(**WAREHOUSE)
     def claim_night() -> dict[str, Any]:
-        """The run takes the night lock for all its tasks, after checking its run date."""
-        from pipeline.core.run_date_guard import check_not_behind
+        """The run takes the night lock for all its tasks, after checking its run date and that
+        no erasure is half-done."""
+        from pipeline.night import check_night_may_run
 
         n = night()
         with n.lock():
-            check_not_behind(n.settings, n.run_date, backfill=n.backfill)
+            check_night_may_run(n.settings, n.run_date, backfill=n.backfill)
         return n.summary()
 
     @task

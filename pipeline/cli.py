@@ -33,7 +33,6 @@ from pipeline.cli_common import (
 )
 from pipeline.core.modes import Engine
 from pipeline.core.run_date import find_run_date
-from pipeline.core.run_date_guard import check_not_behind
 
 
 @app.command("demo-data")
@@ -99,8 +98,10 @@ def ingest(
         settings = _settings(home, landing)
         day = find_run_date(settings, _date(run_date))
         with _locked(settings, day):
+            from pipeline.night import check_night_may_run  # under the lock: slow imports
+
             if day is not None:
-                check_not_behind(settings, day, backfill=backfill)
+                check_night_may_run(settings, day, backfill=backfill)
             from pipeline.landing.ingest import ingest as run_ingest  # after the lock: slow
 
             return run_ingest(settings, day, reload=reload)

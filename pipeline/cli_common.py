@@ -21,7 +21,6 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.modes import Engine
 from pipeline.core.night_lock import Holder, NightLock, this_process
 from pipeline.core.run_date import parse_run_date, resolve_run_date
-from pipeline.core.run_date_guard import check_not_behind
 from pipeline.core.version import version_line
 
 app = typer.Typer(
@@ -140,7 +139,9 @@ def _on_night(
         settings = _settings(home, landing)
         day = resolve_run_date(settings, _date(run_date))
         with _locked(settings, day):
-            check_not_behind(settings, day, backfill=backfill)
+            from pipeline.night import check_night_may_run  # under the lock: slow imports
+
+            check_night_may_run(settings, day, backfill=backfill)
             return stage(settings, day)
 
     _run(run)

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from pipeline.cli_common import HOME, LANDING, RUN_DATE, _date, _locked, _run, _settings, app
+from pipeline.cli_common import HOME, LANDING, RUN_DATE, _date, _locked, _run, _settings, app, later
 from pipeline.core.errors import RecsysError
 from pipeline.core.run_date import resolve_run_date
 
@@ -38,8 +38,6 @@ def forget(
     """Erase users from the warehouse, the published copy, the work and landing files and every
     MLflow artifact; later rows for them are quarantined as erased_user. Running it again with
     the same ids finishes an erasure that stopped half-way."""
-    from pipeline.privacy.forget import forget as run_forget
-    from pipeline.privacy.forget import resume_all
 
     def stage() -> dict[str, Any]:
         if sum(map(bool, (user_ids, request, resume))) != 1:
@@ -47,6 +45,10 @@ def forget(
         day = _date(run_date)  # default: the last night's, not the manifest's
         settings = _settings(home, landing)
         with _locked(settings, day):
+            # imported under the lock: a command that finds it held says so at once
+            from pipeline.privacy.forget import forget as run_forget
+            from pipeline.privacy.forget import resume_all
+
             if resume:
                 finished = resume_all(settings)
                 return {"stage": "forget", "status": "ok", "resumed": finished}
@@ -88,11 +90,14 @@ def restore_cmd(
 ) -> None:
     """Replace the warehouse by a verified backup (`$RECSYS_HOME/backups/`), every forgotten
     user erased from it again; the replaced file is kept beside it."""
-    from pipeline.privacy.restore import restore
 
     def stage() -> dict[str, Any]:
         settings = _settings(home)
         with _locked(settings):
+            from pipeline.privacy.restore import (
+                restore,  # under the lock: a busy home says so at once
+            )
+
             return restore(settings, backup)
 
     _run(stage)
@@ -108,14 +113,13 @@ def champion_cmd(
 ) -> None:
     """Show the served version and the recent ones; with --set VERSION, serve that version from
     the next `recommend` (recorded on the version in MLflow)."""
-    from pipeline.train.champion import set_champion, show_champion
 
     def stage() -> dict[str, Any]:
         settings = _settings(home)
         if set_version is None:
-            return show_champion(settings)
+            return later("pipeline.train.champion", "show_champion")(settings)
         with _locked(settings):  # never between a night's gate reading and moving the alias
-            return set_champion(settings, set_version, reason)
+            return later("pipeline.train.champion", "set_champion")(settings, set_version, reason)
 
     _run(stage)
 

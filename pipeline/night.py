@@ -14,13 +14,22 @@ from typing import Any
 from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.modes import Engine
+from pipeline.core.run_date_guard import check_not_behind
 from pipeline.embed.stage import embed
 from pipeline.landing.ingest import ingest
+from pipeline.privacy.journal import check_no_pending_erasure
 from pipeline.serve.publish import publish
 from pipeline.serve.recommend import recommend
 from pipeline.train.stage import train
 
 log = logging.getLogger(__name__)
+
+
+def check_night_may_run(settings: Settings, run_date: date, *, backfill: bool) -> None:
+    """Before a night's stage writes anything (the CLI's stages, the DAG's `claim_night`): a run
+    date not before the newest published night unless a backfill, and no erasure half-done."""
+    check_not_behind(settings, run_date, backfill=backfill)
+    check_no_pending_erasure(settings)
 
 
 def run_night(

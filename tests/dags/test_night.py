@@ -1,4 +1,5 @@
-"""The whole DAG on a small demo night: rows in marts.recommendations, reruns, retries, params."""
+"""The whole DAG on a small demo night: rows in marts.recommendations, reruns, retries, params;
+last, the recsys_forget DAG triggered with a request id."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import json
 import os
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pipeline.orchestration.home import DAGS_FOLDER
+from pipeline.privacy.erasure_requests import request_path, write_request
+from pipeline.privacy.journal import pending_erasures
+from tests.conftest import Night
 from tests.dags.conftest import AIRFLOW, RUN_DATE, AirflowNight, task_states
+from tests.privacy.homes import copy_home
+from tests.privacy.search import search_home
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +127,36 @@ def test_an_invalid_run_date_param_is_refused_with_a_clear_message(
     with pytest.raises(ParamValidationError, match="run_date") as refused:
         dag_module.test(logical_date=logical(RUN_DATE), run_conf={"run_date": bad})
     assert bad in str(refused.value)
+
+
+# Last in this package: dag.test() serializes every DAG of the folder under this test's own home,
+# and the nightly DAG's asset URI names its home: a night test after it would find the asset of
+# its home inactive in the shared Airflow DB.
+def test_a_dag_triggered_forget_leaves_no_id_in_airflow(
+    airflow_db: None,
+    demo_night: Night,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    settings, victim = copy_home(demo_night, tmp_path / "home")
+    monkeypatch.setenv("RECSYS_HOME", str(settings.home))
+    request_id = write_request(settings, [victim], "ticket 5")
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert not bag.import_errors, bag.import_errors
+    run = bag.dags["recsys_forget"].test(run_conf={"request": request_id})
+
+    (task,) = run.get_task_instances()
+    assert run.state == "success", task.state
+    captured = capfd.readouterr()
+    assert victim not in captured.out + captured.err  # the task's log lines
+    assert not request_path(settings, request_id).exists()
+    assert pending_erasures(settings) == []
+    assert search_home(settings.home, [victim]) == []
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])
+    # the metadata DB (SQLite) and any log file, byte for byte: the run's conf is there, the id
+    # is not
+    assert search_home(airflow_home, [request_id]) != []
+    assert search_home(airflow_home, [victim]) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,13 @@ from pipeline.landing.ingest import ingest
 from tests.conftest import write_csv
 
 DAY = date(2026, 11, 27)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    """An empty home whose hand-made events may lie a few weeks before DAY (the run-date guard
+    would refuse DAY otherwise: tests/core/test_run_date_guard.py)."""
+    return Settings(home=tmp_path / "home", max_days_ahead=60)
 
 
 def query(settings: Settings, sql: str) -> list[tuple]:

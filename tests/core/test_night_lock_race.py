@@ -37,13 +37,16 @@ VOLATILE = {"warehouse:meta.erasures"}
 class Race:
     home: Path
     snapshot: Path
+    landing: Path  # forget redacts the landing files too: restored with the home
     env: dict[str, str]
     commands: dict[str, list[str]]
     alone: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def restore(self) -> None:
-        shutil.rmtree(self.home)
-        shutil.copytree(self.snapshot, self.home, symlinks=True)
+        for live, kept in ((self.home, self.snapshot), (self.landing, self.snapshot / "_landing")):
+            shutil.rmtree(live)
+            shutil.copytree(kept, live, symlinks=True)
+        shutil.rmtree(self.home / "_landing")
 
     def start(self, name: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -92,13 +95,14 @@ def race(demo_night: Night, tmp_path_factory: pytest.TempPathFactory) -> Race:
     assert summary["stages"]["train"]["alias"] == "champion", summary["stages"]["train"]
     snapshot = root / "snapshot"
     shutil.copytree(home, snapshot, symlinks=True)
+    shutil.copytree(landing, snapshot / "_landing", symlinks=True)
     user = demo_night.query("select user_id from marts.dim_users order by user_id limit 1")[0][0]
     commands = {
         "run_yesterday": ["run", "--run-date", str(day - timedelta(days=1)), "--no-retrain"],
         "run_today": ["run", "--run-date", str(day), "--no-retrain"],
         "forget": ["forget", user, "--reason", "race"],
     }
-    return Race(home, snapshot, env, commands)
+    return Race(home, snapshot, landing, env, commands)
 
 
 def wait_for_the_lock(race: Race, holder: subprocess.Popen) -> None:

@@ -17,12 +17,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_group(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_group(
+    argv: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> subprocess.Popen:
     """Start `argv` in a process group of its own (stopped with its children), output to `log`."""
     with log.open("w") as out:
         return subprocess.Popen(
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+
+def run_group(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> int:
+    """Run `argv` in a group of its own to its end (a killed one included), then kill what its
+    children left running, as a worker does with a dead task: nothing of it may write on."""
+    process = start_group(argv, env, log, cwd)
+    code = process.wait(timeout=900)
+    if group_alive(process.pid):
+        os.killpg(process.pid, signal.SIGKILL)
+        while group_alive(process.pid):  # gone, not just signalled
+            time.sleep(0.2)
+    return code
 
 
 def wait_until(ready: Callable[[], bool], timeout_s: float, why: Callable[[], str]) -> None:

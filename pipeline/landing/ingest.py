@@ -30,28 +30,15 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.warehouse import connect, ensure_schemas, quote_ident, transaction
 from pipeline.landing.contract import DATA_SUFFIXES, LANDING_TABLES, LINEAGE_COLUMNS, LandingTable
 from pipeline.landing.reading import (
-    MAX_FIELD_CHARS,
     HashingReader,
     LandingFile,
     csv_batches,
-    normalise_column,
     parquet_as_text,
     parquet_batches,
     sha256_of,
 )
 from pipeline.landing.settle import FileState, SettleRule, recorded_files
 from pipeline.landing.suppression import listed, redact_raw, salt
-
-# privacy/work_files.py redacts landing files as ingest reads them: it takes the rules from here
-__all__ = [
-    "MAX_FIELD_CHARS",
-    "Discovery",
-    "LandingFile",
-    "discover",
-    "ingest",
-    "normalise_column",
-    "sha256_of",
-]
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
-from pipeline.landing.ingest import MAX_FIELD_CHARS, discover, normalise_column, sha256_of
+from pipeline.landing.ingest import discover
+from pipeline.landing.reading import MAX_FIELD_CHARS, normalise_column, sha256_of
 from pipeline.landing.suppression import ERASED_PREFIX, USER_COLUMNS
 
 WORK_USER_COLUMNS = ("user_id", "friend_id", "similar_user_id")

@@ -16,8 +16,6 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-# the compatibility shim older champions need before they are unpickled (`pipeline.learn.ensemble.compat`)
-
 # the factor term folds users in with `implicit` (its BLAS held to one thread by threadpoolctl)
 SERVED_PACKAGES = (
     "mlflow", "torch", "numpy", "pandas", "pyarrow", "scipy", "implicit", "threadpoolctl",

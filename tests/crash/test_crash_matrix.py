@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pipeline.core.run_date import resolve_run_date
 from tests.conftest import Night, write_csv
 from tests.crash.checksums import state_checksums, table_checksums
 from tests.crash.night_tasks import TASKS
-from tests.processes import group_alive
+from tests.processes import run_group
 
 pytestmark = pytest.mark.slow
 
@@ -76,22 +75,10 @@ def run_child(matrix: Matrix, task: str, point: str, xcoms: dict) -> tuple[int, 
     out = work / "out.json"
     for stale in (out, Path(str(out) + ".point")):
         stale.unlink(missing_ok=True)
-    with (work / f"{task}-{point}.log").open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.crash.child", task, point, matrix.day,
-             str(work / "xcoms.json"), str(out)],
-            cwd=PROJECT_ROOT,
-            env=matrix.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        code = process.wait(timeout=900)
+    argv = [sys.executable, "-m", "tests.crash.child", task, point, matrix.day,
+            str(work / "xcoms.json"), str(out)]  # fmt: skip
     # what a worker does with a dead task: nothing of its group may write on (dbt, Spark)
-    if group_alive(process.pid):
-        os.killpg(process.pid, signal.SIGKILL)
-        while group_alive(process.pid):
-            time.sleep(0.2)
+    code = run_group(argv, matrix.env, work / f"{task}-{point}.log", PROJECT_ROOT)
     marker = Path(str(out) + ".point")
     where = marker.read_text() if marker.exists() else "no write boundary: it completed"
     result = json.loads(out.read_text()) if out.exists() else None

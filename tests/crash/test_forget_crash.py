@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from pipeline.privacy.journal import pending_erasures
 from tests.conftest import Night
 from tests.crash.test_crash_matrix import FULL, QUICK_TRAIN
 from tests.privacy.search import search_home
-from tests.processes import group_alive
+from tests.processes import run_group
 from tests.serve.test_recommend import assert_the_pyfunc_ranks_like_the_night, rows
 
 pytestmark = pytest.mark.slow
@@ -93,19 +92,10 @@ def kind_of(where: str) -> str:
 def run_forget_child(matrix: ForgetMatrix, kill_at: int) -> tuple[int, list[dict]]:
     trace = matrix.root / f"trace-{kill_at}.jsonl"
     trace.unlink(missing_ok=True)
-    with (matrix.root / f"forget-{kill_at}.log").open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.crash.forget_child", json.dumps([matrix.victim]),
-             str(kill_at), str(trace)],
-            cwd=PROJECT_ROOT,
-            env=matrix.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        code = process.wait(timeout=900)
-    if group_alive(process.pid):  # dbt's children: nothing of a dead forget may write on
-        os.killpg(process.pid, signal.SIGKILL)
+    argv = [sys.executable, "-m", "tests.crash.forget_child", json.dumps([matrix.victim]),
+            str(kill_at), str(trace)]  # fmt: skip
+    # dbt's children: nothing of a dead forget may write on
+    code = run_group(argv, matrix.env, matrix.root / f"forget-{kill_at}.log", PROJECT_ROOT)
     if code not in (0, -signal.SIGKILL):
         pytest.fail(f"forget exit {code}\n" + (matrix.root / f"forget-{kill_at}.log").read_text())
     lines = trace.read_text().splitlines() if trace.exists() else []

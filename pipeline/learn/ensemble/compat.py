@@ -3,7 +3,8 @@
 - **Pickles** (`python_model.pkl` of registered versions) name classes by the module they lived
   in when pickled: modules of the release before the stage subpackages (`pipeline.model`, ...)
   are registered as aliases of today's, and names that moved out of a module stay reachable
-  under it (`register_legacy_modules`, called before any champion is unpickled).
+  under it (`register_legacy_modules`: for whoever unpickles an older version's pyfunc with
+  MLflow; the pipeline itself loads a champion from its bundle files, never the pickle).
 - **Bundles** of format 1 (no `format` in `bundle.json`) name their score terms by older files,
   store tower weights under older keys, may lack the rating vectors, and hold no history: the
   served model then scores with the towers and terms over an empty history (`legacy_*`).

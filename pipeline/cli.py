@@ -43,16 +43,32 @@ def demo_data(
     nights: int = typer.Option(
         1, min=1, help="Consecutive nights from the run date, each day a drop of its own."
     ),
+    users: int | None = typer.Option(
+        None, help="Shape: this many users instead of the scale's (e.g. 20000)."
+    ),
+    items: int | None = typer.Option(
+        None, help="Shape: this many items instead of the scale's (e.g. 12000)."
+    ),
+    events_per_user: float | None = typer.Option(
+        None, help="Shape: about this many events per user instead of the demo's 33 (e.g. 10)."
+    ),
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,
 ) -> None:
-    """Write a deterministic demo shop (with planted bad rows) into DEST."""
-    from pipeline.landing.demo_data import DEFAULT_RUN_DATE, generate
+    """Write a deterministic demo shop (with planted bad rows) into DEST. --users, --items and
+    --events-per-user give it another shape (many users and items, few events each)."""
+    from pipeline.landing.demo_data import DEFAULT_RUN_DATE, DemoShape, generate
 
     def stage() -> dict[str, Any]:
         day = _date(run_date) or DEFAULT_RUN_DATE
+        shape = DemoShape(users, items, events_per_user)
         return generate(
-            dest.expanduser().resolve(), seed=seed, run_date=day, scale=scale, nights=nights
+            dest.expanduser().resolve(),
+            seed=seed,
+            run_date=day,
+            scale=scale,
+            nights=nights,
+            shape=None if shape == DemoShape() else shape,
         )
 
     _run(stage)

@@ -77,6 +77,14 @@ class TrainSettings(BaseModel):
         description="History model: a softmax over the whole catalogue up to this many items; "
         "above, over each batch's targets and RECSYS_TRAIN_NEGATIVES uniform negatives.",
     )
+    full_softmax_budget: float = Field(
+        default=3e8,
+        gt=0,
+        description="History model: the whole-catalogue softmax only while an epoch's cuts x "
+        "items stays within this (its cost per epoch grows with users x items; ~50 s an epoch "
+        "on 2 cores at the bound); above, the sampled softmax, whose epoch grows with the "
+        "events. Last.fm (1,892 users x 17,632 items x 8 cuts: 2.7e8) stays whole.",
+    )
     freshness_lr_scale: float = Field(
         default=3.0,
         ge=0,

@@ -12,7 +12,7 @@ prove each one is found: merged, deferred, quarantined with a reason, or repaire
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,22 +68,44 @@ class DemoSize:
     launch_days: float = 10.0  # mean days after release of a launch-burst event
 
 
+@dataclass(frozen=True)
+class DemoShape:
+    """Overrides of the scaled shop's proportions: a shop of `users` users, `items` items and
+    about `events_per_user` events each (None: the scale's; the demo has ~33 per user)."""
+
+    users: int | None = None
+    items: int | None = None
+    events_per_user: float | None = None
+
+    def size(self, scale: float) -> DemoSize:
+        for name, value in (("users", self.users), ("items", self.items)):
+            if value is not None and value < 20:
+                raise RecsysError(f"a demo shop needs at least 20 {name}, got {value}")
+        if self.events_per_user is not None and self.events_per_user < 1:
+            raise RecsysError(f"events per user must be at least 1, got {self.events_per_user}")
+        # new and not-yet-released items keep the demo's share of the catalogue
+        share = 1.0 if self.items is None else self.items / (1500 * scale)
+        return DemoSize(
+            users=self.users or max(60, round(2000 * scale)),
+            items=self.items or max(50, round(1500 * scale)),
+            events_per_user=self.events_per_user or 33.0,
+            cold_items=max(5, round(60 * scale * share)),
+            future_items=max(2, round(10 * scale * share)),
+        )
+
+
 class DemoShop(PlantedDefects):
     """Builds the clean world first, then plants each kind of defect on disjoint rows."""
 
-    def __init__(self, run_date: date, seed: int, scale: float) -> None:
+    def __init__(
+        self, run_date: date, seed: int, scale: float, shape: DemoShape | None = None
+    ) -> None:
         if scale <= 0:
             raise RecsysError(f"scale must be positive, got {scale}")
         self.run_date = run_date
         self.rng = np.random.default_rng(seed)
         self.scale = scale
-        self.size = DemoSize(
-            users=max(60, round(2000 * scale)),
-            items=max(50, round(1500 * scale)),
-            events_per_user=33.0,
-            cold_items=max(5, round(60 * scale)),
-            future_items=max(2, round(10 * scale)),
-        )
+        self.size = (shape or DemoShape()).size(scale)
         self.end = datetime.combine(run_date + timedelta(days=1), time(), UTC)  # end of run date
         self.theme_names = list(THEMES)
         self.planted: dict[str, dict[str, int]] = {
@@ -227,6 +249,7 @@ def generate(
     run_date: date = DEFAULT_RUN_DATE,
     scale: float = 1.0,
     nights: int = 1,
+    shape: DemoShape | None = None,
 ) -> dict[str, Any]:
     """Write the demo shop into `dest` (a landing folder) and return the stage summary.
 
@@ -239,7 +262,7 @@ def generate(
         raise RecsysError(f"nights must be at least 1, got {nights}")
     prepare_landing(dest)
     first = run_date
-    shop = DemoShop(run_date + timedelta(days=nights - 1), seed, scale)
+    shop = DemoShop(run_date + timedelta(days=nights - 1), seed, scale, shape)
     users = shop.users()
     items = shop.items()
     events = shop.events(users, items)
@@ -274,6 +297,7 @@ def generate(
         "source": "recsys demo-data",
         "seed": seed,
         "scale": scale,
+        **({"shape": asdict(shape)} if shape is not None else {}),
         "run_date": first.isoformat(),
         **(
             {"nights": [(first + timedelta(days=k)).isoformat() for k in range(nights)]}

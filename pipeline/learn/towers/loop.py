@@ -30,7 +30,14 @@ from pipeline.learn.towers.losses import (
     social_loss,
 )
 from pipeline.learn.towers.model import SECONDS_PER_DAY, MultiTaskModel, TowerInputs
-from pipeline.learn.towers.next_items import Cuts, UserSequences
+from pipeline.learn.towers.next_items import (
+    Cuts,
+    UserSequences,
+    full_softmax,
+    sampled_columns,
+    step_sizes,
+)
+from pipeline.learn.towers.step_items import StepItems, step_reads
 from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import Moments, adam_moments, restore_moments
 from pipeline.metrics import catalogue
@@ -131,7 +138,6 @@ class TowerLoop:
         }
 
         batch = cfg.batch_size
-        all_items = torch.arange(len(items_f), device=dev)
         data_end = float(events["event_s"].max()) if len(events) else 0.0
         sequences = (
             UserSequences(
@@ -143,6 +149,29 @@ class TowerLoop:
             if model.history is not None
             else None
         )
+        full = sequences is not None and full_softmax(
+            sequences.cuts_per_epoch(cfg.history_cuts),
+            len(items_f),
+            cfg.full_softmax_max_items,
+            cfg.full_softmax_budget,
+        )
+        # cuts per step, and rating and social pairs per step: with the sampled softmax the
+        # steps grow with the catalogue (`step_sizes`) and the other tasks keep a pass of
+        # their pairs per epoch in them; with the whole-catalogue softmax, the settings' sizes
+        per_step = cfg.history_batch
+        rated_per_step = social_per_step = batch
+        if sequences is not None:
+            per_step = step_sizes(
+                sequences, len(items_f), cfg.history_cuts, cfg.history_batch, full=full
+            )
+            steps = max(1, math.ceil(sequences.cuts_per_epoch(cfg.history_cuts) / per_step))
+            if not full:
+                rated_per_step = max(batch, math.ceil(len(r_y) / steps))
+                social_per_step = max(batch, math.ceil(len(friends) / steps))
+            log.info(
+                "%s: %s softmax over %d items, %d cuts a step",
+                *(label, "whole-catalogue" if full else "sampled", len(items_f), per_step),
+            )
         epoch_log: list[dict[str, float]] = []
         best: tuple[float, int, dict, Moments] | None = None
         stale = 0
@@ -151,13 +180,35 @@ class TowerLoop:
             model.train()
             sums: dict[str, float] = defaultdict(float)
             steps = 0
-            for step in self._steps(sequences, events, rng, warm):
+            for step in self._steps(sequences, events, rng, warm, per_step):
                 losses: dict[str, torch.Tensor] = {}
-                # a history-based user is made of item vectors: computed once per step
-                item_vectors = model.items(items_f, all_items) if sequences else None
-                table = None if item_vectors is None else model.with_padding(item_vectors[0])
+                # every draw of the step first: a history-based user is made of item vectors,
+                # and the item tower runs over the items the step reads (`StepItems`)
+                columns = None
+                if isinstance(step, Cuts) and not full:
+                    columns = sampled_columns(step, len(items_f), cfg.negatives, rng)
+                rated_of = None
+                if active["rating"]:
+                    size = rated_per_step
+                    pick = torch.as_tensor(rng.integers(0, len(r_y), size=size), device=dev)
+                    rated_of = (r_u[pick], r_i[pick], r_y[pick])
+                social_of = None
+                if active["social"]:
+                    size = social_per_step
+                    pick = torch.as_tensor(rng.integers(0, len(friends), size=size), device=dev)
+                    negs = torch.as_tensor(
+                        rng.integers(0, len(users_f), size=cfg.negatives), device=dev
+                    )
+                    social_of = (friends[pick], negs)
+                items = None
+                if sequences is not None:
+                    items = StepItems.of(
+                        model, items_f, step_reads(step, users_f, rated_of, social_of, columns)
+                    )
+                table = None if items is None else items.table()
+                place = None if items is None else items.place
                 if active["interaction"] and isinstance(step, Cuts):
-                    assert item_vectors is not None
+                    assert items is not None
                     w = torch.as_tensor(
                         recency_weights(
                             step.at_s.cpu().numpy(), cfg.recency_half_life_days, data_end
@@ -165,15 +216,7 @@ class TowerLoop:
                         device=dev,
                     )
                     losses["interaction"] = next_items_loss(
-                        model,
-                        users_f,
-                        items_f,
-                        item_vectors,
-                        step,
-                        w,
-                        full_softmax_max_items=cfg.full_softmax_max_items,
-                        negatives=cfg.negatives,
-                        rng=rng,
+                        model, users_f, items_f, items, step, w, columns
                     )
                 elif active["interaction"]:
                     idx = step
@@ -181,20 +224,17 @@ class TowerLoop:
                     losses["interaction"] = interaction_loss(
                         model, users_f, items_f, events_of, cfg.negatives, rng
                     )
-                if active["rating"]:
-                    pick = torch.as_tensor(rng.integers(0, len(r_y), size=batch), device=dev)
-                    rated_of = (r_u[pick], r_i[pick], r_y[pick])
-                    losses["rating"] = rating_loss(model, users_f, items_f, rated_of, table)
-                if active["social"]:
-                    pick = torch.as_tensor(rng.integers(0, len(friends), size=batch), device=dev)
+                if rated_of is not None:
+                    losses["rating"] = rating_loss(model, users_f, items_f, rated_of, table, place)
+                if social_of is not None:
                     losses["social"] = social_loss(
                         model,
                         users_f,
-                        friends[pick],
-                        cfg.negatives,
+                        social_of[0],
+                        social_of[1],
                         cfg.social_temperature,
-                        rng,
                         table,
+                        place,
                     )
                 if not losses:
                     raise ValueError(f"{label}: no task to train (every loss weight is 0)")
@@ -237,6 +277,7 @@ class TowerLoop:
         events: pd.DataFrame,
         rng: np.random.Generator,
         warm: WarmFrom | None,
+        per_step: int,
     ) -> Iterator[Cuts | torch.Tensor]:
         """One epoch's steps: batches of cuts for a history-based model, else of event rows; a
         warm fit's are of the events after its start's data, and a replay share of the rest."""
@@ -244,7 +285,7 @@ class TowerLoop:
         since = None if warm is None else warm.data_end_s
         if sequences is not None:
             yield from sequences.batches(
-                rng, cfg.history_cuts, cfg.history_batch, self.device, since, cfg.warm_replay
+                rng, cfg.history_cuts, per_step, self.device, since, cfg.warm_replay
             )
             return
         order = rng.permutation(len(events))

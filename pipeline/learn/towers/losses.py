@@ -2,7 +2,8 @@
 weighted by `loss_weights.py`.
 
 - interaction, a history-based user: `next_items_loss`, the multinomial likelihood of the items
-  after a cut of the history (Liang et al. 2018), over the whole catalogue or sampled negatives;
+  after a cut of the history (Liang et al. 2018), over the whole catalogue or sampled negatives,
+  from the item vectors of only the items the step reads (`step_items.py`);
 - interaction, an id-based user: `interaction_loss`, a sampled softmax over single events;
 - rating: `rating_loss`, the squared error of the rating head;
 - social: `social_loss`, a sampled softmax over users after the social projection.
@@ -18,6 +19,7 @@ from torch.nn import functional as F
 
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
 from pipeline.learn.towers.next_items import MASKED, Cuts
+from pipeline.learn.towers.step_items import StepItems
 
 
 def sampled_softmax(
@@ -68,11 +70,13 @@ def rating_loss(
     items_f: TowerInputs,
     rated: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     table: torch.Tensor | None,
+    place: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Squared error of the rating head on (user rows, item rows, ratings); each pair's user is
-    read from their history without the rated item, as a rating is asked for."""
+    read from their history without the rated item, as a rating is asked for. `table`,
+    `place`: the step's item vectors (`StepItems`)."""
     users, items, ratings = rated
-    u = model.rating_users(users_f, users, table, without=items)
+    u = model.rating_users(users_f, users, table, without=items, place=place)
     v, _ = model.items(items_f, items, "rating")
     return F.mse_loss(model.rating(u, v), ratings)
 
@@ -81,15 +85,16 @@ def social_loss(
     model: MultiTaskModel,
     users_f: TowerInputs,
     pairs: torch.Tensor,
-    negatives: int,
+    negs: torch.Tensor,
     temperature: float,
-    rng: np.random.Generator,
     table: torch.Tensor | None = None,
+    place: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sampled softmax of each friend against users drawn for the batch (neither of the pair)."""
-    negs = torch.as_tensor(rng.integers(0, len(users_f), size=negatives), device=pairs.device)
+    """Sampled softmax of each friend against users `negs` drawn for the batch (neither of the
+    pair). `table`, `place`: the step's item vectors (`StepItems`)."""
     a, b = pairs[:, 0], pairs[:, 1]
-    s = model.social(model.users(users_f, torch.cat([a, b, negs]), "social", table))
+    users = torch.cat([a, b, negs])
+    s = model.social(model.users(users_f, users, "social", table, place=place))
     k = len(a)
     sa, sb, sn = s[:k], s[k : 2 * k], s[2 * k :]
     pos = (sa * sb).sum(1) / temperature
@@ -102,31 +107,27 @@ def next_items_loss(
     model: MultiTaskModel,
     users_f: TowerInputs,
     items_f: TowerInputs,
-    item_vectors: tuple[torch.Tensor, torch.Tensor],
+    step: StepItems,
     cuts: Cuts,
     weights: torch.Tensor,
-    *,
-    full_softmax_max_items: int,
-    negatives: int,
-    rng: np.random.Generator,
+    columns: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean over the batch's cuts (weighted) of the targets' mean negative log-likelihood.
-    `item_vectors`: every item's interaction vector and bias, computed once for the step."""
-    v, b = item_vectors
-    table = torch.cat([v, torch.zeros((1, v.shape[1]), device=v.device)])
-    u = model.users(users_f, cuts.users, table=table, history=cuts.history)
-    n, m = len(cuts.users), len(v)
-    if m <= full_softmax_max_items:
-        columns = torch.arange(m, device=v.device)
-    else:
-        drawn = torch.as_tensor(rng.integers(0, m, size=negatives), device=v.device)
-        columns = torch.unique(torch.cat([cuts.targets[1], drawn]))
+    """Mean over the batch's cuts (weighted) of the targets' mean negative log-likelihood,
+    a softmax over `columns` (item rows; None: the whole catalogue). `step`: the item tower's
+    vectors of every item the cuts read (their histories and the columns)."""
+    table = step.table()
+    u = model.users(users_f, cuts.users, table=table, history=step.place[cuts.history])
+    n, m = len(cuts.users), len(items_f)
+    if columns is None:
+        columns = torch.arange(m, device=table.device)
+    at = step.place[columns]
+    v, b = step.vectors[at], step.bias[at]
     place = torch.full((m,), -1, dtype=torch.long, device=v.device)
     place[columns] = torch.arange(len(columns), device=v.device)
     release = items_f.release_s
     assert release is not None
     age = cuts.at_s[:, None] - release[columns][None, :]
-    logits = u @ v[columns].T + b[columns][None, :] + model.fresh(age)
+    logits = u @ v.T + b[None, :] + model.fresh(age)
     target = torch.zeros((n, len(columns)), device=v.device)
     target[cuts.targets[0], place[cuts.targets[1]]] = 1.0
     # Not yet released at the cut's moment: left out, targets too. A later cut learns them at

@@ -42,6 +42,24 @@ USER_NUMERIC = ("age_z", "age_imputed", "has_profile", "has_history")
 ITEM_NUMERIC = ("price_z", "price_imputed", "price_clipped", "has_text")
 
 
+class BucketLookup(torch.autograd.Function):
+    """`values[buckets]` for a few values read by many cells (the freshness curve's 14 buckets
+    under every logit of a step): its gradient is one weighted bincount, where an embedding's
+    deterministic backward scatters cell by cell (a quarter of a large step's time)."""
+
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(buckets)
+        ctx.size = len(values)
+        return values[buckets]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (buckets,) = ctx.saved_tensors
+        summed = torch.bincount(buckets.reshape(-1), grad.reshape(-1), minlength=ctx.size)
+        return summed.to(grad.dtype), None
+
+
 @dataclass
 class HeadTables:
     """What the rating and social heads read, per user and item row: the towers' outputs for
@@ -107,10 +125,13 @@ class MultiTaskModel(nn.Module):
         task: str = "interaction",
         table: torch.Tensor | None = None,
         history: torch.Tensor | None = None,
+        place: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """User vectors for `task`. With a history encoder, `table` (`history_table`) holds the
         item vectors their history is made of: the pooled history plus what the tower adds.
-        `history` [len(rows), L] replaces the users' own (training cuts them at earlier points)."""
+        `history` [len(rows), L] replaces the users' own (training cuts them at earlier points).
+        `place` maps item rows (and the padding) to rows of a `table` of only some items
+        (`step_items.StepItems`: a training step's)."""
         if self.history is None:
             return self.user_tower(f, rows, self.cfg.user_id_dropout, task)
         if table is None or (history is None and f.history is None):
@@ -119,7 +140,8 @@ class MultiTaskModel(nn.Module):
             assert f.history is not None
             # a batch repeats users (one per rated pair): each history is pooled once
             unique, inverse = torch.unique(rows, return_inverse=True)
-            pooled = self.history(table, f.history[unique])[inverse]
+            own = f.history[unique] if place is None else place[f.history[unique]]
+            pooled = self.history(table, own)[inverse]
         else:
             pooled = self.history(table, history)
         out = self.user_tower(f, rows, self.cfg.user_id_dropout, task, extra=pooled)
@@ -157,7 +179,7 @@ class MultiTaskModel(nn.Module):
         return torch.where(torch.isnan(age_s), torch.zeros_like(bucket), bucket).long()
 
     def fresh(self, age_s: torch.Tensor) -> torch.Tensor:
-        return self.freshness(self.age_bucket(age_s)).squeeze(-1)
+        return BucketLookup.apply(self.freshness.weight[:, 0], self.age_bucket(age_s))
 
     # ---- heads -------------------------------------------------------------------------------
     def rating_users(
@@ -166,14 +188,22 @@ class MultiTaskModel(nn.Module):
         rows: torch.Tensor,
         table: torch.Tensor | None = None,
         without: torch.Tensor | None = None,
+        place: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The rating head's user vectors; with a rating bias, it is their last column. With
         `without` (an item per row), each row's history leaves that item out: a training pair's
-        item is in its user's history, never when a rating is asked for."""
+        item is in its user's history, never when a rating is asked for. `place`: as `users`."""
         history = None
-        if without is not None and f.history is not None and table is not None:
-            own = f.history[rows]
-            history = own.masked_fill(own == without[:, None], len(table) - 1)  # the padding
+        if (
+            f.history is not None
+            and table is not None
+            and (without is not None or place is not None)
+        ):
+            own = f.history[rows] if place is None else place[f.history[rows]]
+            if without is not None:
+                gone = without if place is None else place[without]
+                own = own.masked_fill(own == gone[:, None], len(table) - 1)  # the padding
+            history = own
         u = self.users(f, rows, "rating", table, history)
         rated = self.rated_history
         if rated is not None and f.history_ratings is not None and table is not None:

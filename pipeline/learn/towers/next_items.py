@@ -10,12 +10,14 @@ a user with no history yet, scored from profile and features alone.
 
 The loss is the multinomial likelihood of the targets (Liang et al. 2018) under a softmax over the
 items released at the cut's moment, its history left out (the served lists leave seen items out
-too): over the whole catalogue up to `full_softmax_max_items` items, above it over the batch's
-targets and uniformly drawn negatives (uniform draws need no logQ correction).
+too): over the whole catalogue while a whole-catalogue epoch fits its budget (`full_softmax`),
+above it over the batch's targets and uniformly drawn negatives (uniform draws need no logQ
+correction).
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +40,33 @@ class Cuts:
     targets: torch.Tensor  # [2, t] (batch row, item) pairs to predict
 
 
+def full_softmax(cuts_per_epoch: int, n_items: int, max_items: int, budget: float) -> bool:
+    """Whether an epoch's softmax runs over the whole catalogue: up to `max_items` items and
+    while cuts x items (an epoch's logits, and the item tower's rows a step reads) stays
+    within `budget`; above, a sampled softmax keeps an epoch linear in the cuts."""
+    return n_items <= max_items and cuts_per_epoch * n_items <= budget
+
+
+def step_sizes(sequences: UserSequences, n_items: int, cuts: int, least: int, *, full: bool) -> int:
+    """Cuts per step. With the whole-catalogue softmax, `least` (every step runs the item tower
+    over the catalogue: the size quality was measured with). With the sampled one, also enough
+    cuts that a step's histories read about as many item rows as the catalogue holds: the item
+    tower's rows per step saturate at the catalogue, so fewer, larger steps keep an epoch's
+    tower work within the rows it reads (linear in the events, not users x items)."""
+    if full or not len(sequences.items):
+        return least
+    reads = float(np.mean([min(len(s) / 2, sequences.length) + 1 for s in sequences.items]))
+    return max(least, math.ceil(n_items / reads))
+
+
+def sampled_columns(
+    cuts: Cuts, n_items: int, negatives: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """A sampled softmax's columns for `cuts`: their targets and `negatives` uniform draws."""
+    drawn = torch.as_tensor(rng.integers(0, n_items, size=negatives), device=cuts.users.device)
+    return torch.unique(torch.cat([cuts.targets[1], drawn]))
+
+
 class UserSequences:
     """Every user's training events in time order, cut into examples."""
 
@@ -54,6 +83,10 @@ class UserSequences:
         # plain lists for `cuts`: per-cut numpy calls on short arrays cost more than the work
         self._items = [s.tolist() for s in self.items]
         self._times = [s.tolist() for s in self.times]
+
+    def cuts_per_epoch(self, cuts: int) -> int:
+        """An ordinary epoch's cuts: `cuts` per user."""
+        return len(self.items) * cuts
 
     def draw(
         self,

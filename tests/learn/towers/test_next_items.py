@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from pipeline.learn.data.history import history_ratings, history_rows
-from pipeline.learn.towers.losses import next_items_loss
+from pipeline.learn.towers.losses import next_items_loss, rating_loss
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
-from pipeline.learn.towers.next_items import UserSequences
+from pipeline.learn.towers.next_items import UserSequences, full_softmax, sampled_columns
+from pipeline.learn.towers.step_items import StepItems, step_reads
 from tests.learn.tiny_model import tiny_model
 
 N_USERS, N_ITEMS = 4, 6
@@ -123,8 +124,8 @@ def test_draws_cut_inside_each_sequence_reproducibly() -> None:
     assert np.array_equal(pairs, again)
 
 
-@pytest.mark.parametrize("full_max", [100, 2])
-def test_the_loss_is_finite_and_trains_with_full_or_sampled_softmax(full_max: int) -> None:
+@pytest.mark.parametrize("sampled", [False, True])
+def test_the_loss_is_finite_and_trains_with_full_or_sampled_softmax(sampled: bool) -> None:
     model, users, items = history_model()
     model.train()
     sequences = UserSequences(events(), length=3, pad=N_ITEMS)
@@ -132,21 +133,47 @@ def test_the_loss_is_finite_and_trains_with_full_or_sampled_softmax(full_max: in
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     losses = []
     for _ in range(30):
-        vectors = model.items(items, torch.arange(N_ITEMS))
-        loss = next_items_loss(
-            model,
-            users,
-            items,
-            vectors,
-            cuts,
-            torch.ones(3),
-            full_softmax_max_items=full_max,
-            negatives=3,
-            rng=np.random.default_rng(0),
-        )
+        columns = sampled_columns(cuts, N_ITEMS, 3, np.random.default_rng(0)) if sampled else None
+        reads = step_reads(cuts, users, None, None, columns)
+        step = StepItems.of(model, items, reads)
+        if sampled:  # only what the step reads went through the item tower
+            assert set(step.rows.tolist()) < set(range(N_ITEMS))
+        loss = next_items_loss(model, users, items, step, cuts, torch.ones(3), columns)
         opt.zero_grad()
         loss.backward()
         assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
+
+
+def test_a_step_over_the_items_it_reads_has_the_whole_catalogues_loss_and_gradients() -> None:
+    model, users, items = history_model()
+    model.eval()  # no dropout: the two passes must see the same network
+    sequences = UserSequences(events(), length=3, pad=N_ITEMS)
+    cuts = sequences.cuts(np.array([[0, 3], [0, 1], [1, 0]]), torch.device("cpu"))
+    columns = sampled_columns(cuts, N_ITEMS, 2, np.random.default_rng(3))
+    rated = (torch.tensor([0, 1]), torch.tensor([3, 2]), torch.tensor([4.0, 2.0]))
+
+    def loss_and_grads(reads: list[torch.Tensor] | None) -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad()
+        step = StepItems.of(model, items, reads)
+        loss = next_items_loss(model, users, items, step, cuts, torch.ones(3), columns)
+        loss = loss + rating_loss(model, users, items, rated, step.table(), step.place)
+        loss.backward()
+        return float(loss.detach()), [
+            p.grad.clone() for p in model.parameters() if p.grad is not None
+        ]
+
+    everything, full_grads = loss_and_grads(None)
+    read, read_grads = loss_and_grads(step_reads(cuts, users, rated, None, columns))
+    assert read == pytest.approx(everything, rel=1e-6)
+    assert len(read_grads) == len(full_grads)
+    for a, b in zip(read_grads, full_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_the_whole_catalogue_softmax_stays_within_its_budget() -> None:
+    assert full_softmax(cuts_per_epoch=8_000, n_items=1_000, max_items=50_000, budget=1e7)
+    assert not full_softmax(cuts_per_epoch=160_000, n_items=12_000, max_items=50_000, budget=3e8)
+    assert not full_softmax(cuts_per_epoch=10, n_items=60_000, max_items=50_000, budget=1e12)

@@ -22,7 +22,7 @@ from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
 from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF
 from pipeline.learn.algorithms.ease import EASE
-from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF
+from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, mf_grid
 from pipeline.learn.algorithms.itemknn import ItemKNN
 from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.history import binary_matrix, recency_matrix
@@ -138,7 +138,9 @@ def itemknn(night: BaselineNight) -> dict[str, float]:
 
 def implicit_mf(night: BaselineNight) -> dict[str, float]:
     """iALS, its (factors, L2, alpha) point of `MF_GRID` tuned like the others' parameter."""
-    grid = tuple(float(index) for index in range(len(MF_GRID)))
+    tuned_on = night.tuning[0].train if night.tuning is not None else night.split.train
+    searched = set(mf_grid(len(tuned_on)))  # the factor term's grid for as many events
+    grid = tuple(float(i) for i, point in enumerate(MF_GRID) if point in searched)
     mf = collaborative_metrics(
         "mf", ImplicitMF.fit_grid, grid, *_exam_of(night), reuse=_mf_index(night.reuse)
     )

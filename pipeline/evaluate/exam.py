@@ -8,12 +8,13 @@ items with no training events; `cold_recall_at_10` counts only holdout events on
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from pipeline.evaluate.split import Split
+from pipeline.learn.data.judged import judged_users
 from pipeline.learn.data.ranking import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.fit import Fitted
@@ -100,6 +101,20 @@ class Exam:
             friend_seen=friend_seen,
             at_s=at_s,
             user_s=first_event_times(hold, shape[0], at_s),
+        )
+
+    def judged_sample(self, n_items: int) -> Exam:
+        """The same exam over a fixed sample of its users on a large night (`judged_users`):
+        what a choice on the validation week ranks, grid point after grid point."""
+        users = judged_users(self.users, n_items)
+        if len(users) == len(self.users):
+            return self
+        kept = set(users.tolist())
+        return replace(
+            self,
+            users=users,
+            truth={u: t for u, t in self.truth.items() if u in kept},
+            cold_truth={u: t for u, t in self.cold_truth.items() if u in kept},
         )
 
     @property

@@ -101,7 +101,8 @@ def fit_and_judge(
         warm=start.evaluated,
     )
     exam = Exam.build(snapshot, split, days, cfg.seed)
-    tuning_exam = Exam.build(snapshot, tuning, days, cfg.seed)
+    # the baselines' grids rank the validation week's users as the model's choices do
+    tuning_exam = Exam.build(snapshot, tuning, days, cfg.seed).judged_sample(len(snapshot.items))
     metrics = model_metrics(evaluated, snapshot, split, exam)
     metrics.update(
         baseline_metrics(

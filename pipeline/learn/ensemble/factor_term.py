@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, fold_in
+from pipeline.learn.algorithms.ials import ImplicitMF, fold_in, mf_grid
 from pipeline.learn.algorithms.text_lending import text_lenders
 from pipeline.learn.data.choice import Best, first_best
 from pipeline.learn.data.history import binary_matrix
@@ -154,12 +154,13 @@ def choose_factor_term(
     weight beats the sum without it."""
     if not len(events):
         return None
-    fitted = FactorTerm.fit_points(events, shape, list(MF_GRID), texts, seed=seed)
-    fits = dict(zip(MF_GRID, fitted, strict=True))
+    grid = mf_grid(len(events))
+    fitted = FactorTerm.fit_points(events, shape, list(grid), texts, seed=seed)
+    fits = dict(zip(grid, fitted, strict=True))
     # one point's folded-in users at a time: a grid of them would not fit a large user base
     alone = {point: judge.alone(fit.scorer(events, shape[0])) for point, fit in fits.items()}
     log.debug("factor terms alone, validation NDCG@10: %s", alone)
-    point = first_best(MF_GRID, alone.__getitem__)
+    point = first_best(grid, alone.__getitem__)
     unit = fits[point].scorer(events, shape[0])
     before = judge.judged(base)[0]
     spread = judge.spread(None if base is None else lambda r: judge.towers(r) + base(r))

@@ -194,12 +194,18 @@ def choose_item_item_term(
         weights = item_item_weights(kind, events, shape, param, keep, texts)
         for half_life in ITEM_ITEM_HALF_LIVES:
             unit = ItemItemTerm(kind, param, half_life, 1.0, weights)
-            own = judge.spread(unit.scorer(events, shape[0]))
+            unit_scores = unit.scorer(events, shape[0])  # the history read once per half-life
+            own = judge.spread(unit_scores)
             if own <= 0:
                 continue  # no co-occurrences at all: nothing to add
             for weight in ITEM_ITEM_WEIGHTS:
-                term = ItemItemTerm(kind, param, half_life, weight * towers / own, weights)
-                score, cold = judge.judged(term.scorer(events, shape[0]))
+                scale = weight * towers / own
+                term = ItemItemTerm(kind, param, half_life, scale, weights)
+
+                def scaled(rows: np.ndarray, s: float = scale, u=unit_scores) -> np.ndarray:
+                    return u(rows) * np.float32(s)
+
+                score, cold = judge.judged(scaled)
                 log.debug(
                     "item-item term %s %g, half-life %g, weight %g: NDCG@10 %.4f, cold %.4f",
                     *(kind, param, half_life, weight, score, cold),

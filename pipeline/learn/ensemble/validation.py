@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.learn.data.judged import judged_users
 from pipeline.learn.data.ranking import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.recommender import Recommender, Scores
@@ -54,13 +55,27 @@ class ValidationSlice:
         on_cold = validation[unseen & cold[validation["item"].to_numpy()]]
         self.cold_truth = on_cold.groupby("user")["item"].agg(set).to_dict()
         self.cold_share = len(on_cold) / max(int(unseen.sum()), 1)
-        self.rows = np.array(sorted(self.truth), dtype=np.int64)
+        self.rows = judged_users(np.array(sorted(self.truth), dtype=np.int64), shape[1])
+        if len(self.rows) < len(self.truth):
+            kept = set(self.rows.tolist())
+            self.truth = {u: t for u, t in self.truth.items() if u in kept}
+            self.cold_truth = {u: t for u, t in self.cold_truth.items() if u in kept}
+        self._towers: np.ndarray | None = None
         # The catalogue of that time: items released before the validation period ended.
         self.allowed = ~(self.release >= float(times.max()))
 
     def towers(self, rows: np.ndarray) -> np.ndarray:
-        """The towers' interaction scores of `rows`, freshness at each user's moment."""
-        return self.night.towers(rows)
+        """The towers' interaction scores of `rows`, freshness at each user's moment (the
+        judged users' are computed once: a term's choice asks for them a hundred times)."""
+        if self._towers is None:
+            self._towers = np.empty((len(self.rows), len(self.allowed)), np.float32)
+            for start in range(0, len(self.rows), 1024):
+                chunk = self.rows[start : start + 1024]
+                self._towers[start : start + len(chunk)] = self.night.towers(chunk)
+        at = np.searchsorted(self.rows, rows)
+        if len(rows) and (at.max() >= len(self.rows) or not np.array_equal(self.rows[at], rows)):
+            return self.night.towers(rows)
+        return self._towers[at]
 
     def lists(self, extra: ScoreFn | None = None) -> dict[int, list[int]]:
         """Each validation user's top 10 by the towers' scores (plus `extra`'s)."""

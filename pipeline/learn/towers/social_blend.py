@@ -17,6 +17,7 @@ import logging
 import numpy as np
 
 from pipeline.learn.data.choice import first_best
+from pipeline.learn.data.judged import judged_users
 from pipeline.learn.data.ranking import ranked_lists, seen_matrix
 from pipeline.metrics.functions import recall_at_k
 
@@ -63,7 +64,10 @@ def choose_text_weight(
         truth.setdefault(a, set()).add(b)
     seen_pairs = np.concatenate([known, known[:, ::-1], np.repeat(np.arange(n), 2).reshape(-1, 2)])
     exclude = seen_matrix(seen_pairs[:, 0], seen_pairs[:, 1], (n, n))
-    rows = np.array(sorted(truth), dtype=np.int64)
+    rows = judged_users(np.array(sorted(truth), dtype=np.int64), n)
+    if len(rows) < len(truth):
+        kept = set(rows.tolist())
+        truth = {a: friends for a, friends in truth.items() if a in kept}
     recalls: dict[float, float] = {}
     for weight in TEXT_WEIGHTS:
         s = blended(social, texts, weight)

@@ -17,13 +17,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 ITEM_ITEM = "item_item"
 
 
+_OPEN: defaultdict[str, int] = defaultdict(int)  # stopwatches of a part running now
+
+
 @contextmanager
 def stopwatch(part: str) -> Iterator[None]:
+    """Counts the time inside towards `part`, once: a timed call inside another of the same
+    part (an EASE fit inside the item-item term's fit) is not counted twice."""
     started = time.perf_counter()
+    _OPEN[part] += 1
     try:
         yield
     finally:
-        _SECONDS[part] += time.perf_counter() - started
+        _OPEN[part] -= 1
+        if not _OPEN[part]:
+            _SECONDS[part] += time.perf_counter() - started
 
 
 def timed(part: str) -> Callable[[F], F]:

@@ -23,7 +23,7 @@ from pipeline.evaluate.split import Split
 from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF
 from pipeline.learn.algorithms.ease import EASE
 from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, mf_grid
-from pipeline.learn.algorithms.itemknn import ItemKNN
+from pipeline.learn.algorithms.itemknn import NeighbourCache
 from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.history import binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import pick_pairs
@@ -130,8 +130,9 @@ def ease(night: BaselineNight) -> dict[str, float]:
 
 def itemknn(night: BaselineNight) -> dict[str, float]:
     ks = tuple(float(k) for k in baselines.ITEMKNN_KS)
+    cache = NeighbourCache()  # the grid's ks cut one ranking of the co-occurrences
     return collaborative_metrics(
-        "itemknn", lambda x, k: ItemKNN.fit(x, int(k)), ks, *_exam_of(night),
+        "itemknn", lambda x, k: cache.fit(x, int(k)), ks, *_exam_of(night),
         half_lives=baselines.RECENCY_HALF_LIVES, reuse=night.reuse,
     )  # fmt: skip
 
@@ -267,7 +268,10 @@ def biased_mf(night: BaselineNight) -> dict[str, float]:
 
 
 def _mf_index(reuse: dict[str, float] | None) -> dict[str, float] | None:
-    """The iALS grid point a run logged (factors, lambda, alpha) as its index in the grid."""
+    """The iALS grid point a run logged (factors, lambda, alpha) as its index in the grid, or
+    the index tonight's factor term chose by the same search (`baseline_mf_grid_index`)."""
+    if reuse and "baseline_mf_grid_index" in reuse:
+        return {"baseline_mf_param": reuse["baseline_mf_grid_index"]}
     if not reuse or "baseline_mf_factors" not in reuse:
         return None
     point = (reuse["baseline_mf_factors"], reuse["baseline_mf_param"], reuse["baseline_mf_alpha"])

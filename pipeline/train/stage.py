@@ -111,7 +111,9 @@ def fit_and_judge(
             exam,
             seed=cfg.seed,
             tuning=(tuning, tuning_exam),
-            reuse=start.baseline_params if warm else None,
+            # a warm night's parent's choices, and the ones tonight's fit made for a term whose
+            # baseline twin searches the same grid on the same week (iALS): each grid once
+            reuse={**(start.baseline_params if warm else {}), **evaluated.grid_choices} or None,
         )
     )
     if settings.train.single_task_control:

@@ -79,3 +79,18 @@ def test_a_sequence_of_nights_gets_one_daily_drop_per_night(tmp_path: Path) -> N
         with (tmp_path / "interactions" / f"dt={day.isoformat()}" / "part-0.csv").open() as f:
             rows = list(csv.DictReader(f))
         assert rows and all(r["event_ts"].startswith(day.isoformat()) for r in rows)
+
+
+def test_a_shape_gives_many_users_and_items_with_few_events_each(tmp_path: Path) -> None:
+    from pipeline.landing.demo_data import DemoShape
+
+    shape = DemoShape(users=300, items=400, events_per_user=4)
+    summary = generate(tmp_path / "shop", seed=2, shape=shape)
+    # the planted bad rows come on top (about 20 of each)
+    assert 300 <= summary["users"] <= 330
+    assert 400 + 16 + 3 <= summary["items"] <= 400 + 16 + 3 + 30  # new and unreleased too
+    assert summary["interactions"] < 300 * 8  # a few each, not the demo's ~33
+    manifest = json.loads((tmp_path / "shop" / "manifest.json").read_text())
+    assert manifest["shape"] == {"users": 300, "items": 400, "events_per_user": 4}
+    with pytest.raises(RecsysError, match="at least 20 users"):
+        generate(tmp_path / "bad", seed=2, shape=DemoShape(users=3))

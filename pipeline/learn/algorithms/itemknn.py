@@ -12,15 +12,19 @@ from pipeline.core.stopwatch import ITEM_ITEM, timed
 
 
 @dataclass
-class ItemKNN:
-    """sim(i, j) = |U_i ∩ U_j| / sqrt(|U_i| |U_j|), each item keeping its k most similar items;
-    a user's score of j is the sum of sim(i, j) over the items i of their history."""
+class Neighbours:
+    """Every item's co-occurring items by cosine similarity, best first (ties to the lower
+    index): what any k of ItemKNN keeps the first k of."""
 
-    similarity: sp.csr_matrix  # items x items: column j holds j's k neighbours
+    rows: np.ndarray
+    cols: np.ndarray
+    sim: np.ndarray
+    rank: np.ndarray  # position among column `cols`'s neighbours
+    shape: tuple[int, int]
 
     @classmethod
     @timed(ITEM_ITEM)
-    def fit(cls, interactions: sp.csr_matrix, k: int) -> ItemKNN:
+    def of(cls, interactions: sp.csr_matrix) -> Neighbours:
         # sparse throughout: co-occurrences of a real catalogue are mostly zero
         co = (interactions.T @ interactions).tocoo()
         counts = np.zeros(co.shape[0], dtype=np.float32)
@@ -31,14 +35,44 @@ class ItemKNN:
         off = ~on_diagonal & (co.data != 0)
         rows, cols = co.row[off], co.col[off]
         sim = co.data[off].astype(np.float32) / norms[rows] / norms[cols]
-        # keep the k largest of each column, ties to the lower index
         order = np.lexsort((rows, -sim, cols))
         rows, cols, sim = rows[order], cols[order], sim[order]
         starts = np.searchsorted(cols, np.arange(co.shape[1]))
         rank = np.arange(len(cols)) - starts[cols]
-        keep = rank < k
+        return cls(rows, cols, sim, rank, (co.shape[0], co.shape[1]))
+
+
+class NeighbourCache:
+    """The last history's `Neighbours`, for a grid of k over one history (a baseline's
+    tuning, then its refit on another history)."""
+
+    def __init__(self) -> None:
+        self._of: tuple[sp.csr_matrix, Neighbours] | None = None
+
+    def fit(self, interactions: sp.csr_matrix, k: int) -> ItemKNN:
+        if self._of is None or self._of[0] is not interactions:
+            self._of = (interactions, Neighbours.of(interactions))
+        return ItemKNN.fit(interactions, k, self._of[1])
+
+
+@dataclass
+class ItemKNN:
+    """sim(i, j) = |U_i ∩ U_j| / sqrt(|U_i| |U_j|), each item keeping its k most similar items;
+    a user's score of j is the sum of sim(i, j) over the items i of their history."""
+
+    similarity: sp.csr_matrix  # items x items: column j holds j's k neighbours
+
+    @classmethod
+    @timed(ITEM_ITEM)
+    def fit(cls, interactions: sp.csr_matrix, k: int, ranked: Neighbours | None = None) -> ItemKNN:
+        """`ranked`: the history's neighbours already ranked (`Neighbours.of`), when a grid of
+        k fits the same history: the co-occurrences are computed once."""
+        ranked = ranked if ranked is not None else Neighbours.of(interactions)
+        keep = ranked.rank < k
         similarity = sp.csr_matrix(
-            (sim[keep], (rows[keep], cols[keep])), shape=co.shape, dtype=np.float32
+            (ranked.sim[keep], (ranked.rows[keep], ranked.cols[keep])),
+            shape=ranked.shape,
+            dtype=np.float32,
         )
         return cls(similarity)
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.algorithms.ials import ImplicitMF, fold_in, mf_grid
+from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, fold_in, mf_grid
 from pipeline.learn.algorithms.text_lending import text_lenders
 from pipeline.learn.data.choice import Best, first_best
 from pipeline.learn.data.history import binary_matrix
@@ -147,11 +147,13 @@ def choose_factor_term(
     base: ScoreFn | None,
     texts: np.ndarray | None = None,
     seed: int = 0,
+    chosen: dict[str, float] | None = None,
 ) -> FactorTerm | None:
     """The iALS fit of `MF_GRID` that ranks the validation slice best on its own, then the
     weight whose sum with the towers and `base` (the item-item term's term, if any) ranks it
     best while recalling nearly as many of its cold items as the towers alone; None when no
-    weight beats the sum without it."""
+    weight beats the sum without it. `chosen` gets the grid point's index (whatever the weight
+    says) under the `mf` baseline's name: a night searches the grid once."""
     if not len(events):
         return None
     grid = mf_grid(len(events))
@@ -161,6 +163,8 @@ def choose_factor_term(
     alone = {point: judge.alone(fit.scorer(events, shape[0])) for point, fit in fits.items()}
     log.debug("factor terms alone, validation NDCG@10: %s", alone)
     point = first_best(grid, alone.__getitem__)
+    if chosen is not None:  # the `mf` baseline's choice too: the same search on the same week
+        chosen["baseline_mf_grid_index"] = float(MF_GRID.index(point))
     unit = fits[point].scorer(events, shape[0])
     before = judge.judged(base)[0]
     spread = judge.spread(None if base is None else lambda r: judge.towers(r) + base(r))

@@ -8,7 +8,7 @@ nothing depends on the clock or on thread timing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,8 @@ class Fitted(OfRecommender):
     # validation NDCG@10 of what is served (towers + the chosen terms); NaN without validation
     validation_ndcg: float = math.nan
     moments: Moments | None = None  # Adam's state of the returned weights (for a warm start)
+    # grid choices made on the validation slice that a baseline twin reuses (`baseline_*` keys)
+    grid_choices: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
@@ -122,6 +124,7 @@ class Trainer:
         active = trained.active
         model.eval()
         served = math.nan
+        choices: dict[str, float] = {}
         if validation is not None and len(validation) and warm is not None:
             # a warm fit keeps its start's choices: refitted, reweighted on the slice (the
             # towers moved), then refitted with the slice as a full fit's are
@@ -142,6 +145,7 @@ class Trainer:
                 factors=cfg.factor_term,
                 rating=cfg.rating_term and active["rating"],
                 seed=cfg.seed,
+                chosen=choices,
             )
         elif terms_of is not None:
             refit_terms(rec, terms_of, snap, events, cfg.seed)
@@ -152,5 +156,10 @@ class Trainer:
                 model.social_vectors(heads), text_profiles(snap, events), pairs, held
             )
         return Fitted(
-            rec, trained.epoch_log, trained.epochs, validation_ndcg=served, moments=trained.moments
+            rec,
+            trained.epoch_log,
+            trained.epochs,
+            validation_ndcg=served,
+            moments=trained.moments,
+            grid_choices=choices,
         )

@@ -45,15 +45,19 @@ def choose_terms(
     factors: bool,
     rating: bool,
     seed: int,
+    chosen: dict[str, float] | None = None,
 ) -> float:
     """Choose each term on the validation slice (`item_item`: its kind, `factors`, `rating`:
     whether to try them), set them on `rec`, then refit them on `events` and `validation`
-    together. Returns the validation NDCG@10 of the towers plus the chosen interaction terms."""
+    together. Returns the validation NDCG@10 of the towers plus the chosen interaction terms;
+    `chosen` gets the grid choices a baseline reuses (`choose_factor_term`)."""
     shape = (len(snapshot.users), len(snapshot.items))
     texts = snapshot.item_text
     item_term = choose_item_item_term(judge, events, shape, item_item, texts)
     base = None if item_term is None else item_term.scorer(events, shape[0])
-    factor = choose_factor_term(judge, events, shape, base, texts, seed) if factors else None
+    factor = (
+        choose_factor_term(judge, events, shape, base, texts, seed, chosen) if factors else None
+    )
     chosen = [t for t in (item_term, factor) if t is not None]
     rated = None
     if rating and judge.users_f.ratings is not None:

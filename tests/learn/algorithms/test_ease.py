@@ -32,3 +32,22 @@ def test_spd_inverse_matches_numpy_in_place() -> None:
     assert np.shares_memory(inverse, matrix)  # no second items x items matrix
     with pytest.raises(np.linalg.LinAlgError):
         spd_inverse(-np.eye(3, dtype=np.float32))
+
+
+def test_the_weights_are_c_ordered_for_fast_scoring() -> None:
+    import scipy.sparse as sp
+
+    from pipeline.learn.algorithms.ease import EASE
+
+    rng = np.random.default_rng(0)
+    x = sp.csr_matrix(
+        (np.ones(400, np.float32), (rng.integers(0, 50, 400), rng.integers(0, 30, 400))),
+        shape=(50, 30),
+    )
+    x.data[:] = 1.0
+    model = EASE.fit(x, 10.0)
+    assert model.weights.flags.c_contiguous
+    gram = (x.T @ x).toarray().astype(np.float64) + 10.0 * np.eye(30)
+    p = np.linalg.inv(gram)
+    expected = np.eye(30) - p / np.diag(p)[None, :]
+    np.testing.assert_allclose(model.weights, expected, atol=1e-4)

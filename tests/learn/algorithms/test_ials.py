@@ -23,3 +23,13 @@ def test_implicit_mf_recovers_two_taste_groups() -> None:
         assert scores[u, missing] > scores[u, elsewhere].max()
     again = ImplicitMF.fit(x, 1.0, factors=4)
     np.testing.assert_array_equal(again.users, mf.users)  # seeded: the same factors
+
+
+def test_the_grid_shrinks_with_the_events_nearest_the_middle_first() -> None:
+    from pipeline.learn.algorithms.ials import MF_GRID, MF_GRID_EVENTS, MF_GRID_LEAST, mf_grid
+
+    assert mf_grid(1_000) == MF_GRID  # a small night searches every point
+    few = mf_grid(MF_GRID_EVENTS // 3)
+    assert len(few) == 3 and MF_GRID[len(MF_GRID) // 2] in few
+    assert [MF_GRID.index(p) for p in few] == sorted(MF_GRID.index(p) for p in few)
+    assert len(mf_grid(10**9)) == MF_GRID_LEAST

@@ -193,3 +193,16 @@ def test_how_a_user_rated_moves_their_ratings_but_a_rated_pair_never_sees_its_ow
     assert torch.allclose(model.rating_users(users, rows[:1], table, without=pair_items[:1]),
                           after_pairs[:1])  # fmt: skip
     assert not torch.allclose(before_pairs[1], after_pairs[1])  # item 1's rating still counts
+
+
+def test_the_freshness_curve_gets_an_embeddings_gradient_by_bincount() -> None:
+    from pipeline.learn.towers.model import BucketLookup
+
+    values = torch.randn(14, requires_grad=True)
+    buckets = torch.randint(0, 14, (64, 300))
+    upstream = torch.randn(64, 300)
+    (BucketLookup.apply(values, buckets) * upstream).sum().backward()
+    reference = torch.nn.functional.embedding(buckets, values.detach()[:, None].requires_grad_())
+    weight = reference.grad_fn.next_functions[0][0].variable  # the leaf embedding table
+    (reference.squeeze(-1) * upstream).sum().backward()
+    assert torch.allclose(values.grad, weight.grad[:, 0], atol=1e-4)

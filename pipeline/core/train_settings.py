@@ -18,6 +18,13 @@ class TrainSettings(BaseModel):
     device: str = Field(default="auto", pattern=DEVICE_PATTERN, description="auto: CUDA if any.")
     max_epochs: int = Field(default=30, ge=1, description="Upper bound of training epochs.")
     patience: int = Field(default=5, ge=1, description="Epochs without a better validation.")
+    epoch_event_budget: float = Field(
+        default=4e6,
+        gt=0,
+        description="A fit trains at most this many events x epochs (at least one epoch): a "
+        "large night trains fewer passes (1.1M training events: 3), decided by its size, never "
+        "by a clock. Nights up to 133k events keep RECSYS_TRAIN_MAX_EPOCHS.",
+    )
     batch_size: int = Field(default=1024, ge=8, description="Events per training step.")
     negatives: int = Field(default=256, ge=1, description="Sampled negatives per batch.")
     lr: float = Field(default=3e-3, gt=0, description="Adam learning rate.")

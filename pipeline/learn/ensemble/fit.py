@@ -7,6 +7,7 @@ nothing depends on the clock or on thread timing.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from pipeline.learn.towers.social_blend import choose_text_weight, split_pairs
 from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import Moments, check_architecture, extend_state
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Fitted(OfRecommender):
@@ -40,6 +43,18 @@ class Fitted(OfRecommender):
     moments: Moments | None = None  # Adam's state of the returned weights (for a warm start)
     # grid choices made on the validation slice that a baseline twin reuses (`baseline_*` keys)
     grid_choices: dict[str, float] = field(default_factory=dict)
+
+
+def budgeted_epochs(epochs: int, events: pd.DataFrame, cfg: TrainConfig) -> int:
+    """`epochs`, at most as many as `cfg.epoch_event_budget` events x epochs allow (at least
+    one): a large night trains fewer passes, decided by its size, never by a clock."""
+    allowed = max(1, int(cfg.epoch_event_budget // max(len(events), 1)))
+    if allowed < epochs:
+        log.info(
+            "%d epochs at most: %s events x epochs (RECSYS_TRAIN_EPOCH_EVENT_BUDGET) / %s events",
+            *(allowed, f"{cfg.epoch_event_budget:,.0f}", f"{len(events):,}"),
+        )
+    return min(epochs, allowed)
 
 
 class Trainer:
@@ -115,7 +130,7 @@ class Trainer:
             events,
             pairs,
             rng,
-            epochs=epochs if epochs is not None else cfg.max_epochs,
+            epochs=budgeted_epochs(epochs if epochs is not None else cfg.max_epochs, events, cfg),
             label=label,
             space=space,
             validate=validate,

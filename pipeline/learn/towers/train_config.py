@@ -33,6 +33,7 @@ class TrainConfig:
     history_batch: int  # cuts per step
     full_softmax_max_items: int
     full_softmax_budget: float  # cuts per epoch x items of a whole-catalogue softmax
+    epoch_event_budget: float  # events x epochs a fit may train (`fit.budgeted_epochs`)
     history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
     item_item_term: str  # "auto", "ease", "itemknn" or "off" (`ensemble/item_item_term.py`)
     factor_term: bool = True  # the interaction's iALS term (`ensemble/factor_term.py`)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
 import shutil
@@ -77,14 +78,21 @@ def run_stage(stage: str, home: Path, env: dict[str, str], log: Path) -> dict[st
 
 
 def one_scale(
-    scale: float, work: Path, epochs: int, extra: dict[str, str], stages_wanted: list[str]
+    scale: float,
+    work: Path,
+    epochs: int,
+    extra: dict[str, str],
+    stages_wanted: list[str],
+    shape: tuple[int, int, float] | None = None,
 ) -> dict[str, Any]:
-    from pipeline.landing.demo_data import generate
+    from pipeline.landing.demo_data import DemoShape, generate
 
-    home = work / f"scale-{scale:g}"
+    home = work / (f"scale-{scale:g}" if shape is None else "shape-" + "x".join(map(str, shape)))
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    shop = generate(home / "landing", seed=42, scale=scale)
+    shop = generate(
+        home / "landing", seed=42, scale=scale, shape=None if shape is None else DemoShape(*shape)
+    )
     budget = {"RECSYS_TRAIN_MAX_EPOCHS": str(epochs), "RECSYS_TRAIN_PATIENCE": str(epochs)}
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")},
@@ -102,6 +110,7 @@ def one_scale(
         )
     return {
         "scale": scale,
+        "shape": shape,
         "users": shop["users"],
         "items": shop["items"],
         "events": shop["interactions"],
@@ -144,8 +153,13 @@ def report(runs: list[dict[str, Any]], epochs: int, extra: dict[str, str]) -> st
     first = runs[0]
     scales = ", ".join(f"{r['scale']:g}" for r in runs)
     settings = {**({"RECSYS_TRAIN_MAX_EPOCHS": epochs} if epochs else {}), **extra}
+    shape = first.get("shape")
+    what = f"scales {scales}" if not shape else "shape " + " x ".join(map(str, shape))
     lines = [
-        f"# Growth of a night (demo shop, scales {scales}; 2 cores, no GPU)",
+        f"# Growth of a night (demo shop, {what}; 2 cores, no GPU)",
+        "",
+        f"Measured on {datetime.date.today().isoformat()}.",
+        "Command: `.venv/bin/python bench/growth.py " + " ".join(sys.argv[1:]) + "`",
         "",
         "Settings besides the defaults: "
         + (", ".join(f"`{k}={v}`" for k, v in settings.items()) or "none (a night's own)")
@@ -205,6 +219,12 @@ def main() -> None:
         "--epochs", type=int, default=0, help="a fixed training budget; 0: the nightly defaults"
     )
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "growth.md")
+    parser.add_argument(
+        "--shape",
+        default=None,
+        metavar="USERS,ITEMS,EVENTS_PER_USER",
+        help="one shop of this shape instead of the scales (recsys demo-data --users ...)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "growth")
     parser.add_argument("--stages", default=",".join(STAGES), help="the first stages only")
     parser.add_argument(
@@ -218,8 +238,13 @@ def main() -> None:
     wanted = args.stages.split(",")
     saved = args.out / "runs.json"
     runs = json.loads(saved.read_text()) if args.append and saved.exists() else []
-    for scale in (float(s) for s in args.scales.split(",")):
-        runs.append(one_scale(scale, args.out, args.epochs, extra, wanted))
+    shape = None
+    if args.shape:
+        users, items, per_user = args.shape.split(",")
+        shape = (int(users), int(items), float(per_user))
+    scales = [1.0] if shape else [float(s) for s in args.scales.split(",")]
+    for scale in scales:
+        runs.append(one_scale(scale, args.out, args.epochs, extra, wanted, shape))
         (args.out / "runs.json").write_text(json.dumps(runs, indent=2, default=str))
     text = report(runs, args.epochs, extra)
     print(text)

@@ -83,7 +83,10 @@ class ItemKNN:
 
 def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int, chunk: int = 1024) -> sp.csr_matrix:
     """Each row's `keep` largest weights in magnitude, as a sparse float32 matrix (a chunk of
-    rows at a time: the selection never needs a second items x items array)."""
+    rows at a time: the selection never needs a second items x items array). A sparse matrix is
+    cut without densifying (ties to the lower column)."""
+    if sp.issparse(weights):
+        return _top_per_sparse_row(sp.csr_matrix(weights, dtype=np.float32), keep)
     parts = []
     for start in range(0, weights.shape[0], chunk):
         block = weights[start : start + chunk]
@@ -94,6 +97,21 @@ def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int, chunk: int = 1024)
         parts.append(sp.csr_matrix(dense))
     out = (
         sp.vstack(parts, format="csr") if parts else sp.csr_matrix(weights.shape, dtype=np.float32)
+    )
+    out.eliminate_zeros()
+    return out
+
+
+def _top_per_sparse_row(weights: sp.csr_matrix, keep: int) -> sp.csr_matrix:
+    weights.sum_duplicates()
+    rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
+    order = np.lexsort((weights.indices, -np.abs(weights.data), rows))
+    rank = np.arange(len(order)) - weights.indptr[rows[order]]
+    kept = order[rank < keep]
+    out = sp.csr_matrix(
+        (weights.data[kept], (rows[kept], weights.indices[kept])),
+        shape=weights.shape,
+        dtype=np.float32,
     )
     out.eliminate_zeros()
     return out

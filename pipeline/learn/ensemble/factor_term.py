@@ -165,7 +165,8 @@ def choose_factor_term(
     point = first_best(grid, alone.__getitem__)
     if chosen is not None:  # the `mf` baseline's choice too: the same search on the same week
         chosen["baseline_mf_grid_index"] = float(MF_GRID.index(point))
-    unit = fits[point].scorer(events, shape[0])
+    unit = judge.cached(fits[point].scorer(events, shape[0]))
+    base = None if base is None else judge.cached(base)  # read again for every weight
     before = judge.judged(base)[0]
     spread = judge.spread(None if base is None else lambda r: judge.towers(r) + base(r))
     own = judge.spread(unit)

@@ -194,7 +194,8 @@ def choose_item_item_term(
         weights = item_item_weights(kind, events, shape, param, keep, texts)
         for half_life in ITEM_ITEM_HALF_LIVES:
             unit = ItemItemTerm(kind, param, half_life, 1.0, weights)
-            unit_scores = unit.scorer(events, shape[0])  # the history read once per half-life
+            # the judged users' scores once per half-life: the weights only rescale them
+            unit_scores = judge.cached(unit.scorer(events, shape[0]))
             own = judge.spread(unit_scores)
             if own <= 0:
                 continue  # no co-occurrences at all: nothing to add

@@ -39,6 +39,8 @@ class Judge(Protocol):
 
     def spread(self, fn: ScoreFn | None = None) -> float: ...
 
+    def cached(self, fn: ScoreFn) -> ScoreFn: ...
+
 
 @dataclass(frozen=True)
 class ColdGuard:

@@ -110,16 +110,25 @@ class RatingTerm:
         step = max(1, BLOCK_CELLS // max(n_items, 1))
         for start in range(0, n_items, step):
             stop = min(start + step, n_items)
-            num = (e[:, start:stop].T @ e).toarray()
+            # only co-rated pairs can be similar: every quantity on the structure of `common`
+            # (sparse throughout; dense blocks made this items x items whatever the ratings)
+            common = (m[:, start:stop].T @ m).tocsr()
+            common.sort_indices()
+            num = _on(common, (e[:, start:stop].T @ e).tocsr())
             # sum of squared residuals of each item over the raters it shares with the other
-            sq_a = (e2[:, start:stop].T @ m).toarray()
-            sq_b = (m[:, start:stop].T @ e2).toarray()
-            common = (m[:, start:stop].T @ m).toarray()
+            sq_a = _on(common, (e2[:, start:stop].T @ m).tocsr())
+            sq_b = _on(common, (m[:, start:stop].T @ e2).tocsr())
+            shared = common.data
             with np.errstate(divide="ignore", invalid="ignore"):
                 sim = np.where(sq_a * sq_b > 0, num / np.sqrt(sq_a * sq_b), 0.0)
-            sim *= np.maximum(common - 1, 0) / (np.maximum(common - 1, 0) + SHRINK)
-            sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
-            blocks.append(top_per_row(np.maximum(sim, 0).astype(np.float32), KEEP))
+            sim *= np.maximum(shared - 1, 0) / (np.maximum(shared - 1, 0) + SHRINK)
+            rows = np.repeat(np.arange(stop - start), np.diff(common.indptr))
+            sim[rows + start == common.indices] = 0.0  # an item is not its own neighbour
+            block = sp.csr_matrix(
+                (np.maximum(sim, 0).astype(np.float32), common.indices, common.indptr),
+                shape=common.shape,
+            )
+            blocks.append(top_per_row(block, KEEP))
         neighbours = sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, 0))
         neighbours.eliminate_zeros()
         mf = (
@@ -252,6 +261,19 @@ class RatingTerm:
             float(z["factor_lam"]),
             tuple(float(x) for x in z["blend"]),
         )
+
+
+def _on(structure: sp.csr_matrix, values: sp.csr_matrix) -> np.ndarray:
+    """`values` at the entries of `structure` (both CSR of one shape; 0 where `values` has
+    none), aligned with `structure.data`."""
+    n = structure.shape[1]
+    values.sort_indices()
+    want = np.repeat(np.arange(structure.shape[0]), np.diff(structure.indptr)) * n
+    want = want + structure.indices
+    have = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr)) * n + values.indices
+    at = np.minimum(np.searchsorted(have, want), max(len(have) - 1, 0))
+    found = have[at] == want if len(have) else np.zeros(len(want), bool)
+    return np.where(found, values.data[at] if len(have) else 0.0, 0.0)
 
 
 def blend_columns(

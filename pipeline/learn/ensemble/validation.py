@@ -60,7 +60,7 @@ class ValidationSlice:
             kept = set(self.rows.tolist())
             self.truth = {u: t for u, t in self.truth.items() if u in kept}
             self.cold_truth = {u: t for u, t in self.cold_truth.items() if u in kept}
-        self._towers: np.ndarray | None = None
+        self._towers: ScoreFn | None = None
         # The catalogue of that time: items released before the validation period ended.
         self.allowed = ~(self.release >= float(times.max()))
 
@@ -68,14 +68,26 @@ class ValidationSlice:
         """The towers' interaction scores of `rows`, freshness at each user's moment (the
         judged users' are computed once: a term's choice asks for them a hundred times)."""
         if self._towers is None:
-            self._towers = np.empty((len(self.rows), len(self.allowed)), np.float32)
-            for start in range(0, len(self.rows), 1024):
-                chunk = self.rows[start : start + 1024]
-                self._towers[start : start + len(chunk)] = self.night.towers(chunk)
-        at = np.searchsorted(self.rows, rows)
-        if len(rows) and (at.max() >= len(self.rows) or not np.array_equal(self.rows[at], rows)):
-            return self.night.towers(rows)
-        return self._towers[at]
+            self._towers = self.cached(self.night.towers)
+        return self._towers(rows)
+
+    def cached(self, fn: ScoreFn) -> ScoreFn:
+        """`fn` with its scores of the judged users computed now, once (a grid's weights read
+        the same scores again); other rows are scored by `fn` when asked."""
+        table = np.empty((len(self.rows), len(self.allowed)), np.float32)
+        for start in range(0, len(self.rows), 1024):
+            chunk = self.rows[start : start + 1024]
+            table[start : start + len(chunk)] = fn(chunk)
+
+        def scores(rows: np.ndarray) -> np.ndarray:
+            at = np.searchsorted(self.rows, rows)
+            if len(rows) and (
+                at.max() >= len(self.rows) or not np.array_equal(self.rows[at], rows)
+            ):
+                return fn(rows)
+            return table[at]
+
+        return scores
 
     def lists(self, extra: ScoreFn | None = None) -> dict[int, list[int]]:
         """Each validation user's top 10 by the towers' scores (plus `extra`'s)."""

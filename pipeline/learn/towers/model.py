@@ -56,8 +56,10 @@ class BucketLookup(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         (buckets,) = ctx.saved_tensors
-        summed = torch.bincount(buckets.reshape(-1), grad.reshape(-1), minlength=ctx.size)
-        return summed.to(grad.dtype), None
+        flat, upstream = buckets.reshape(-1), grad.reshape(-1)
+        if grad.is_cuda:  # CUDA's weighted bincount adds atomically (no fixed order): a product
+            return F.one_hot(flat, ctx.size).to(grad.dtype).T @ upstream, None
+        return torch.bincount(flat, upstream, minlength=ctx.size).to(grad.dtype), None
 
 
 @dataclass

@@ -157,3 +157,39 @@ def test_the_model_blends_its_head_with_the_path_and_reads_tonights_ratings() ->
     users.ratings = rating_matrix(tonight, (12, 6))
     later = head_ratings(model, model.head_tables(users, items), *pairs, term=path)
     assert later[0] != blended[0]
+
+
+def test_similarities_over_co_rated_pairs_equal_the_dense_formula(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sparse computation (only co-rated pairs) against the formula over every pair of
+    items, with few enough neighbours kept that the cut to the best matters."""
+    monkeypatch.setattr(rp, "KEEP", 7)
+    monkeypatch.setattr(rp, "BLOCK_CELLS", 700)  # several blocks of rows
+    rng = np.random.default_rng(5)
+    n_users, n_items = 120, 40
+    pairs = {
+        (int(u), int(i))
+        for u, i in zip(rng.integers(0, n_users, 1500), rng.integers(0, n_items, 1500), strict=True)
+    }
+    users, items = (np.array(c) for c in zip(*sorted(pairs), strict=True))
+    values = rng.integers(1, 6, len(users)).astype(np.float64)
+    ratings = sp.csr_matrix((values, (users, items)), shape=(n_users, n_items))
+    term = RatingTerm.fit(ratings, 0.1)
+
+    mean, b_u, b_i = biases.fit_biases(users, items, values, ratings.shape)
+    e = np.zeros((n_users, n_items))
+    m = np.zeros((n_users, n_items))
+    e[users, items] = values - mean - b_u[users] - b_i[items]
+    m[users, items] = 1.0
+    num, sq_a, sq_b, common = e.T @ e, (e * e).T @ m, m.T @ (e * e), m.T @ m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sim = np.where(sq_a * sq_b > 0, num / np.sqrt(sq_a * sq_b), 0.0)
+    sim *= np.maximum(common - 1, 0) / (np.maximum(common - 1, 0) + rp.SHRINK)
+    np.fill_diagonal(sim, 0.0)
+    sim = np.maximum(sim, 0.0).astype(np.float32)
+    for row in range(n_items):
+        kept = term.neighbours[row].toarray().ravel()
+        best = np.sort(sim[row])[::-1][:7]
+        np.testing.assert_allclose(np.sort(kept[kept > 0])[::-1], best[best > 0], rtol=1e-5)
+        assert np.allclose(kept[kept > 0], sim[row][kept > 0], rtol=1e-5)

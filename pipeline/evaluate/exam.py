@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluate.split import Split
-from pipeline.learn.data.judged import judged_users
+from pipeline.learn.data.judged import judged_users, kept_for
 from pipeline.learn.data.ranking import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.fit import Fitted
@@ -109,12 +109,11 @@ class Exam:
         users = judged_users(self.users, n_items)
         if len(users) == len(self.users):
             return self
-        kept = set(users.tolist())
         return replace(
             self,
             users=users,
-            truth={u: t for u, t in self.truth.items() if u in kept},
-            cold_truth={u: t for u, t in self.cold_truth.items() if u in kept},
+            truth=kept_for(self.truth, users),
+            cold_truth=kept_for(self.cold_truth, users),
         )
 
     @property

@@ -23,3 +23,9 @@ def judged_users(users: np.ndarray, n_items: int) -> np.ndarray:
         return users
     rng = np.random.default_rng(len(users))
     return np.sort(rng.choice(users, size=keep, replace=False))
+
+
+def kept_for(by_user: dict[int, set[int]], users: np.ndarray) -> dict[int, set[int]]:
+    """`by_user` (a truth: user row -> items or friends) with only the rows of `users`."""
+    kept = set(users.tolist())
+    return {u: v for u, v in by_user.items() if u in kept}

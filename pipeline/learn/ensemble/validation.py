@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.learn.data.judged import judged_users
+from pipeline.learn.data.judged import judged_users, kept_for
 from pipeline.learn.data.ranking import ScoreFn, first_event_times, ranked_lists, seen_matrix
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.recommender import Recommender, Scores
@@ -57,9 +57,8 @@ class ValidationSlice:
         self.cold_share = len(on_cold) / max(int(unseen.sum()), 1)
         self.rows = judged_users(np.array(sorted(self.truth), dtype=np.int64), shape[1])
         if len(self.rows) < len(self.truth):
-            kept = set(self.rows.tolist())
-            self.truth = {u: t for u, t in self.truth.items() if u in kept}
-            self.cold_truth = {u: t for u, t in self.cold_truth.items() if u in kept}
+            self.truth = kept_for(self.truth, self.rows)
+            self.cold_truth = kept_for(self.cold_truth, self.rows)
         self._towers: ScoreFn | None = None
         # The catalogue of that time: items released before the validation period ended.
         self.allowed = ~(self.release >= float(times.max()))

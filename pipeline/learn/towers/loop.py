@@ -164,10 +164,10 @@ class TowerLoop:
             per_step = step_sizes(
                 sequences, len(items_f), cfg.history_cuts, cfg.history_batch, full=full
             )
-            steps = max(1, math.ceil(sequences.cuts_per_epoch(cfg.history_cuts) / per_step))
+            epoch_steps = math.ceil(sequences.cuts_per_epoch(cfg.history_cuts) / per_step)
             if not full:
-                rated_per_step = max(batch, math.ceil(len(r_y) / steps))
-                social_per_step = max(batch, math.ceil(len(friends) / steps))
+                rated_per_step = max(batch, math.ceil(len(r_y) / max(epoch_steps, 1)))
+                social_per_step = max(batch, math.ceil(len(friends) / max(epoch_steps, 1)))
             log.info(
                 "%s: %s softmax over %d items, %d cuts a step",
                 *(label, "whole-catalogue" if full else "sampled", len(items_f), per_step),

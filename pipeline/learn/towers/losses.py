@@ -122,21 +122,21 @@ def next_items_loss(
         columns = torch.arange(m, device=table.device)
     at = step.place[columns]
     v, b = step.vectors[at], step.bias[at]
-    place = torch.full((m,), -1, dtype=torch.long, device=v.device)
-    place[columns] = torch.arange(len(columns), device=v.device)
+    column_of = torch.full((m,), -1, dtype=torch.long, device=v.device)  # item row -> column
+    column_of[columns] = torch.arange(len(columns), device=v.device)
     release = items_f.release_s
     assert release is not None
     age = cuts.at_s[:, None] - release[columns][None, :]
     logits = u @ v.T + b[None, :] + model.fresh(age)
     target = torch.zeros((n, len(columns)), device=v.device)
-    target[cuts.targets[0], place[cuts.targets[1]]] = 1.0
+    target[cuts.targets[0], column_of[cuts.targets[1]]] = 1.0
     # Not yet released at the cut's moment: left out, targets too. A later cut learns them at
     # their own age; kept here, the newest age bucket would learn "released after the cut means
     # taken" and push every new item up at serving time.
     masked = age < 0
     target = target.masked_fill(masked, 0.0)
-    kept = place[cuts.seen[1]] >= 0
-    masked[cuts.seen[0][kept], place[cuts.seen[1][kept]]] = True
+    kept = column_of[cuts.seen[1]] >= 0
+    masked[cuts.seen[0][kept], column_of[cuts.seen[1][kept]]] = True
     log_p = F.log_softmax(logits.masked_fill(masked, MASKED), dim=1)
     counts = target.sum(1)
     has = counts > 0  # a cut whose later items were all in its history teaches nothing

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 
 from pipeline.learn.data.choice import first_best
-from pipeline.learn.data.judged import judged_users
+from pipeline.learn.data.judged import judged_users, kept_for
 from pipeline.learn.data.ranking import ranked_lists, seen_matrix
 from pipeline.metrics.functions import recall_at_k
 
@@ -66,18 +66,16 @@ def choose_text_weight(
     exclude = seen_matrix(seen_pairs[:, 0], seen_pairs[:, 1], (n, n))
     rows = judged_users(np.array(sorted(truth), dtype=np.int64), n)
     if len(rows) < len(truth):
-        kept = set(rows.tolist())
-        truth = {a: friends for a, friends in truth.items() if a in kept}
+        truth = kept_for(truth, rows)
     # the two similarities of the judged users, once: a weight's ranking is their weighted sum
     # (the blended vectors' dot product divided by 1 + w, which ranks the same)
     by_social = social[rows] @ social.T
     by_text = texts[rows] @ texts.T
-    position = {int(r): p for p, r in enumerate(rows.tolist())}
     recalls: dict[float, float] = {}
     for weight in TEXT_WEIGHTS:
 
         def score(r: np.ndarray, w: float = weight) -> np.ndarray:
-            at = [position[int(u)] for u in r]
+            at = np.searchsorted(rows, r)  # `ranked_lists` asks for chunks of `rows` (sorted)
             return by_social[at] + np.float32(w) * by_text[at]
 
         preds = ranked_lists(score, rows, K, exclude=exclude)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,14 @@ def budgeted_epochs(epochs: int, events: pd.DataFrame, cfg: TrainConfig) -> int:
             *(allowed, f"{cfg.epoch_event_budget:,.0f}", f"{len(events):,}"),
         )
     return min(epochs, allowed)
+
+
+def budgeted_patience(allowed: int, cfg: TrainConfig) -> int:
+    """`cfg.patience`, shrunk in proportion with the epochs the events budget allows
+    (`budgeted_epochs`: `allowed` of `cfg.max_epochs`), at least one: the epochs spent waiting
+    for a better validation cost events too, and a night that may train 19 epochs of 30 waits
+    3 rather than 5."""
+    return max(1, min(cfg.patience, round(cfg.patience * allowed / cfg.max_epochs)))
 
 
 class Trainer:
@@ -123,14 +131,20 @@ class Trainer:
             def validate() -> dict[str, float]:
                 return ValidationSlice(rec, users_f, items_f, snap, events, validation).metrics()
 
-        trained = TowerLoop(cfg, dev).run(
+        allowed = budgeted_epochs(cfg.max_epochs, events, cfg)
+        loop_cfg = replace(cfg, patience=budgeted_patience(allowed, cfg))
+        if validation is not None and loop_cfg.patience < cfg.patience:
+            log.info(
+                "patience %d epochs (of %d): the events budget", loop_cfg.patience, cfg.patience
+            )
+        trained = TowerLoop(loop_cfg, dev).run(
             model,
             users_f,
             items_f,
             events,
             pairs,
             rng,
-            epochs=budgeted_epochs(epochs if epochs is not None else cfg.max_epochs, events, cfg),
+            epochs=allowed if epochs is None else min(epochs, allowed),
             label=label,
             space=space,
             validate=validate,

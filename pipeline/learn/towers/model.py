@@ -175,10 +175,14 @@ class MultiTaskModel(nn.Module):
         return out[:, :-1], out[:, -1]
 
     def age_bucket(self, age_s: torch.Tensor) -> torch.Tensor:
-        """Days since release on a log2 scale; bucket 0 for items without a release date."""
-        days = torch.clamp(torch.nan_to_num(age_s, nan=0.0) / SECONDS_PER_DAY, min=0.0)
-        bucket = 1 + torch.clamp(torch.floor(torch.log2(1 + days)), max=self.cfg.age_buckets - 2)
-        return torch.where(torch.isnan(age_s), torch.zeros_like(bucket), bucket).long()
+        """Days since release on a log2 scale, 1 + min(floor(log2(1 + days)), buckets - 2) (a
+        negative age counts as 0 days); bucket 0 for items without a release date. One search
+        among the bucket edges, (2^k - 1) days: it runs under every logit of a step, where the
+        elementwise formula's ten passes were a fifth of the step's time."""
+        k = torch.arange(1, self.cfg.age_buckets - 1, device=age_s.device, dtype=age_s.dtype)
+        edges = (torch.exp2(k) - 1) * SECONDS_PER_DAY
+        bucket = 1 + torch.bucketize(age_s, edges, right=True)
+        return bucket.masked_fill_(torch.isnan(age_s), 0)
 
     def fresh(self, age_s: torch.Tensor) -> torch.Tensor:
         return BucketLookup.apply(self.freshness.weight[:, 0], self.age_bucket(age_s))

@@ -17,7 +17,12 @@ class TrainSettings(BaseModel):
     seed: int = Field(default=42, description="Seed of every random draw of a night.")
     device: str = Field(default="auto", pattern=DEVICE_PATTERN, description="auto: CUDA if any.")
     max_epochs: int = Field(default=30, ge=1, description="Upper bound of training epochs.")
-    patience: int = Field(default=5, ge=1, description="Epochs without a better validation.")
+    patience: int = Field(
+        default=5,
+        ge=1,
+        description="Epochs without a better validation; shrunk like the epochs a night's "
+        "events budget allows (x allowed / RECSYS_TRAIN_MAX_EPOCHS, at least 1).",
+    )
     epoch_event_budget: float = Field(
         default=4e6,
         gt=0,

@@ -11,6 +11,7 @@ adding a baseline is one `register` call.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,7 +94,9 @@ def baseline_metrics(
         if baseline.name in skipped:
             log.warning("baseline %s skipped: %s", baseline.name, skipped[baseline.name])
             continue
+        started = time.perf_counter()
         out.update(baseline.score(night))
+        log.info("baseline %s: %.1f s", baseline.name, time.perf_counter() - started)
     return out
 
 

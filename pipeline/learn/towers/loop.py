@@ -186,11 +186,7 @@ class TowerLoop:
                 # and the item tower runs over the items the step reads (`StepItems`)
                 columns = None
                 if isinstance(step, Cuts) and not full:
-                    # a chunk of the settings' cuts per step meets its own columns: a
-                    # step's logits stay linear in its cuts however large it grows
-                    columns = sampled_columns(
-                        step, len(items_f), cfg.negatives, rng, chunk=cfg.history_batch
-                    )
+                    columns = sampled_columns(step, len(items_f), cfg.negatives, rng)
                 rated_of = None
                 if active["rating"]:
                     size = rated_per_step

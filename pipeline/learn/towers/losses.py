@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
-from pipeline.learn.towers.next_items import MASKED, Columns, Cuts, chunk_bounds
+from pipeline.learn.towers.next_items import MASKED, Cuts
 from pipeline.learn.towers.step_items import StepItems
 
 
@@ -110,68 +110,36 @@ def next_items_loss(
     step: StepItems,
     cuts: Cuts,
     weights: torch.Tensor,
-    columns: Columns | None = None,
+    columns: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over the batch's cuts (weighted) of the targets' mean negative log-likelihood,
-    a softmax over `columns` (item rows per chunk of cuts; None: the whole catalogue for
-    every cut). `step`: the item tower's vectors of every item the cuts read (their histories
-    and the columns)."""
+    a softmax over `columns` (item rows; None: the whole catalogue). `step`: the item tower's
+    vectors of every item the cuts read (their histories and the columns)."""
     table = step.table()
     u = model.users(users_f, cuts.users, table=table, history=step.place[cuts.history])
     n, m = len(cuts.users), len(items_f)
     if columns is None:
-        columns = Columns(max(n, 1), [torch.arange(m, device=table.device)])
-    targets = chunk_bounds(cuts.targets[0], n, columns.size)
-    seen = chunk_bounds(cuts.seen[0], n, columns.size)
-    total = torch.zeros((), device=table.device)
-    weight = torch.zeros((), device=table.device)
-    for c, chunk in enumerate(columns.chunks):
-        lo, hi = c * columns.size, min((c + 1) * columns.size, n)
-        shift = torch.tensor([[lo], [0]], device=table.device)  # rows within the chunk
-        t = cuts.targets[:, targets[c] : targets[c + 1]] - shift
-        s = cuts.seen[:, seen[c] : seen[c + 1]] - shift
-        per_cut, has = _cut_likelihoods(
-            model, step, items_f, u[lo:hi], cuts.at_s[lo:hi], chunk, t, s, m
-        )
-        w = weights[lo:hi][has]
-        total = total + (per_cut * w).sum()
-        weight = weight + w.sum()
-    return total / weight.clamp(min=1e-12)
-
-
-def _cut_likelihoods(
-    model: MultiTaskModel,
-    step: StepItems,
-    items_f: TowerInputs,
-    u: torch.Tensor,
-    at_s: torch.Tensor,
-    columns: torch.Tensor,
-    targets: torch.Tensor,
-    seen: torch.Tensor,
-    m: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each cut's mean negative log-likelihood of its targets under a softmax over `columns`
-    (the cuts that have a target), and which cuts have one. `targets`, `seen`: (row, item)
-    pairs, rows within these cuts; their items outside `columns` are left out."""
-    n = len(u)
+        columns = torch.arange(m, device=table.device)
     at = step.place[columns]
     v, b = step.vectors[at], step.bias[at]
     column_of = torch.full((m,), -1, dtype=torch.long, device=v.device)  # item row -> column
     column_of[columns] = torch.arange(len(columns), device=v.device)
     release = items_f.release_s
     assert release is not None
-    age = at_s[:, None] - release[columns][None, :]
+    age = cuts.at_s[:, None] - release[columns][None, :]
     logits = u @ v.T + b[None, :] + model.fresh(age)
     target = torch.zeros((n, len(columns)), device=v.device)
-    target[targets[0], column_of[targets[1]]] = 1.0
+    target[cuts.targets[0], column_of[cuts.targets[1]]] = 1.0
     # Not yet released at the cut's moment: left out, targets too. A later cut learns them at
     # their own age; kept here, the newest age bucket would learn "released after the cut means
     # taken" and push every new item up at serving time.
     masked = age < 0
     target = target.masked_fill(masked, 0.0)
-    kept = column_of[seen[1]] >= 0
-    masked[seen[0][kept], column_of[seen[1][kept]]] = True
+    kept = column_of[cuts.seen[1]] >= 0
+    masked[cuts.seen[0][kept], column_of[cuts.seen[1][kept]]] = True
     log_p = F.log_softmax(logits.masked_fill(masked, MASKED), dim=1)
     counts = target.sum(1)
     has = counts > 0  # a cut whose later items were all in its history teaches nothing
-    return -(log_p * target).sum(1)[has] / counts[has], has
+    per_cut = -(log_p * target).sum(1)[has] / counts[has]
+    w = weights[has]
+    return (per_cut * w).sum() / w.sum().clamp(min=1e-12)

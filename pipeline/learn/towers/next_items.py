@@ -36,8 +36,8 @@ class Cuts:
     users: torch.Tensor  # [b] user rows
     history: torch.Tensor  # [b, L] item rows, newest first, padded with the number of items
     at_s: torch.Tensor  # [b] float64: the moment of the cut
-    seen: torch.Tensor  # [2, s] (batch row, item) pairs of the histories, rows ascending
-    targets: torch.Tensor  # [2, t] (batch row, item) pairs to predict, rows ascending
+    seen: torch.Tensor  # [2, s] (batch row, item) pairs of the histories
+    targets: torch.Tensor  # [2, t] (batch row, item) pairs to predict
 
 
 def full_softmax(cuts_per_epoch: int, n_items: int, max_items: int, budget: float) -> bool:
@@ -59,42 +59,12 @@ def step_sizes(sequences: UserSequences, n_items: int, cuts: int, least: int, *,
     return max(least, math.ceil(n_items / reads))
 
 
-@dataclass
-class Columns:
-    """A softmax's columns (item rows) per chunk of `size` consecutive cuts of a step: chunk `c`
-    scores cuts `c * size` to `(c + 1) * size` against `chunks[c]`."""
-
-    size: int
-    chunks: list[torch.Tensor]
-
-    def union(self) -> torch.Tensor:
-        """Every column of the step: what its item tower must read."""
-        return torch.cat(self.chunks)
-
-
-def chunk_bounds(rows: torch.Tensor, n: int, size: int) -> list[int]:
-    """Where each chunk of `size` of `n` cuts starts among (row, item) pairs whose rows ascend,
-    and where the last one ends (at least one chunk, even of no cuts)."""
-    starts = torch.arange(0, max(n, 1), size, device=rows.device)
-    ends = torch.cat([starts, torch.tensor([n], device=rows.device)])
-    return torch.searchsorted(rows, ends.clamp(max=n)).tolist()
-
-
 def sampled_columns(
-    cuts: Cuts, n_items: int, negatives: int, rng: np.random.Generator, chunk: int | None = None
-) -> Columns:
-    """A sampled softmax's columns for `cuts`, per chunk of `chunk` cuts (None: one chunk): the
-    chunk's targets and `negatives` uniform draws. A step of the sampled softmax grows with the
-    catalogue (`step_sizes`); its columns must not, or its logits grow with cuts x catalogue:
-    chunked, each cut meets the columns of a `chunk`-cut batch whatever the step's size."""
-    n = len(cuts.users)
-    size = max(n, 1) if chunk is None else chunk
-    bounds = chunk_bounds(cuts.targets[0], n, size)
-    chunks = []
-    for c in range(len(bounds) - 1):
-        drawn = torch.as_tensor(rng.integers(0, n_items, size=negatives), device=cuts.users.device)
-        chunks.append(torch.unique(torch.cat([cuts.targets[1][bounds[c] : bounds[c + 1]], drawn])))
-    return Columns(size, chunks)
+    cuts: Cuts, n_items: int, negatives: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """A sampled softmax's columns for `cuts`: their targets and `negatives` uniform draws."""
+    drawn = torch.as_tensor(rng.integers(0, n_items, size=negatives), device=cuts.users.device)
+    return torch.unique(torch.cat([cuts.targets[1], drawn]))
 
 
 class UserSequences:

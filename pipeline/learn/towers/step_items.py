@@ -16,7 +16,7 @@ import torch
 
 from pipeline.learn.towers.layers import TowerInputs
 from pipeline.learn.towers.model import MultiTaskModel
-from pipeline.learn.towers.next_items import Columns, Cuts
+from pipeline.learn.towers.next_items import Cuts
 
 
 @dataclass
@@ -59,14 +59,14 @@ def step_reads(
     users: TowerInputs,
     rated: tuple[torch.Tensor, ...] | None,
     social: tuple[torch.Tensor, torch.Tensor] | None,
-    columns: Columns | None,
+    columns: torch.Tensor | None,
 ) -> list[torch.Tensor] | None:
     """The item rows a step reads: its cuts' histories and softmax `columns` (None: the whole
     catalogue, so every item), and the histories of its rating and social users."""
     if columns is None:
         return None
     assert users.history is not None
-    reads = [cuts.history, columns.union()]
+    reads = [cuts.history, columns]
     if rated is not None:
         reads.append(users.history[rated[0]])
     if social is not None:

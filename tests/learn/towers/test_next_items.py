@@ -10,12 +10,7 @@ import torch
 from pipeline.learn.data.history import history_ratings, history_rows
 from pipeline.learn.towers.losses import next_items_loss, rating_loss
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
-from pipeline.learn.towers.next_items import (
-    Columns,
-    UserSequences,
-    full_softmax,
-    sampled_columns,
-)
+from pipeline.learn.towers.next_items import UserSequences, full_softmax, sampled_columns
 from pipeline.learn.towers.step_items import StepItems, step_reads
 from tests.learn.tiny_model import tiny_model
 
@@ -182,41 +177,3 @@ def test_the_whole_catalogue_softmax_stays_within_its_budget() -> None:
     assert full_softmax(cuts_per_epoch=8_000, n_items=1_000, max_items=50_000, budget=1e7)
     assert not full_softmax(cuts_per_epoch=160_000, n_items=12_000, max_items=50_000, budget=3e8)
     assert not full_softmax(cuts_per_epoch=10, n_items=60_000, max_items=50_000, budget=1e12)
-
-
-def test_a_softmax_in_chunks_of_cuts_over_the_catalogue_is_the_whole_batchs_softmax() -> None:
-    # chunks only regroup the cuts: each meeting every item, the loss and gradients are those
-    # of one softmax over the whole catalogue for the whole batch (rows, seen items, weights)
-    model, users, items = history_model()
-    model.eval()
-    sequences = UserSequences(events(), length=3, pad=N_ITEMS)
-    cuts = sequences.cuts(np.array([[0, 3], [0, 1], [1, 0], [0, 2], [0, 3]]), torch.device("cpu"))
-    weights = torch.tensor([1.0, 0.5, 2.0, 1.5, 0.25])
-
-    def loss_and_grads(columns: Columns | None) -> tuple[float, list[torch.Tensor]]:
-        model.zero_grad()
-        step = StepItems.of(model, items, None)
-        loss = next_items_loss(model, users, items, step, cuts, weights, columns)
-        loss.backward()
-        return float(loss.detach()), [
-            p.grad.clone() for p in model.parameters() if p.grad is not None
-        ]
-
-    whole, whole_grads = loss_and_grads(None)
-    every_item = torch.arange(N_ITEMS)
-    chunked, chunked_grads = loss_and_grads(Columns(2, [every_item] * 3))
-    assert chunked == pytest.approx(whole, rel=1e-6)
-    for a, b in zip(chunked_grads, whole_grads, strict=True):
-        assert torch.allclose(a, b, atol=1e-6)
-
-
-def test_sampled_columns_per_chunk_hold_the_chunks_targets_and_its_draws() -> None:
-    sequences = UserSequences(events(), length=3, pad=N_ITEMS)
-    cuts = sequences.cuts(np.array([[0, 1], [0, 3], [0, 2]]), torch.device("cpu"))
-    columns = sampled_columns(cuts, N_ITEMS, 2, np.random.default_rng(0), chunk=2)
-    assert columns.size == 2 and len(columns.chunks) == 2  # cuts 0-1, then cut 2
-    for c, chunk in enumerate(columns.chunks):
-        rows = (cuts.targets[0] >= 2 * c) & (cuts.targets[0] < 2 * c + 2)
-        assert set(cuts.targets[1][rows].tolist()) <= set(chunk.tolist())
-        assert len(chunk) <= rows.sum() + 2
-    assert set(columns.union().tolist()) == set().union(*(c.tolist() for c in columns.chunks))

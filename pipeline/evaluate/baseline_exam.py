@@ -21,11 +21,11 @@ from pipeline.evaluate import baselines
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import Split
 from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF
-from pipeline.learn.algorithms.ease import EASE
+from pipeline.learn.algorithms.ease import EASE, EASE_LAMBDAS
 from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, mf_grid
-from pipeline.learn.algorithms.itemknn import NeighbourCache
+from pipeline.learn.algorithms.itemknn import ITEMKNN_KS, NeighbourCache
 from pipeline.learn.data.choice import first_best
-from pipeline.learn.data.history import binary_matrix, recency_matrix
+from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import pick_pairs
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.towers.feature_space import history_text, text_profiles
@@ -123,17 +123,17 @@ class BaselineNight:
 
 def ease(night: BaselineNight) -> dict[str, float]:
     return collaborative_metrics(
-        "ease", EASE.fit, baselines.EASE_LAMBDAS, *_exam_of(night),
-        half_lives=baselines.RECENCY_HALF_LIVES, reuse=night.reuse,
+        "ease", EASE.fit, EASE_LAMBDAS, *_exam_of(night),
+        half_lives=RECENCY_HALF_LIVES, reuse=night.reuse,
     )  # fmt: skip
 
 
 def itemknn(night: BaselineNight) -> dict[str, float]:
-    ks = tuple(float(k) for k in baselines.ITEMKNN_KS)
+    ks = tuple(float(k) for k in ITEMKNN_KS)
     cache = NeighbourCache()  # the grid's ks cut one ranking of the co-occurrences
     return collaborative_metrics(
         "itemknn", lambda x, k: cache.fit(x, int(k)), ks, *_exam_of(night),
-        half_lives=baselines.RECENCY_HALF_LIVES, reuse=night.reuse,
+        half_lives=RECENCY_HALF_LIVES, reuse=night.reuse,
     )  # fmt: skip
 
 

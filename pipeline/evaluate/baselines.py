@@ -33,15 +33,12 @@ import scipy.sparse as sp
 
 from pipeline.learn.algorithms.biases import fit_biases
 
-EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
 # EASE (`EASE_MAX_ITEMS`: above it, skipped with a warning in the log), ItemKNN and iALS live in
 # `pipeline.learn.algorithms`: the model's item-item and factor terms are made of them too.
 # ItemKNN (sparse co-occurrences) and iALS (per-row solves) have no size limit; their cost grows
 # with the co-occurring item pairs and the events.
-# Half-lives (in positions back from a user's latest item) of the recency-weighted histories
-# that `ease_recent` and `itemknn_recent` score from, tuned on the validation slice with λ / k.
-RECENCY_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
-ITEMKNN_KS = (25, 50, 100, 200, 400, 800)
+# Their grids (`EASE_LAMBDAS`, `ITEMKNN_KS`, and `RECENCY_HALF_LIVES` in `learn.data.history`)
+# live beside them: the item-item term searches its baseline twin's grid for it.
 # biased MF solves one small system per user and per item, 15 rounds, 6 fits: above this many
 # users + items a night would spend minutes on a baseline, so it is skipped
 BIASED_MF_MAX_ROWS = 100_000

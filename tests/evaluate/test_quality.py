@@ -52,8 +52,9 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, 
 
 
 def test_collaborative_baselines_are_tuned_strong_and_blind_to_new_items(judged: tuple) -> None:
-    from pipeline.evaluate.baselines import EASE_LAMBDAS, ITEMKNN_KS
+    from pipeline.learn.algorithms.ease import EASE_LAMBDAS
     from pipeline.learn.algorithms.ials import MF_GRID
+    from pipeline.learn.algorithms.itemknn import ITEMKNN_KS
 
     metrics = judged[3]
     assert metrics["baseline_ease_param"] in EASE_LAMBDAS

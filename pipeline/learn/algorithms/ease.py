@@ -15,6 +15,9 @@ from pipeline.core.stopwatch import ITEM_ITEM, timed
 # at the peak (20,000 items: 3.2 GB) and items^3 flops (about 2 minutes per fit at 20,000 items
 # on 2 cores). Memory would allow more; the bound is a night's time. Above it ItemKNN stands in.
 EASE_MAX_ITEMS = 20_000
+# the λ grid of the `ease` baseline, searched by the item-item term when EASE is its kind (the
+# term's own points are among them: one search a night serves both)
+EASE_LAMBDAS = (10.0, 50.0, 200.0, 500.0, 1000.0)
 
 
 def spd_inverse(matrix: np.ndarray, block: int = 2048) -> np.ndarray:

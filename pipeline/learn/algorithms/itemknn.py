@@ -10,6 +10,9 @@ import scipy.sparse as sp
 
 from pipeline.core.stopwatch import ITEM_ITEM, timed
 
+# the k grid of the `itemknn` baseline, searched by the item-item term when ItemKNN is its kind
+ITEMKNN_KS = (25, 50, 100, 200, 400, 800)
+
 
 @dataclass
 class Neighbours:

@@ -10,6 +10,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+# Half-lives (in positions back from a user's latest item) of the recency-weighted histories
+# the item-item term and the `ease_recent` / `itemknn_recent` baselines score from.
+RECENCY_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
+
 
 def recency_matrix(
     users: np.ndarray,

@@ -24,8 +24,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pipeline.core.stopwatch import ITEM_ITEM, timed
-from pipeline.learn.algorithms.ease import EASE, EASE_MAX_ITEMS
-from pipeline.learn.algorithms.itemknn import ItemKNN, top_per_row
+from pipeline.learn.algorithms.ease import EASE, EASE_LAMBDAS, EASE_MAX_ITEMS
+from pipeline.learn.algorithms.itemknn import ITEMKNN_KS, ItemKNN, top_per_row
 from pipeline.learn.algorithms.text_lending import lend_to_cold
 from pipeline.learn.data.choice import Best
 from pipeline.learn.data.history import binary_matrix, recency_matrix
@@ -33,6 +33,7 @@ from pipeline.learn.data.ranking import ScoreFn
 from pipeline.learn.ensemble.judge import ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_square
 from pipeline.learn.ensemble.term_data import TermData
+from pipeline.learn.ensemble.twin_search import TwinSearch
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,19 @@ def item_item_weights(
     """The item-item weights of `kind` fitted on `events`, `keep` per item; with `texts` (item
     text vectors), an item without events reads as its text neighbours (`lend_to_cold`)."""
     x = binary_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
-    if kind == "ease":
-        weights = top_per_row(EASE.fit(x, param).weights, keep)
-    else:
-        weights = ItemKNN.fit(x, min(int(param), keep)).similarity
+    model = EASE.fit(x, param) if kind == "ease" else ItemKNN.fit(x, min(int(param), keep))
+    return _kept(model, keep, events, texts)
+
+
+def _kept(
+    model: EASE | ItemKNN, keep: int, events: pd.DataFrame, texts: np.ndarray | None
+) -> sp.csr_matrix:
+    """A fitted model's weights as the term keeps them: `keep` per item, and lent to items
+    without events from their text neighbours where `texts` are given."""
+    weights = top_per_row(model.weights, keep) if isinstance(model, EASE) else model.similarity
     if texts is None:
         return weights
-    known = np.bincount(events["item"].to_numpy(), minlength=shape[1]) > 0
+    known = np.bincount(events["item"].to_numpy(), minlength=weights.shape[1]) > 0
     return lend_to_cold(weights, known, texts)
 
 
@@ -176,10 +183,15 @@ def choose_item_item_term(
     kind: str,
     texts: np.ndarray | None = None,
     keep: int = ITEM_ITEM_KEEP,
+    twin: dict[str, float] | None = None,
 ) -> ItemItemTerm | None:
     """The (parameter, half-life, weight) whose sum with the towers ranks the validation slice
     best while recalling nearly as many of its cold items as the towers alone (new items are the
-    towers' to find: `COLD_TOLERANCE`); None when none beats the towers alone (or `off`)."""
+    towers' to find: `COLD_TOLERANCE`); None when none beats the towers alone (or `off`).
+
+    With `twin`, the search also makes the choice of the term's baseline twin (`ease` or
+    `itemknn`, and its `_recent` variant): its grid, which holds the term's, is fitted once here
+    and each fit scored alone on the same slice, so a night fits each grid point once."""
     kind = item_item_kind(kind, shape[1])
     if kind == "off" or not len(events):
         return None
@@ -190,8 +202,17 @@ def choose_item_item_term(
     )
     best: Best[ItemItemTerm] = Best(alone, allows=ColdGuard.of(judge, alone_cold).allows)
     towers = judge.spread()
-    for param in ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS:
-        weights = item_item_weights(kind, events, shape, param, keep, texts)
+    grid = ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS
+    twin_grid = () if twin is None else EASE_LAMBDAS if kind == "ease" else ITEMKNN_KS
+    searcher = TwinSearch(kind, events, shape, [float(p) for p in twin_grid])
+    for param in sorted({*grid, *searcher.grid}):
+        model = searcher.fit(param, judge)
+        if param not in grid:
+            continue
+        if kind == "itemknn" and param > keep:  # the term keeps `keep` neighbours at most
+            model = searcher.fit_kept(param, keep)
+        weights = _kept(model, keep, events, texts)
+        del model  # a dense EASE fit: items x items floats
         for half_life in ITEM_ITEM_HALF_LIVES:
             unit = ItemItemTerm(kind, param, half_life, 1.0, weights)
             # the judged users' scores once per half-life: the weights only rescale them
@@ -212,6 +233,8 @@ def choose_item_item_term(
                     *(kind, param, half_life, weight, score, cold),
                 )
                 best.offer(score, term, cold)
+    if twin is not None:
+        twin.update(searcher.choices())
     chosen = best.choice
     if chosen is None:
         log.info("item-item term: none chosen (towers alone %.4f on validation)", alone)

@@ -50,10 +50,11 @@ def choose_terms(
     """Choose each term on the validation slice (`item_item`: its kind, `factors`, `rating`:
     whether to try them), set them on `rec`, then refit them on `events` and `validation`
     together. Returns the validation NDCG@10 of the towers plus the chosen interaction terms;
-    `chosen` gets the grid choices a baseline reuses (`choose_factor_term`)."""
+    `chosen` gets the grid choices a baseline twin reuses (the item-item term's search makes
+    the `ease` or `itemknn` baseline's, `choose_factor_term` the `mf` one's)."""
     shape = (len(snapshot.users), len(snapshot.items))
     texts = snapshot.item_text
-    item_term = choose_item_item_term(judge, events, shape, item_item, texts)
+    item_term = choose_item_item_term(judge, events, shape, item_item, texts, twin=chosen)
     base = None if item_term is None else item_term.scorer(events, shape[0])
     factor = (
         choose_factor_term(judge, events, shape, base, texts, seed, chosen) if factors else None

@@ -10,9 +10,15 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from pipeline.learn.algorithms.ease import EASE, EASE_LAMBDAS
+from pipeline.learn.algorithms.itemknn import ITEMKNN_KS, ItemKNN
+from pipeline.learn.data.choice import first_best
+from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.item_item_term import (
     EASE_MAX_ITEMS,
+    ITEM_ITEM_KS,
+    ITEM_ITEM_LAMBDAS,
     ItemItemTerm,
     choose_item_item_term,
     item_item_kind,
@@ -135,3 +141,48 @@ def test_a_warm_fit_chooses_its_paths_weight_again_and_keeps_the_rest() -> None:
     kept = term.scale
     rescale_terms(rec, judge, fit_events, N_USERS)
     assert rec.terms[0].scale == kept
+
+
+@pytest.mark.parametrize("kind", ["ease", "itemknn"])
+def test_the_terms_search_makes_its_baseline_twins_choice_fitting_each_point_once(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, users, items, snapshot, fit_events, validation = paired_world()
+    judge = ValidationSlice(bare(model), users, items, snapshot, fit_events, validation)
+    fitted: list[float] = []
+    real_ease, real_knn = EASE.fit.__func__, ItemKNN.fit.__func__  # type: ignore[attr-defined]
+
+    def counted_ease(cls: type[EASE], x: sp.csr_matrix, lam: float) -> EASE:
+        fitted.append(lam)
+        return real_ease(cls, x, lam)
+
+    def counted_knn(cls: type[ItemKNN], x: sp.csr_matrix, k: int, ranked=None) -> ItemKNN:
+        fitted.append(float(k))
+        return real_knn(cls, x, k, ranked)
+
+    monkeypatch.setattr(EASE, "fit", classmethod(counted_ease))
+    monkeypatch.setattr(ItemKNN, "fit", classmethod(counted_knn))
+    twin: dict[str, float] = {}
+    term = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), kind, twin=twin)
+    grid = [float(v) for v in (EASE_LAMBDAS if kind == "ease" else ITEMKNN_KS)]
+    assert sorted(fitted) == grid  # the twin's grid holds the term's: each point fitted once
+    assert term is not None
+    # the twin's choice is what the baseline's own search on this slice would choose
+    x = binary_matrix(fit_events["user"], fit_events["item"], (N_USERS, N_ITEMS))
+    monkeypatch.undo()
+
+    def alone(value: float) -> float:
+        fit = EASE.fit(x, value) if kind == "ease" else ItemKNN.fit(x, int(value))
+        return judge.alone(lambda rows: fit.scores(x, rows))
+
+    assert twin[f"baseline_{kind}_param"] == first_best(grid, alone)
+    assert twin[f"baseline_{kind}_recent_half_life"] in RECENCY_HALF_LIVES
+    assert twin[f"baseline_{kind}_recent_param"] in grid
+    # without a twin to search, the term fits its own grid only
+    fitted.clear()
+    monkeypatch.setattr(EASE, "fit", classmethod(counted_ease))
+    monkeypatch.setattr(ItemKNN, "fit", classmethod(counted_knn))
+    again = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), kind)
+    own = ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS
+    assert sorted(fitted) == [float(v) for v in own]
+    assert again is not None and again.param == term.param and again.scale == term.scale

@@ -1,0 +1,83 @@
+"""The item-item term's baseline twin, searched with it: the `ease` (or `itemknn`) baseline and
+its `_recent` variant choose λ (or k) and a history half-life on the validation week, and the
+term fits the same models on the same week. Each grid point is fitted once a night here, scored
+alone for the baseline and, where the term's grid holds it, kept for the term; the baseline
+then reuses the choice (`baseline_<name>_param`, as a warm night reuses its parent's).
+
+The term's grid is within the baseline's (`ITEM_ITEM_LAMBDAS` in `EASE_LAMBDAS`, `ITEM_ITEM_KS`
+in `ITEMKNN_KS`), so the shared search fits no more than the baseline's own did, and the three
+EASE inverses the term used to fit again (a quarter of a minute each at 12,000 items) are gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+
+from pipeline.core.stopwatch import ITEM_ITEM, timed
+from pipeline.learn.algorithms.ease import EASE
+from pipeline.learn.algorithms.itemknn import ItemKNN, NeighbourCache
+from pipeline.learn.data.choice import first_best
+from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix, recency_matrix
+from pipeline.learn.ensemble.judge import Judge
+
+log = logging.getLogger(__name__)
+
+
+class TwinSearch:
+    """Fits of `kind` ("ease" or "itemknn") on `events`; those of `grid` (the twin's; empty: no
+    twin to search) are also scored alone on a judge, from the plain history and from each
+    recency-weighted one."""
+
+    def __init__(
+        self, kind: str, events: pd.DataFrame, shape: tuple[int, int], grid: list[float]
+    ) -> None:
+        self.kind, self.grid = kind, grid
+        users, items = events["user"].to_numpy(), events["item"].to_numpy()
+        self.x = binary_matrix(users, items, shape)
+        self.histories = {math.inf: self.x}
+        if grid:
+            times = events["event_s"].to_numpy()
+            for h in RECENCY_HALF_LIVES:
+                self.histories[h] = recency_matrix(users, items, times, shape, h)
+        self.neighbours = NeighbourCache()  # an ItemKNN grid ranks the co-occurrences once
+        self.alone: dict[tuple[float, float], float] = {}
+
+    @timed(ITEM_ITEM)
+    def fit(self, param: float, judge: Judge) -> EASE | ItemKNN:
+        """The model at `param`; a point of the twin's grid is scored alone on `judge` too."""
+        model = self.fit_kept(param)
+        if param in self.grid:
+            for h, x in self.histories.items():
+                self.alone[(param, h)] = judge.alone(lambda rows, m=model, x=x: m.scores(x, rows))
+        return model
+
+    def fit_kept(self, param: float, keep: int | None = None) -> EASE | ItemKNN:
+        """The model at `param` (ItemKNN: at most `keep` neighbours)."""
+        if self.kind == "ease":
+            return EASE.fit(self.x, param)
+        k = int(param) if keep is None else min(int(param), keep)
+        return self.neighbours.fit(self.x, k)
+
+    def choices(self) -> dict[str, float]:
+        """The twin's choices as the baseline logs its tuned values (`baseline_<name>_param`,
+        and for `<name>_recent` its half-life too): the first best of each, in grid order."""
+        if not self.grid:
+            return {}
+        plain = first_best(self.grid, lambda v: self.alone[(v, math.inf)])
+        pairs = [(v, h) for v in self.grid for h in RECENCY_HALF_LIVES]
+        value, half_life = first_best(pairs, self.alone.__getitem__)
+        log.info(
+            "%s baseline chosen with the item-item term: %g alone, %g with half-life %g "
+            "(validation NDCG@10 %.4f and %.4f)",
+            *(self.kind, plain, value, half_life),
+            *(self.alone[(plain, math.inf)], self.alone[(value, half_life)]),
+        )
+        name = self.kind
+        return {
+            f"baseline_{name}_param": plain,
+            f"baseline_{name}_recent_param": value,
+            f"baseline_{name}_recent_half_life": half_life,
+        }

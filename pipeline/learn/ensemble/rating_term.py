@@ -289,11 +289,16 @@ def blend_columns(
 
 
 def choose_rating_term(
-    ratings: sp.csr_matrix, head: np.ndarray, rated: pd.DataFrame
+    ratings: sp.csr_matrix,
+    head: np.ndarray,
+    rated: pd.DataFrame,
+    chosen: dict[str, float] | None = None,
 ) -> RatingTerm | None:
     """Fit the term on the fit's ratings and its blend with the head's predictions (`head`) of
     the rated validation pairs (`rated`); None when too few validation pairs are rated or the
-    blend does not lower their RMSE."""
+    blend does not lower their RMSE. `chosen` gets the factor member's λ under the `mf` rating
+    baseline's name: the baseline is the same biased MF on the same week, so the grid is
+    fitted once a night (whether the blend is kept or not)."""
     if len(rated) < MIN_VALIDATION or ratings.nnz == 0:
         return None
     users, items = rated["user"].to_numpy(), rated["item"].to_numpy()
@@ -306,4 +311,6 @@ def choose_rating_term(
         folded = BiasedMF(mf.mean, fold_in(ratings, mf.item_factors, mf.mean, lam), mf.item_factors)
         errors[lam] = float(np.sqrt(np.mean((folded.predict(users, items) - truth) ** 2)))
     best = first_best(BIASED_MF_LAMBDAS, errors.__getitem__, lower_is_better=True)
+    if chosen is not None:
+        chosen["baseline_mf_rating_param"] = best
     return RatingTerm.fit(ratings, best, factors=fits[best]).blended_on(ratings, head, rated)

@@ -51,7 +51,8 @@ def choose_terms(
     whether to try them), set them on `rec`, then refit them on `events` and `validation`
     together. Returns the validation NDCG@10 of the towers plus the chosen interaction terms;
     `chosen` gets the grid choices a baseline twin reuses (the item-item term's search makes
-    the `ease` or `itemknn` baseline's, `choose_factor_term` the `mf` one's)."""
+    the `ease` or `itemknn` baseline's, `choose_factor_term` the `mf` one's, the rating term
+    the `mf` rating baseline's λ)."""
     shape = (len(snapshot.users), len(snapshot.items))
     texts = snapshot.item_text
     item_term = choose_item_item_term(judge, events, shape, item_item, texts, twin=chosen)
@@ -59,11 +60,11 @@ def choose_terms(
     factor = (
         choose_factor_term(judge, events, shape, base, texts, seed, chosen) if factors else None
     )
-    chosen = [t for t in (item_term, factor) if t is not None]
+    picked = [t for t in (item_term, factor) if t is not None]
     rated = None
     if rating and judge.users_f.ratings is not None:
-        rated = choose_rating_term(judge.users_f.ratings, *judge.rated_heads())
-    rec.set_terms([*chosen, *([] if rated is None else [rated])])
+        rated = choose_rating_term(judge.users_f.ratings, *judge.rated_heads(), chosen)
+    rec.set_terms([*picked, *([] if rated is None else [rated])])
     served = judge.ndcg(_total(rec.terms, events, shape[0]))
     refit_terms(rec, rec, snapshot, pd.concat([events, validation], ignore_index=True), seed)
     return served

@@ -112,11 +112,16 @@ def test_the_path_is_chosen_only_with_enough_rated_validation_pairs() -> None:
     vu, vi = np.nonzero(~mask)
     validation = pd.DataFrame({"user": vu, "item": vi, "rating": full[vu, vi]})
     head = np.full(len(validation), full[mask].mean())  # a head that knows nothing
-    chosen = choose_rating_term(train, head, validation)
+    twin: dict[str, float] = {}
+    chosen = choose_rating_term(train, head, validation, twin)
     # a rank-2 world: the members carry the signal (here the factor member most)
     assert chosen is not None and max(chosen.blend[1], chosen.blend[2]) > 0.5
+    # its factor member's λ is the `mf` rating baseline's choice too (one grid a night)
+    assert twin == {"baseline_mf_rating_param": chosen.factor_lam}
     few = validation.iloc[: rp.MIN_VALIDATION - 1]
-    assert choose_rating_term(train, head[: len(few)], few) is None
+    untouched: dict[str, float] = {}
+    assert choose_rating_term(train, head[: len(few)], few, untouched) is None
+    assert not untouched  # no search: the baseline searches its own grid
 
     # a warm night's head knows the ratings: the blend is fitted again against it, the members
     # kept, and the head now weighs most

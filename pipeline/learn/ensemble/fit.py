@@ -135,7 +135,7 @@ class Trainer:
         loop_cfg = replace(cfg, patience=budgeted_patience(allowed, cfg))
         if validation is not None and loop_cfg.patience < cfg.patience:
             log.info(
-                "patience %d epochs (of %d): the events budget", loop_cfg.patience, cfg.patience
+                "patience: %d of %d epochs (the events budget)", loop_cfg.patience, cfg.patience
             )
         trained = TowerLoop(loop_cfg, dev).run(
             model,

@@ -28,7 +28,7 @@ from pipeline.learn.algorithms.ease import EASE, EASE_LAMBDAS, EASE_MAX_ITEMS
 from pipeline.learn.algorithms.itemknn import ITEMKNN_KS, ItemKNN, top_per_row
 from pipeline.learn.algorithms.text_lending import lend_to_cold
 from pipeline.learn.data.choice import Best
-from pipeline.learn.data.history import binary_matrix, recency_matrix
+from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import ScoreFn
 from pipeline.learn.ensemble.judge import ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_square
@@ -42,7 +42,7 @@ ITEM_ITEM_KINDS = ("auto", "ease", "itemknn", "off")
 # relative to the towers' spread of scores)
 ITEM_ITEM_LAMBDAS = (200.0, 500.0, 1000.0)
 ITEM_ITEM_KS = (50.0, 200.0)
-ITEM_ITEM_HALF_LIVES = (2.0, 5.0, 10.0, 25.0, 100.0)
+ITEM_ITEM_HALF_LIVES = RECENCY_HALF_LIVES  # the twin's `_recent` variants read the same
 ITEM_ITEM_WEIGHTS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 # weights kept per item (the largest in magnitude): ML-100K NDCG@10 of the sum 0.2624 with 200
 # against 0.2627 with all 1,682
@@ -135,7 +135,11 @@ class ItemItemTerm:
 
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
         """user rows -> the term's term of every item, from the users' histories in `events`."""
-        h = self.recency_history(events, n_users) * np.float32(self.scale)
+        return self.scorer_of(self.recency_history(events, n_users))
+
+    def scorer_of(self, history: sp.csr_matrix) -> ScoreFn:
+        """`scorer` from the users' recency-weighted history already built (`recency_history`)."""
+        h = history * np.float32(self.scale)
         return timed(ITEM_ITEM)(
             lambda rows: np.asarray((h[rows] @ self.weights).toarray(), dtype=np.float32)
         )
@@ -216,7 +220,7 @@ def choose_item_item_term(
         for half_life in ITEM_ITEM_HALF_LIVES:
             unit = ItemItemTerm(kind, param, half_life, 1.0, weights)
             # the judged users' scores once per half-life: the weights only rescale them
-            unit_scores = judge.cached(unit.scorer(events, shape[0]))
+            unit_scores = judge.cached(unit.scorer_of(searcher.history(half_life)))
             own = judge.spread(unit_scores)
             if own <= 0:
                 continue  # no co-occurrences at all: nothing to add

@@ -15,6 +15,7 @@ import logging
 import math
 
 import pandas as pd
+import scipy.sparse as sp
 
 from pipeline.core.stopwatch import ITEM_ITEM, timed
 from pipeline.learn.algorithms.ease import EASE
@@ -27,30 +28,38 @@ log = logging.getLogger(__name__)
 
 
 class TwinSearch:
-    """Fits of `kind` ("ease" or "itemknn") on `events`; those of `grid` (the twin's; empty: no
-    twin to search) are also scored alone on a judge, from the plain history and from each
-    recency-weighted one."""
+    """Fits of `kind` ("ease" or "itemknn") on `events`, and the users' recency-weighted
+    histories, each built once; the fits of `grid` (the twin's; empty: no twin to search) are
+    also scored alone on a judge, from the plain history and from each recency-weighted one."""
 
     def __init__(
         self, kind: str, events: pd.DataFrame, shape: tuple[int, int], grid: list[float]
     ) -> None:
         self.kind, self.grid = kind, grid
-        users, items = events["user"].to_numpy(), events["item"].to_numpy()
-        self.x = binary_matrix(users, items, shape)
-        self.histories = {math.inf: self.x}
-        if grid:
-            times = events["event_s"].to_numpy()
-            for h in RECENCY_HALF_LIVES:
-                self.histories[h] = recency_matrix(users, items, times, shape, h)
+        self.events, self.shape = events, shape
+        self.x = binary_matrix(events["user"].to_numpy(), events["item"].to_numpy(), shape)
+        self._histories = {math.inf: self.x}
         self.neighbours = NeighbourCache()  # an ItemKNN grid ranks the co-occurrences once
         self.alone: dict[tuple[float, float], float] = {}
+
+    def history(self, half_life: float) -> sp.csr_matrix:
+        """The users' history weighted 0.5 ** (position / `half_life`) (inf: the plain one),
+        built once for the twin's scoring and the term's grid alike."""
+        if half_life not in self._histories:
+            e = self.events
+            self._histories[half_life] = recency_matrix(
+                *(e["user"].to_numpy(), e["item"].to_numpy(), e["event_s"].to_numpy()),
+                *(self.shape, half_life),
+            )
+        return self._histories[half_life]
 
     @timed(ITEM_ITEM)
     def fit(self, param: float, judge: Judge) -> EASE | ItemKNN:
         """The model at `param`; a point of the twin's grid is scored alone on `judge` too."""
         model = self.fit_kept(param)
         if param in self.grid:
-            for h, x in self.histories.items():
+            for h in (math.inf, *RECENCY_HALF_LIVES):
+                x = self.history(h)
                 self.alone[(param, h)] = judge.alone(lambda rows, m=model, x=x: m.scores(x, rows))
         return model
 

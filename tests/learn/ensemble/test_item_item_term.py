@@ -13,8 +13,9 @@ import scipy.sparse as sp
 from pipeline.learn.algorithms.ease import EASE, EASE_LAMBDAS
 from pipeline.learn.algorithms.itemknn import ITEMKNN_KS, ItemKNN
 from pipeline.learn.data.choice import first_best
-from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix
+from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix, recency_matrix
 from pipeline.learn.data.snapshot import Snapshot
+from pipeline.learn.ensemble import twin_search
 from pipeline.learn.ensemble.item_item_term import (
     EASE_MAX_ITEMS,
     ITEM_ITEM_KS,
@@ -160,12 +161,21 @@ def test_the_terms_search_makes_its_baseline_twins_choice_fitting_each_point_onc
         fitted.append(float(k))
         return real_knn(cls, x, k, ranked)
 
+    histories: list[float] = []
+
+    def counted_history(*args: object) -> sp.csr_matrix:
+        histories.append(float(args[-1]))  # type: ignore[arg-type]
+        return recency_matrix(*args)  # type: ignore[arg-type]
+
     monkeypatch.setattr(EASE, "fit", classmethod(counted_ease))
     monkeypatch.setattr(ItemKNN, "fit", classmethod(counted_knn))
+    monkeypatch.setattr(twin_search, "recency_matrix", counted_history)
     twin: dict[str, float] = {}
     term = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), kind, twin=twin)
     grid = [float(v) for v in (EASE_LAMBDAS if kind == "ease" else ITEMKNN_KS)]
     assert sorted(fitted) == grid  # the twin's grid holds the term's: each point fitted once
+    # each recency-weighted history is built once for the twin and the term's grid alike
+    assert sorted(histories) == sorted(RECENCY_HALF_LIVES)
     assert term is not None
     # the twin's choice is what the baseline's own search on this slice would choose
     x = binary_matrix(fit_events["user"], fit_events["item"], (N_USERS, N_ITEMS))

@@ -2,9 +2,9 @@
 function as the `recsys` CLI and returns its small summary.
 
 claim_night (setup: the run date check, the night lock) -> ingest -> transform -> embed_export ->
-embed_texts (Spark) -> embed_load -> retrain? -> train_export -> train_model -> recommend_export ->
-recommend_score (Spark) -> recommend_write -> publish -> release_night (teardown: runs whether
-the night succeeded or failed)
+embed_texts (Spark) -> embed_load -> retrain? -> train_export -> train_model (Spark for a large
+night's towers) -> recommend_export -> recommend_score (Spark) -> recommend_write -> publish ->
+release_night (teardown: runs whether the night succeeded or failed)
 
 Tasks that open the DuckDB file run in the one-slot `warehouse` pool; the embedding job, training
 and scoring read and write Parquet only and run on the `gpu` queue. Every task works under the
@@ -31,7 +31,11 @@ from airflow.sdk import (
 from pipeline.core.config import Settings
 from pipeline.orchestration.callbacks import on_task_failure
 from pipeline.orchestration.context import NightParams, from_context
-from pipeline.orchestration.spark import EmbedTextsOperator, ScoreUsersOperator
+from pipeline.orchestration.spark import (
+    EmbedTextsOperator,
+    ScoreUsersOperator,
+    TrainModelOperator,
+)
 
 settings = Settings()
 WAREHOUSE = {"pool": settings.airflow.warehouse_pool}
@@ -171,13 +175,7 @@ with DAG(
         with n.lock():
             return export_training_data(n.settings, n.run_date)
 
-    @task(**GPU)
-    def train_model() -> dict[str, Any]:
-        from pipeline.train.stage import train_model
-
-        n = night()
-        with n.lock():
-            return train_model(n.settings, n.run_date)
+    train_model = TrainModelOperator(task_id="train_model", conn_id=settings.spark.conn_id, **GPU)
 
     @task(trigger_rule="none_failed", **WAREHOUSE)
     def recommend_export() -> dict[str, Any]:
@@ -212,7 +210,7 @@ with DAG(
     loaded = embed_load(exported, embed_texts.output)
     chain(claimed, ingest(), transform(), exported, embed_texts)
     scoring = recommend_export()
-    chain(loaded, retrain(), train_export(), train_model(), scoring)
+    chain(loaded, retrain(), train_export(), train_model, scoring)
     loaded >> scoring  # also when training is skipped
     scoring >> recommend_score
     (

@@ -30,6 +30,20 @@ class TrainSettings(BaseModel):
         "large night trains fewer passes (1.1M training events: 3), decided by its size, never "
         "by a clock. Nights up to 133k events keep RECSYS_TRAIN_MAX_EPOCHS.",
     )
+    distributed_processes: int = Field(
+        default=0,
+        ge=0,
+        description="Train the towers as a data-parallel job of this many processes on the Spark "
+        "master (TorchDistributor; gloo on CPU, nccl on GPU executors), for nights of at least "
+        "RECSYS_TRAIN_DISTRIBUTED_MIN_EVENTS training events. 0 or 1: in the task's process.",
+    )
+    distributed_min_events: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Training events from which a night trains as the distributed job (when "
+        "RECSYS_TRAIN_DISTRIBUTED_PROCESSES > 1); a smaller night trains in the task's process, "
+        "where starting the job would cost more than it saves.",
+    )
     batch_size: int = Field(default=1024, ge=8, description="Events per training step.")
     negatives: int = Field(default=256, ge=1, description="Sampled negatives per batch.")
     lr: float = Field(default=3e-3, gt=0, description="Adam learning rate.")

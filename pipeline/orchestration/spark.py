@@ -1,4 +1,4 @@
-"""The Spark steps as Airflow tasks (embedding texts, scoring users): Airflow's
+"""The Spark steps as Airflow tasks (embedding texts, training, scoring users): Airflow's
 SparkSubmitOperator, told what to run by the same stage functions as the CLI.
 
 The master comes from the Airflow connection (`spark_default`) when it exists, else from
@@ -138,3 +138,18 @@ def master_connection(conn_id: str, fallback_master: str) -> Iterator[str]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = before
+
+
+class TrainModelOperator(NightSparkOperator):
+    """`train_model`: fit, judge, log and gate in the task's process; the towers of a night of
+    at least RECSYS_TRAIN_DISTRIBUTED_MIN_EVENTS events (with RECSYS_TRAIN_DISTRIBUTED_PROCESSES
+    > 1) train as the data-parallel Spark job."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "recsys-train-towers")
+        super().__init__(**kwargs)
+
+    def run(self, night: NightParams, submit: Callable[[SparkJob], None]) -> dict[str, Any]:
+        from pipeline.train.stage import train_model
+
+        return train_model(night.settings, night.run_date, submit=submit)

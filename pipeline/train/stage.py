@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from pipeline.core import stopwatch
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.modes import TrainMode
+from pipeline.embed.spark_submit import SparkJob
 from pipeline.evaluate.baseline_registry import baseline_metrics, skipped_baselines
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.quality_report import verdicts
@@ -37,6 +39,7 @@ from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import WarmStartError
 from pipeline.metrics.catalogue import baseline_key
 from pipeline.train.champion_exam import champion_score
+from pipeline.train.distributed_towers import towers_of
 from pipeline.train.gate import (
     CHAMPION,
     NO_CHAMPION_METRIC,
@@ -75,12 +78,16 @@ def export_training_data(settings: Settings, run_date: date) -> dict[str, Any]:
 
 
 def fit_and_judge(
-    settings: Settings, snapshot: Snapshot, start: TrainStart | None = None
+    settings: Settings,
+    snapshot: Snapshot,
+    start: TrainStart | None = None,
+    submit: Callable[[SparkJob], None] | None = None,
 ) -> TrainedNight:
     """Split, fit on the training period, score the model and every baseline on the holdout,
     then (by default) refit on every event for serving. A warm `start` starts both fits from
     its parent's (`pipeline/train/warm.py`); either raises WarmStartError before training
-    where the architecture changed."""
+    where the architecture changed. The towers of a large night may train as a Spark job
+    (`distributed_towers.py`), handed to `submit` (default: spark-submit)."""
     start = start or TrainStart.full(snapshot.run_date, "a full fit was asked for")
     warm = start.mode == WARM
     budget = settings.train.warm_epochs if warm else None
@@ -90,7 +97,7 @@ def fit_and_judge(
     split = temporal_split(snapshot, days, social_holdout=settings.social_holdout, seed=cfg.seed)
     # the week before the holdout picks the model's epochs and the baselines' parameters
     tuning = validation_split(split, days)
-    trainer = Trainer(snapshot, cfg)
+    trainer = Trainer(snapshot, cfg, towers_of(settings, snapshot, submit))
     log.info("train %s: %s on %s", snapshot.run_date, split.summary(), cfg.device)
     evaluated = trainer.fit(
         tuning.train,
@@ -260,8 +267,14 @@ def train_summary(
     }
 
 
-def train_model(settings: Settings, run_date: date, folder: Path | None = None) -> dict[str, Any]:
-    """Fit, judge, log and gate from the exported Parquet snapshot (never opens the warehouse)."""
+def train_model(
+    settings: Settings,
+    run_date: date,
+    folder: Path | None = None,
+    submit: Callable[[SparkJob], None] | None = None,
+) -> dict[str, Any]:
+    """Fit, judge, log and gate from the exported Parquet snapshot (never opens the warehouse);
+    a distributed towers' job goes to `submit` (Airflow's hook; default: spark-submit)."""
     started = time.perf_counter()
     stopwatch.reset()
     check_gate_settings(settings)  # a typo in the gate's settings fails now, not after the fit
@@ -294,11 +307,11 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
     start = train_start(settings, client, run_date, snapshot.embedding_model)
     log.info("train %s: %s (%s)", run_date, start.mode, start.reason)
     try:
-        night = fit_and_judge(settings, snapshot, start)
+        night = fit_and_judge(settings, snapshot, start, submit)
     except WarmStartError as exc:
         start = TrainStart.full(run_date, str(exc))
         log.warning("train %s: full retrain: %s", run_date, exc)
-        night = fit_and_judge(settings, snapshot, start)
+        night = fit_and_judge(settings, snapshot, start, submit)
     summary = log_and_gate(settings, night, fingerprint)
     if (
         start.mode == WARM
@@ -315,7 +328,8 @@ def train_model(settings: Settings, run_date: date, folder: Path | None = None) 
         start = TrainStart.full(
             run_date, f"the warm version {summary['model_version']} failed the gate"
         )
-        summary = log_and_gate(settings, fit_and_judge(settings, snapshot, start), fingerprint)
+        night = fit_and_judge(settings, snapshot, start, submit)
+        summary = log_and_gate(settings, night, fingerprint)
         summary["warm_attempt"] = warm_attempt
     summary["train_mode"] = start.mode
     summary["train_mode_reason"] = start.reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -65,11 +66,22 @@ def budgeted_patience(allowed: int, cfg: TrainConfig) -> int:
     return max(1, min(cfg.patience, round(cfg.patience * allowed / cfg.max_epochs)))
 
 
+# the towers' loop of a fit: (its config, device, validation events) -> the loop; in the
+# task's process by default, a data-parallel Spark job for a large night (`distributed.py`)
+TowersOf = Callable[[TrainConfig, torch.device, pd.DataFrame | None], TowerLoop]
+
+
+def local_towers(cfg: TrainConfig, device: torch.device, _: pd.DataFrame | None) -> TowerLoop:
+    return TowerLoop(cfg, device)
+
+
 class Trainer:
     """Fits one model on `events` (and friend `pairs`) of a snapshot."""
 
-    def __init__(self, snapshot: Snapshot, cfg: TrainConfig) -> None:
-        self.snapshot, self.cfg = snapshot, cfg
+    def __init__(
+        self, snapshot: Snapshot, cfg: TrainConfig, towers: TowersOf = local_towers
+    ) -> None:
+        self.snapshot, self.cfg, self.towers = snapshot, cfg, towers
         self.device = torch.device(cfg.device)
 
     def fit(
@@ -137,7 +149,7 @@ class Trainer:
             log.info(
                 "patience: %d of %d epochs (the events budget)", loop_cfg.patience, cfg.patience
             )
-        trained = TowerLoop(loop_cfg, dev).run(
+        trained = self.towers(loop_cfg, dev, validation if validate is not None else None).run(
             model,
             users_f,
             items_f,

@@ -4,7 +4,8 @@ weighted (`loss_weights.py`, `losses.py`), early stopping on what the caller's `
 A history-based user tower learns the interaction task from cut histories (`next_items.py`); an
 id-based one from a sampled softmax over single events. Deterministic on CPU for a given seed:
 numpy (`rng`) draws the batches and negatives, torch is seeded by the caller, and nothing
-depends on the clock or on thread timing.
+depends on the clock or on thread timing. In a data-parallel run (`distributed.py`) each process
+keeps its `Shard` of every step's rows and the gradients are averaged after each backward pass.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pipeline.learn.towers.next_items import (
     sampled_columns,
     step_sizes,
 )
+from pipeline.learn.towers.shard import Shard
 from pipeline.learn.towers.step_items import StepItems, step_reads
 from pipeline.learn.towers.train_config import TrainConfig
 from pipeline.learn.towers.warm_start import Moments, adam_moments, restore_moments
@@ -75,8 +77,8 @@ def both_directions(pairs: np.ndarray) -> np.ndarray:
 class TowerLoop:
     """Trains `model`'s towers on `events` (and friend `pairs`), `users_f`/`items_f` encoded."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
-        self.cfg, self.device = cfg, device
+    def __init__(self, cfg: TrainConfig, device: torch.device, shard: Shard = Shard.ALONE) -> None:
+        self.cfg, self.device, self.shard = cfg, device, shard
 
     def run(
         self,
@@ -95,7 +97,7 @@ class TowerLoop:
     ) -> Trained:
         """Train `epochs` epochs (fewer when `validate` stops them: `cfg.patience` epochs
         without a better `cfg.select_on`), leaving `model` with the best epoch's weights."""
-        cfg, dev = self.cfg, self.device
+        cfg, dev, shard = self.cfg, self.device, self.shard
         if cfg.select_on not in SELECT_ON:
             raise ValueError(
                 f"unknown select_on {cfg.select_on!r}: choose one of {', '.join(SELECT_ON)}"
@@ -191,11 +193,13 @@ class TowerLoop:
                 if active["rating"]:
                     size = rated_per_step
                     pick = torch.as_tensor(rng.integers(0, len(r_y), size=size), device=dev)
+                    pick = shard.take(pick)
                     rated_of = (r_u[pick], r_i[pick], r_y[pick])
                 social_of = None
                 if active["social"]:
                     size = social_per_step
                     pick = torch.as_tensor(rng.integers(0, len(friends), size=size), device=dev)
+                    pick = shard.take(pick)
                     negs = torch.as_tensor(
                         rng.integers(0, len(users_f), size=cfg.negatives), device=dev
                     )
@@ -241,12 +245,14 @@ class TowerLoop:
                 total = weighting(losses)
                 opt.zero_grad(set_to_none=True)
                 total.backward()
+                shard.average_gradients(p for group in opt.param_groups for p in group["params"])
                 opt.step()
                 for t, loss in losses.items():
                     sums[t] += float(loss.detach())
                 steps += 1
             row: dict[str, float] = {"epoch": epoch + 1}
-            row.update({f"loss_{t}": s / max(steps, 1) for t, s in sums.items()})
+            losses_mean = shard.mean({t: s / max(steps, 1) for t, s in sums.items()})
+            row.update({f"loss_{t}": v for t, v in losses_mean.items()})
             if cfg.loss_weighting != "fixed":
                 trained = [t for t in TASKS if active[t]]
                 row.update({f"task_weight_{t}": w for t, w in weighting.effective(trained).items()})
@@ -285,7 +291,7 @@ class TowerLoop:
         since = None if warm is None else warm.data_end_s
         if sequences is not None:
             yield from sequences.batches(
-                rng, cfg.history_cuts, per_step, self.device, since, cfg.warm_replay
+                rng, cfg.history_cuts, per_step, self.device, since, cfg.warm_replay, self.shard
             )
             return
         order = rng.permutation(len(events))
@@ -293,7 +299,9 @@ class TowerLoop:
             new = events["event_s"].to_numpy()[order] > since
             order = order[new | (rng.random(len(order)) < cfg.warm_replay)]
         for start in range(0, len(order), self.cfg.batch_size):
-            yield torch.as_tensor(order[start : start + self.cfg.batch_size], device=self.device)
+            rows = order[start : start + self.cfg.batch_size]
+            if self.shard.fits(len(rows)):
+                yield torch.as_tensor(self.shard.take(rows), device=self.device)
 
 
 def _fmt(row: dict[str, float]) -> str:

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.learn.towers.shard import Shard
+
 MASKED = -1e9  # a logit that never wins; finite so that no row is all -inf
 
 
@@ -133,10 +135,15 @@ class UserSequences:
         device: torch.device,
         since_s: float | None = None,
         replay: float = 0.0,
+        shard: Shard = Shard.ALONE,
     ) -> Iterator[Cuts]:
+        """An epoch's steps of `batch` cuts each; in a data-parallel run, this process's share
+        of each (a last step too small to share is skipped by every process)."""
         pairs = self.draw(rng, cuts, since_s, replay)
         for start in range(0, len(pairs), batch):
-            yield self.cuts(pairs[start : start + batch], device)
+            step = pairs[start : start + batch]
+            if shard.fits(len(step)):
+                yield self.cuts(shard.take(step), device)
 
     def cuts(self, pairs: np.ndarray, device: torch.device) -> Cuts:
         history = np.full((len(pairs), self.length), self.pad, dtype=np.int64)

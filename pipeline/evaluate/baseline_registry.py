@@ -142,6 +142,12 @@ register(
 register(Baseline("mf", exam_of.implicit_mf, warm_params=_tuned("mf", what=MF_TUNED)))
 register(Baseline("popularity", exam_of.popularity))
 register(Baseline("content", exam_of.content))
+register(
+    Baseline(
+        "content_recent", exam_of.content_recent,
+        warm_params=("baseline_content_recent_half_life",),
+    )
+)  # fmt: skip
 register(Baseline("random_new", exam_of.random_new, new_items_only=True))
 register(Baseline("bias", exam_of.bias))
 register(

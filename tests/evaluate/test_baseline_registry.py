@@ -25,11 +25,12 @@ from pipeline.train.trends import best_baseline
 def test_the_nightly_baselines_and_what_they_log() -> None:
     assert baseline_names() == (
         "ease", "ease_recent", "itemknn", "itemknn_recent", "mf", "popularity", "content",
-        "random_new", "bias",
+        "content_recent", "random_new", "bias",
     )  # fmt: skip
     assert new_item_yardsticks() == {"random_new"}
     assert "baseline_ease_recent_half_life" in warm_params()
     assert "baseline_mf_rating_param" in warm_params()
+    assert "baseline_content_recent_half_life" in warm_params()
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,34 @@ def test_skipped_baselines_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(skipped) == {"ease", "ease_recent", "mf (ratings)"}
     assert skipped["ease"].startswith("30 items > 29")
     assert skipped["mf (ratings)"].startswith("70 users + items > 69")
+
+
+def test_content_recent_scores_items_against_the_recency_weighted_texts_by_hand() -> None:
+    from datetime import date
+
+    import pandas as pd
+
+    from pipeline.evaluate.baseline_exam import CONTENT_HALF_LIVES, text_scorer
+    from pipeline.learn.data.snapshot import Snapshot
+    from pipeline.learn.towers.feature_space import history_text
+
+    # items 0 and 1 point along the two axes, item 2 between them, item 3 (new: no event) near
+    # item 1; the user took item 0, then item 1 (the latest), then item 0 again (now the latest)
+    item_text = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.28, 0.96]], dtype=np.float32)
+    events = pd.DataFrame({"user": [0, 0, 0], "item": [0, 1, 0], "event_s": [1.0, 2.0, 3.0]})
+    snapshot = Snapshot(
+        date(2026, 1, 1), "test", pd.DataFrame(index=range(1)), pd.DataFrame(index=range(4)),
+        np.zeros((1, 0), dtype=np.float32), item_text, events, np.zeros((0, 2), dtype=np.int64),
+    )  # fmt: skip
+
+    def scores(half_life: float) -> list[float]:
+        profiles, _ = history_text(snapshot, events, half_life)
+        return text_scorer(profiles, item_text)(np.array([0]))[0].tolist()
+
+    # half-life 1: item 0 (latest, weight 1) and item 1 (one back, 0.5): profile (1, 0.5) / |.|
+    assert scores(1.0) == pytest.approx([0.8944, 0.4472, 0.8944, 0.6797], abs=1e-4)
+    # the latest item alone: item 0's own text; the new item 3 scores by its text too
+    assert CONTENT_HALF_LIVES[0] == 0.01
+    assert scores(0.01) == pytest.approx([1.0, 0.0, 0.6, 0.28], abs=1e-4)
+    # the plain mean of the two items (each once): the `content` baseline's profile
+    assert scores(math.inf) == pytest.approx([0.7071, 0.7071, 0.9899, 0.8768], abs=1e-4)

@@ -16,6 +16,7 @@ from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
 from pipeline.embed.stage import embed
+from pipeline.evaluate.baseline_exam import CONTENT_HALF_LIVES
 from pipeline.evaluate.baseline_registry import baseline_metrics
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.split import temporal_split, validation_split
@@ -83,6 +84,8 @@ def test_cold_items_are_found_better_than_by_random_new_items(judged: tuple) -> 
     assert len(exam.cold_truth) >= 50  # enough users with a holdout event on a cold item
     assert metrics["cold_recall_at_10"] > metrics["baseline_random_new_cold_recall_at_10"]
     assert metrics["cold_recall_at_10"] > metrics["baseline_content_cold_recall_at_10"]
+    assert metrics["cold_recall_at_10"] > metrics["baseline_content_recent_cold_recall_at_10"]
+    assert metrics["baseline_content_recent_half_life"] in CONTENT_HALF_LIVES
 
 
 def test_rating_head_beats_the_bias_baseline(judged: tuple) -> None:

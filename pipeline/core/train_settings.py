@@ -35,12 +35,12 @@ class TrainSettings(BaseModel):
         ge=0,
         description="Train the towers as a data-parallel job of this many processes on the Spark "
         "master (TorchDistributor; gloo on CPU, nccl on GPU executors), for nights of at least "
-        "RECSYS_TRAIN_DISTRIBUTED_MIN_EVENTS training events. 0 or 1: in the task's process.",
+        "RECSYS_TRAIN_DISTRIBUTED_MIN_EVENTS events. 0 or 1: in the task's process.",
     )
     distributed_min_events: int = Field(
         default=1_000_000,
         ge=0,
-        description="Training events from which a night trains as the distributed job (when "
+        description="Events of a night (its export) from which it trains as the distributed job (when "
         "RECSYS_TRAIN_DISTRIBUTED_PROCESSES > 1); a smaller night trains in the task's process, "
         "where starting the job would cost more than it saves.",
     )

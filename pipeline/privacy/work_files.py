@@ -54,6 +54,8 @@ def scrub_work_exports(settings: Settings, ids: list[str]) -> dict[str, int]:
     for root in settings.work_dirs:
         if root.is_dir():
             _remove_leftovers(root, "**/.*.forget-*")
+            # a distributed training job's inputs, left by a job killed before it removed them
+            _remove_leftovers(root, "*/towers/*.pt")
         for path in sorted(root.rglob("*.parquet")) if root.is_dir() else []:
             table = pq.read_table(path)
             # typed: an export without rows would give a null-typed array, which `or` refuses

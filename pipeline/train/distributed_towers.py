@@ -1,5 +1,5 @@
 """Where a night's towers train: in the task's process, or, for a night of at least
-RECSYS_TRAIN_DISTRIBUTED_MIN_EVENTS training events with RECSYS_TRAIN_DISTRIBUTED_PROCESSES > 1,
+RECSYS_TRAIN_DISTRIBUTED_MIN_EVENTS events with RECSYS_TRAIN_DISTRIBUTED_PROCESSES > 1,
 as a data-parallel job on the Spark master (`learn/ensemble/distributed.py`), submitted like the
 embedding and scoring jobs (the CLI's spark-submit, or Airflow's SparkSubmitHook)."""
 
@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from pipeline.core.config import PROJECT_ROOT, Settings
+from pipeline.core.errors import RecsysError
 from pipeline.embed.spark_submit import SparkJob, python_job, submit_spark_job
 from pipeline.learn.data.snapshot import Snapshot, snapshot_dir
 from pipeline.learn.ensemble.distributed import SparkTowerLoop
@@ -28,7 +30,12 @@ def towers_job(settings: Settings, job: Path, output: Path, work: Path) -> Spark
     args += ["--processes", str(settings.train.distributed_processes)]
     if settings.spark.executor_gpus:
         args.append("--gpu")
-    return python_job(settings, TOWERS_JOB, args, work)
+    job = python_job(settings, TOWERS_JOB, args, work)
+    if settings.spark.executor_gpus:
+        # one GPU per rank: TorchDistributor reads the task's amount as an integer and starts
+        # one torchrun process per GPU a task holds (each would write rank 0's output)
+        job = replace(job, conf={**job.conf, "spark.task.resource.gpu.amount": "1"})
+    return job
 
 
 def towers_of(
@@ -37,7 +44,7 @@ def towers_of(
     """The towers' loop of tonight's fits: distributed when the settings ask for it and the
     night is large enough, else in this process."""
     processes = settings.train.distributed_processes
-    events = len(snapshot.events)
+    events = len(snapshot.events)  # the night's: each fit trains on most of them
     if processes <= 1:
         return local_towers
     if events < settings.train.distributed_min_events:
@@ -47,11 +54,22 @@ def towers_of(
             *(f"{events:,}", f"{settings.train.distributed_min_events:,}"),
         )
         return local_towers
+    smallest = min(settings.train.batch_size, settings.train.history_batch)
+    if processes > smallest:
+        raise RecsysError(
+            f"RECSYS_TRAIN_DISTRIBUTED_PROCESSES={processes} is more than a step's rows can "
+            f"share (RECSYS_TRAIN_BATCH_SIZE / RECSYS_TRAIN_HISTORY_BATCH: {smallest})"
+        )
     work = snapshot_dir(settings, snapshot.run_date) / "towers"
     run_job = submit or submit_spark_job
 
     def submit_towers(job: Path, output: Path) -> None:
-        run_job(towers_job(settings, job, output, work))
+        spark_job = towers_job(settings, job, output, work)
+        try:
+            run_job(spark_job)
+        finally:  # the Spark secret's properties file, as the other jobs remove theirs
+            if spark_job.properties_file:
+                Path(spark_job.properties_file).unlink(missing_ok=True)
 
     log.info(
         "train: %s events: the towers train as %d processes on %s",

@@ -31,6 +31,16 @@ def test_exports_with_no_rows_or_an_all_null_user_column_are_scrubbed(tmp_path: 
     assert pq.read_table(folder / "nulls.parquet").num_rows == 3
 
 
+def test_a_killed_distributed_training_jobs_inputs_are_removed(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    towers = settings.home / "train" / "2026-11-27" / "towers"
+    towers.mkdir(parents=True)
+    (towers / "train.job.pt").write_bytes(b"the night's events and snapshot")
+    (towers / "train.result.pt").write_bytes(b"weights")
+    assert scrub_work_exports(settings, ["u1"]) == {}
+    assert list(towers.iterdir()) == []
+
+
 def test_a_landing_csv_with_a_megabyte_field_is_redacted_in_a_fresh_process(
     tmp_path: Path,
 ) -> None:

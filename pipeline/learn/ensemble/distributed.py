@@ -6,11 +6,13 @@ night's shared storage, submits `towers_job.py` (Spark's TorchDistributor: one b
 process, each a torchrun rank) and loads what rank 0 trained back into the caller's model. Each
 rank runs the same loop with its `Shard` of every step (`towers/shard.py`): the same seeded draws,
 its slice of the rows, gradients averaged over `gloo` (CPU) or `nccl` (GPU); every rank holds
-the same weights, validates them alike and stops at the same epoch. Everything around the towers
-(the closed-form terms, the baselines, the gate) stays in the task's process.
+the same weights. Rank 0 validates each epoch and sends its metrics to the others, so all stop
+at the same epoch. Everything around the towers (the closed-form terms, the baselines, the gate)
+stays in the task's process.
 
-The job file holds the night's events and its snapshot: it lives in the run's folder only while
-the job runs, and is removed whatever happens.
+The job file holds the night's events and its snapshot: readable by the night's account only, it
+lives in the run's folder while the job runs and is removed when it ends (a killed job's is
+removed by the next job, and by `forget`).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def train_rank(job_path: str) -> TowersResult | None:
         if rank:
             logging.getLogger(TowerLoop.__module__).setLevel(logging.WARNING)
         log.info("%s: rank %d of %d on %s", job.label, rank, world, device)
-        torch.manual_seed(job.cfg.seed)  # the same draws of torch in every rank
+        torch.manual_seed(job.cfg.seed + rank)  # dropout: each rank's own masks for its rows
         model = job.model.to(device)
         users_f, items_f = job.users_f.to(device), job.items_f.to(device)
         validate = None
@@ -93,7 +95,12 @@ def train_rank(job_path: str) -> TowersResult | None:
             rec = Recommender(model, job.space)
 
             def validate() -> dict[str, float]:
-                return ValidationSlice(rec, users_f, items_f, snap, job.events, held).metrics()
+                # rank 0 judges, every rank gets its row: one decision to stop, taken once
+                row = [None]
+                if rank == 0:
+                    row = [ValidationSlice(rec, users_f, items_f, snap, job.events, held).metrics()]
+                dist.broadcast_object_list(row, src=0, device=device if gpu else None)
+                return row[0]
 
         cfg = replace(job.cfg, device=str(device), progress=job.cfg.progress and rank == 0)
         trained = TowerLoop(cfg, device, Shard(rank, world, str(device))).run(
@@ -167,10 +174,16 @@ class SparkTowerLoop(TowerLoop):
             validation,
         )
         self.work.mkdir(parents=True, exist_ok=True)
+        for leftover in self.work.glob("*.pt"):  # of a job killed before it cleaned up
+            leftover.unlink()
         name = label.replace(" ", "-")
         job_path, output = self.work / f"{name}.job.pt", self.work / f"{name}.result.pt"
         try:
-            torch.save(job, job_path)
+            # the night's events and snapshot: readable by this account only
+            with os.fdopen(
+                os.open(job_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb"
+            ) as f:
+                torch.save(job, f)
             log.info("%s: the towers train as a distributed job (%s)", label, job_path.parent)
             self.submit(job_path, output)
             result: TowersResult = torch.load(output, weights_only=False)

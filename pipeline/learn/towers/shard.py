@@ -2,9 +2,12 @@
 
 Every process draws the same steps from the same seeded generator, in the same order, and keeps
 its slice of each step's rows (`take`): the draws stay in step across processes without any
-message, and one step of `world` processes is one step of a single process over the same rows.
-After the backward pass the gradients are averaged (`average_gradients`), so every process holds
-the same weights after every step, validates them alike and stops at the same epoch.
+message. After the backward pass the gradients are averaged (`average_gradients`), so every
+process holds the same weights after every step. A step of `world` processes is close to one
+step of a single process over the same rows, not equal to it: each process's loss is a mean over
+its own rows (recency weights normalised over them), and a sampled softmax's columns are its own
+rows' targets and the shared negatives, so another process's targets are not among its
+negatives. (For a loss that is a plain mean over equal slices it is exact: a test checks that.)
 
 `Shard.ALONE` is one process: `take` keeps everything and nothing is communicated.
 """

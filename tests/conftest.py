@@ -32,6 +32,13 @@ for _key, _value in airflow_env(Settings(home=AIRFLOW_ROOT), base={}).items():
 # file could be unfinished). tests/landing/test_ingest_settle.py checks the window itself.
 os.environ["RECSYS_LANDING_SETTLE_SECONDS"] = "0"
 
+# Tests' nights train a few epochs (theirs and their `recsys` subprocesses'): they check what a
+# night does, not how good its model gets. tests/evaluate/test_quality.py trains with the
+# defaults, since quality is what it checks; a test may set its own.
+QUICK_TRAIN = {"RECSYS_TRAIN_MAX_EPOCHS": "6", "RECSYS_TRAIN_PATIENCE": "2"}
+for _key, _value in QUICK_TRAIN.items():
+    os.environ.setdefault(_key, _value)
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(AIRFLOW_ROOT, ignore_errors=True)

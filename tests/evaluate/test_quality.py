@@ -15,6 +15,7 @@ import torch
 from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
+from pipeline.core.train_settings import TrainSettings
 from pipeline.embed.stage import embed
 from pipeline.evaluate.baseline_exam import CONTENT_HALF_LIVES
 from pipeline.evaluate.baseline_registry import baseline_metrics
@@ -26,11 +27,16 @@ from pipeline.learn.data.snapshot import Snapshot, export_snapshot
 from pipeline.learn.ensemble.fit import Fitted, Trainer
 from pipeline.learn.towers.train_config import TrainConfig
 
+# the defaults, whatever the test session's environment says (tests/conftest.py's quick nights)
+NIGHTLY_EPOCHS = {
+    name: TrainSettings.model_fields[name].default for name in ("max_epochs", "patience")
+}
+
 
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Fitted, Exam, dict]:
     home = tmp_path_factory.mktemp("quality")
-    settings = Settings(home=home)
+    settings = Settings(home=home, train=NIGHTLY_EPOCHS)  # quality: the nights' own epochs
     generate(settings.landing_dir, seed=3, scale=0.5)
     day = resolve_run_date(settings)
     ingest(settings, day)

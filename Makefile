@@ -61,12 +61,12 @@ test: setup
 
 # Every DAG task killed at its start, at its first write and before it returns, then retried
 # (`make test` runs the write point of four of them): about 12 minutes on 2 cores. And `forget`
-# killed at fourteen of its writes, then run again (`make test` runs three).
+# killed at fourteen of its writes, then run again (`make test` runs two).
 crash-matrix: setup
 	RECSYS_CRASH_MATRIX=full $(BIN)/pytest tests/crash -s
 
 # Two `recsys run` of different dates and one `recsys forget` racing for one home, 20 rounds
-# (`make test` runs two): about 25 minutes on 2 cores.
+# (`make test` runs one): about 25 minutes on 2 cores.
 night-race: setup
 	RECSYS_RACE_ROUNDS=20 $(BIN)/pytest tests/core/test_night_lock_race.py -s
 

@@ -17,6 +17,7 @@ import pytest
 from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
+from pipeline.core.train_settings import TrainSettings
 from pipeline.landing.demo_data import generate
 from pipeline.landing.ingest import ingest
 from pipeline.orchestration.home import airflow_env
@@ -38,6 +39,10 @@ os.environ["RECSYS_LANDING_SETTLE_SECONDS"] = "0"
 QUICK_TRAIN = {"RECSYS_TRAIN_MAX_EPOCHS": "6", "RECSYS_TRAIN_PATIENCE": "2"}
 for _key, _value in QUICK_TRAIN.items():
     os.environ.setdefault(_key, _value)
+# the settings' defaults, for a test whose night must train as a real one does
+NIGHTLY_EPOCHS = {
+    name: TrainSettings.model_fields[name].default for name in ("max_epochs", "patience")
+}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -5,7 +5,7 @@ ingest is green.
 
 The write points are found by a first, uninterrupted forget that records every boundary it
 reaches (`forget_child.py`); each point is named by its step, the kind of write and which one
-of them. `make test` runs three of them; `make crash-matrix` all (RECSYS_CRASH_MATRIX=full).
+of them. `make test` runs two of them; `make crash-matrix` all (RECSYS_CRASH_MATRIX=full).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ POINTS = [
     ("mlflow", "upload", -1),  # the last
     ("done", "commit", 0),  # the journal's done mark
 ]
-QUICK = [("warehouse", "commit", 0), ("compact", "rename", 0), ("mlflow", "upload", 0)]
+QUICK = [("warehouse", "commit", 0), ("mlflow", "upload", 0)]
 
 
 @dataclass

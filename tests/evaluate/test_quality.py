@@ -15,7 +15,6 @@ import torch
 from pipeline.clean.transform import transform
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
-from pipeline.core.train_settings import TrainSettings
 from pipeline.embed.stage import embed
 from pipeline.evaluate.baseline_exam import CONTENT_HALF_LIVES
 from pipeline.evaluate.baseline_registry import baseline_metrics
@@ -26,11 +25,7 @@ from pipeline.landing.ingest import ingest
 from pipeline.learn.data.snapshot import Snapshot, export_snapshot
 from pipeline.learn.ensemble.fit import Fitted, Trainer
 from pipeline.learn.towers.train_config import TrainConfig
-
-# the defaults, whatever the test session's environment says (tests/conftest.py's quick nights)
-NIGHTLY_EPOCHS = {
-    name: TrainSettings.model_fields[name].default for name in ("max_epochs", "patience")
-}
+from tests.conftest import NIGHTLY_EPOCHS
 
 
 @pytest.fixture(scope="module")

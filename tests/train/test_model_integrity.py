@@ -26,7 +26,7 @@ from pipeline.train.gate import champion_version
 from pipeline.train.model_integrity import MANIFEST_TAG, MLFLOW_NOTES, recorded_manifest
 from pipeline.train.registry import load_champion, use_tracking
 from pipeline.train.stage import train
-from tests.conftest import Night, night_home
+from tests.conftest import NIGHTLY_EPOCHS, Night, night_home
 from tests.serve.test_recommend import rows
 from tests.test_cli import recsys
 
@@ -38,7 +38,7 @@ WEIGHTS, PICKLE = "artifacts/bundle/weights.pt", "python_model.pkl"
 def trained_home(night: Night, dest: Path) -> tuple[Settings, date]:
     """A trained and served night whose MLflow artifacts are its own (a copied home's versions
     point at the original's files: tampering with them would touch every test's champion)."""
-    settings = night_home(night, dest)
+    settings = night_home(night, dest, train=NIGHTLY_EPOCHS)  # a real night's terms
     day = resolve_run_date(settings)
     assert train(settings, day)["alias"] == "champion"
     recommend(settings, day)

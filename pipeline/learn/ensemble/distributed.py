@@ -141,23 +141,12 @@ class SparkTowerLoop(TowerLoop):
         self.work, self.submit = work, submit
         self.snapshot, self.validation = snapshot, validation
 
-    def run(
-        self,
-        model: MultiTaskModel,
-        users_f: TowerInputs,
-        items_f: TowerInputs,
-        events: pd.DataFrame,
-        pairs: np.ndarray,
-        rng: np.random.Generator,
-        *,
-        epochs: int,
-        label: str,
-        space: FeatureSpace,
-        validate: Callable[[], dict[str, float]] | None = None,
-        warm: WarmFrom | None = None,
-    ) -> Trained:
+    def run(self, model: MultiTaskModel, *inputs: Any, **options: Any) -> Trained:
+        """`TowerLoop.run` with its arguments, as the job: `validate` is rebuilt in the ranks from
+        the validation events this loop was made with."""
+        users_f, items_f, events, pairs, rng = inputs
         validation = None
-        if validate is not None and self.validation is not None:
+        if options.get("validate") is not None and self.validation is not None:
             validation = (self.snapshot, self.validation)
         job = TowersJob(
             self.cfg,
@@ -167,12 +156,13 @@ class SparkTowerLoop(TowerLoop):
             events,
             pairs,
             rng,
-            epochs,
-            label,
-            space,
-            warm,
+            options["epochs"],
+            options["label"],
+            options["space"],
+            options.get("warm"),
             validation,
         )
+        label = job.label
         self.work.mkdir(parents=True, exist_ok=True)
         for leftover in self.work.glob("*.pt"):  # of a job killed before it cleaned up
             leftover.unlink()

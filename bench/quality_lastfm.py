@@ -82,7 +82,16 @@ def main() -> None:
             }
         )
         deltas += multi_vs_single_rows(label, middle)
-    names = ("popularity", "content", "ease", "ease_recent", "itemknn", "itemknn_recent", "mf")
+    names = (
+        "popularity",
+        "content",
+        "content_recent",
+        "ease",
+        "ease_recent",
+        "itemknn",
+        "itemknn_recent",
+        "mf",
+    )
     ran = [n for n in names if f"baseline_{n}_ndcg_at_10" in base]
     for name in ran:
         rows.append({"ranker": name, **{m: base.get(f"baseline_{name}_{m}") for m in SHOWN}})

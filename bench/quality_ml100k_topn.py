@@ -76,7 +76,16 @@ def main() -> None:
     base = baseline_metrics(snapshot, split, exam, seed=42, tuning=(tuning, tuning_exam))
     baseline_seconds = time.perf_counter() - started
     rows = []
-    for name in ("popularity", "itemknn", "itemknn_recent", "ease", "ease_recent", "mf", "content"):
+    for name in (
+        "popularity",
+        "itemknn",
+        "itemknn_recent",
+        "ease",
+        "ease_recent",
+        "mf",
+        "content",
+        "content_recent",
+    ):
         row = {"ranker": name}
         row.update({m: base.get(f"baseline_{name}_{m}") for m in SHOWN})
         if f"baseline_{name}_param" in base:

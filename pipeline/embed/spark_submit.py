@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -149,6 +150,16 @@ def _spark_submit() -> Path:
     if not found:
         raise RecsysError("spark-submit is not installed in this environment: run `make setup`")
     return Path(found)
+
+
+def run_spark_job(job: SparkJob, submit: Callable[[SparkJob], None] | None = None) -> None:
+    """`submit` the job (default: spark-submit here); the secret's properties file stays on disk
+    no longer than the job, whatever happens."""
+    try:
+        (submit or submit_spark_job)(job)
+    finally:
+        if job.properties_file:
+            Path(job.properties_file).unlink(missing_ok=True)
 
 
 def submit_spark_job(job: SparkJob) -> None:

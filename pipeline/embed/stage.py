@@ -38,7 +38,7 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.modes import Engine
 from pipeline.core.warehouse import connect, ensure_schemas, table_exists, transaction
 from pipeline.embed.encoder import encoder_spec
-from pipeline.embed.spark_submit import JOB_SCRIPT, SparkJob, spark_job, submit_spark_job
+from pipeline.embed.spark_submit import JOB_SCRIPT, SparkJob, run_spark_job, spark_job
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,7 @@ def run_embedding(
     else:
         job = spark_job(settings, requests, output, model_id)
         log.info("spark-submit --master %s (%s)", job.master, JOB_SCRIPT.name)
-        try:
-            (submit or submit_spark_job)(job)
-        finally:  # the secret stays on disk no longer than the job
-            if job.properties_file:
-                Path(job.properties_file).unlink(missing_ok=True)
+        run_spark_job(job, submit)
     seconds = time.perf_counter() - started
     failed = check_failures(settings, output, texts)
     log.info("embedded %d texts with %s in %.1fs (%d failed)", texts, chosen, seconds, failed)

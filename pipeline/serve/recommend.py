@@ -32,7 +32,7 @@ from pipeline.core.errors import RecsysError
 from pipeline.core.file_manifest import file_manifest
 from pipeline.core.modes import Engine
 from pipeline.core.warehouse import connect, ensure_schemas, transaction
-from pipeline.embed.spark_submit import SparkJob, python_job, submit_spark_job
+from pipeline.embed.spark_submit import SparkJob, python_job, run_spark_job
 from pipeline.learn.data.snapshot import Snapshot, export_snapshot
 from pipeline.learn.ensemble.recommender import Recommender
 from pipeline.serve.scoring import Scorer, night_counts, night_tables
@@ -179,11 +179,9 @@ def score_on_spark(
     job = python_job(settings, SCORE_JOB, args, folder)
     log.info("spark-submit --master %s (%s)", job.master, SCORE_JOB.name)
     try:
-        (submit or submit_spark_job)(job)
+        run_spark_job(job, submit)
         recommendations, similar = night_tables(snapshot, [pq.read_table(output)])
-    finally:  # the secret and the champion's copy (user vectors) stay no longer than the job
-        if job.properties_file:
-            Path(job.properties_file).unlink(missing_ok=True)
+    finally:  # the champion's copy (user vectors) stays no longer than the job
         shutil.rmtree(champion, ignore_errors=True)
         shutil.rmtree(output, ignore_errors=True)
     scored = len(set(similar["user_id"].to_pylist())) if len(snapshot.users) > 1 else active

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.core.errors import RecsysError
-from pipeline.embed.spark_submit import SparkJob, python_job, submit_spark_job
+from pipeline.embed.spark_submit import SparkJob, python_job, run_spark_job
 from pipeline.learn.data.snapshot import Snapshot, snapshot_dir
 from pipeline.learn.ensemble.distributed import SparkTowerLoop
 from pipeline.learn.ensemble.fit import TowersOf, local_towers
@@ -61,15 +61,9 @@ def towers_of(
             f"share (RECSYS_TRAIN_BATCH_SIZE / RECSYS_TRAIN_HISTORY_BATCH: {smallest})"
         )
     work = snapshot_dir(settings, snapshot.run_date) / "towers"
-    run_job = submit or submit_spark_job
 
     def submit_towers(job: Path, output: Path) -> None:
-        spark_job = towers_job(settings, job, output, work)
-        try:
-            run_job(spark_job)
-        finally:  # the Spark secret's properties file, as the other jobs remove theirs
-            if spark_job.properties_file:
-                Path(spark_job.properties_file).unlink(missing_ok=True)
+        run_spark_job(towers_job(settings, job, output, work), submit)
 
     log.info(
         "train: %s events: the towers train as %d processes on %s",

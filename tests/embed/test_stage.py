@@ -88,7 +88,7 @@ def test_unchanged_night_starts_nothing_and_one_changed_text_embeds_one(
         raise AssertionError("no embedding engine may start when nothing changed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(stage, "submit_spark_job", must_not_run)
+        patch.setattr(stage, "run_spark_job", must_not_run)
         patch.setattr(stage, "_embed_locally", must_not_run)
         again = embed(night_copy, day)
     assert (again["engine"], again["embedded"], again["reused"]) == ("none", 0, first["requested"])
@@ -103,7 +103,7 @@ def test_unchanged_night_starts_nothing_and_one_changed_text_embeds_one(
     ingest(night_copy)
     transform(night_copy.model_copy(update={"quarantine_threshold": 1.0}), day)
     with monkeypatch.context() as patch:
-        patch.setattr(stage, "submit_spark_job", must_not_run)
+        patch.setattr(stage, "run_spark_job", must_not_run)
         changed = embed(night_copy, day)
     assert (changed["engine"], changed["embedded"]) == ("local", 1)
     assert changed["vectors_removed"] == changed["vectors_written"] == 1

@@ -63,7 +63,7 @@ class Shard:
         offset = 0
         for p, g in zip(params, grads, strict=True):
             n = g.numel()
-            p.grad = flat[offset : offset + n].view_as(p).clone()
+            p.grad = flat[offset : offset + n].view_as(p)  # a view: `flat` is this step's alone
             offset += n
         for p, share in zip(params, flat[offset:].tolist(), strict=True):
             if share == 0.0:

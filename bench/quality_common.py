@@ -50,6 +50,9 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=ROOT / "var" / "bench", help="dataset nights")
     p.add_argument("--fresh", action="store_true", help="rebuild the dataset's night")
     p.add_argument("--max-epochs", type=int, default=None, help="cap the model's epochs")
+    p.add_argument(
+        "--no-ablation", action="store_true", help="skip the `no text` row (text vectors withheld)"
+    )
     return p
 
 
@@ -93,6 +96,16 @@ def dataset_night(
         log.info("%s night built in %.0f s", name, time.perf_counter() - started)
     day = datetime.strptime(done.read_text().strip(), "%Y-%m-%d").date()
     return Snapshot.load(snapshot_dir(settings, day))
+
+
+def textless(snapshot: Snapshot) -> Snapshot:
+    """The same night with every text vector withheld (zero): the `no text` ablation row, the
+    same model and fit, so the row beside it says what the language model buys."""
+    return replace(
+        snapshot,
+        item_text=np.zeros_like(snapshot.item_text),
+        user_text=np.zeros_like(snapshot.user_text),
+    )
 
 
 def per_user_holdout(
@@ -202,8 +215,9 @@ def setup_logging() -> None:
     for noisy in ("pipeline", "py4j", "mlflow", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("pipeline.learn.ensemble.fit").setLevel(logging.INFO)  # one line per epoch
-    for chosen in ("item_item", "factor_path", "social_blend"):  # what was chosen
-        logging.getLogger(f"pipeline.learn.{chosen}").setLevel(logging.INFO)
+    for chosen in ("item_item_term", "factor_term", "text_term"):  # what was chosen
+        logging.getLogger(f"pipeline.learn.ensemble.{chosen}").setLevel(logging.INFO)
+    logging.getLogger("pipeline.learn.towers.social_blend").setLevel(logging.INFO)
 
 
 def judged(

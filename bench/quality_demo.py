@@ -1,6 +1,7 @@
 """The demo world, judged as a night judges it.
 
     .venv/bin/python bench/quality_demo.py [--scale 1.0] [--seeds 42,43,44] [--no-control]
+        [--taste text] [--no-ablation]
 
 The demo shop (`recsys demo-data`, new items every night) through ingest, transform, embed and the
 export, then the night's own temporal split (7-day holdout, the week before it for validation).
@@ -8,7 +9,9 @@ Configurations: Shared-Bottom and MMoE, fixed and uncertainty loss weighting (me
 seeds); the first configuration also runs the single-task control. Baselines in the same run: popularity, content,
 random_new, ItemKNN, EASE, iALS, bias and biased MF. The goal on this data: overall Recall@10 above
 the best collaborative baseline and cold-item Recall@10 above `content`, in the same top-10 lists.
-Results: bench/results/quality_demo.md.
+`--taste text` runs the world whose taste lives in item and profile text (`demo_text_world.py`).
+The first configuration is run again with the text vectors withheld (`no text`) unless
+`--no-ablation`. Results: bench/results/quality_demo.md (quality_demo_text.md).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from quality_common import (
     parser,
     setup_logging,
     table,
+    textless,
     write_results,
 )
 
@@ -52,6 +56,12 @@ COLLABORATIVE = ("ease", "ease_recent", "itemknn", "itemknn_recent", "mf")
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument(
+        "--taste",
+        default="themes",
+        choices=("themes", "text"),
+        help="the demo world (`recsys demo-data --taste`); text: results in quality_demo_text.md",
+    )
     p.add_argument("--seeds", default="42,43,44")
     p.add_argument(
         "--configs",
@@ -62,9 +72,10 @@ def main() -> None:
     setup_logging()
 
     def land(dest: Path) -> None:
-        generate(dest, scale=args.scale)
+        generate(dest, scale=args.scale, taste=args.taste)
 
-    snapshot = dataset_night(f"demo-{args.scale:g}", land, args.work, fresh=args.fresh)
+    world = "demo" if args.taste == "themes" else f"demo-{args.taste}"
+    snapshot = dataset_night(f"{world}-{args.scale:g}", land, args.work, fresh=args.fresh)
     days = Settings().holdout_days
     split = temporal_split(snapshot, days, seed=42)
     tuning = validation_split(split, days)
@@ -72,16 +83,19 @@ def main() -> None:
     tuning_exam = Exam.build(snapshot, tuning, days, 42)
     base = baseline_metrics(snapshot, split, exam, seed=42, tuning=(tuning, tuning_exam))
     rows, deltas = [], []
-    for config in args.configs.split(","):
+    configs = args.configs.split(",")
+    # the first configuration again with the text vectors withheld: what the text buys
+    ablation = [] if args.no_ablation else [(configs[0], textless(snapshot))]
+    for config, night in [*((c, snapshot) for c in configs), *ablation]:
         arch, weighting = config.split(":")
         runs = []
         for seed in (int(s) for s in args.seeds.split(",")):
             cfg = model_config(seed=seed, max_epochs=args.max_epochs, loss_weighting=weighting)
             cfg = replace(cfg, model={**cfg.model, "architecture": arch})
             control = not rows and not args.no_control  # for the first configuration
-            runs.append(judged(snapshot, cfg, split, tuning, exam, single_task=control))
+            runs.append(judged(night, cfg, split, tuning, exam, single_task=control))
             print(f"  {config} seed {seed}: NDCG@10 {runs[-1]['ndcg_at_10']:.4f}", flush=True)
-        label = f"model {arch}, {weighting}"
+        label = f"model {arch}, {weighting}" + (", no text" if night is not snapshot else "")
         middle = {k: median(r[k] for r in runs) for k in runs[0]}
         rows.append(
             {
@@ -121,7 +135,8 @@ def main() -> None:
         "",
         table(deltas) if deltas else "Not run (`--no-control`).",
     ]
-    write_results("quality_demo", "The demo world: every metric, every baseline", lines)
+    name = "quality_demo" if args.taste == "themes" else f"quality_demo_{args.taste}"
+    write_results(name, f"The demo world ({args.taste}): every metric, every baseline", lines)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from quality_common import (
     setup_logging,
     split_of,
     table,
+    textless,
     write_results,
 )
 
@@ -63,15 +64,18 @@ def main() -> None:
     )
     base = baseline_metrics(snapshot, split, exam, seed=42, tuning=(tuning, tuning_exam))
     rows, deltas = [], []
-    for arch in args.architectures.split(","):
+    archs = args.architectures.split(",")
+    # the first architecture again with the text vectors withheld: what the text buys
+    ablation = [] if args.no_ablation else [(archs[0], textless(snapshot))]
+    for arch, night in [*((a, snapshot) for a in archs), *ablation]:
         runs = []
         for seed in (int(s) for s in args.seeds.split(",")):
             cfg = model_config(seed=seed, max_epochs=args.max_epochs)
             cfg = replace(cfg, model={**cfg.model, "architecture": arch})
             control = not rows and not args.no_control  # for the first configuration
-            runs.append(judged(snapshot, cfg, split, tuning, exam, single_task=control))
+            runs.append(judged(night, cfg, split, tuning, exam, single_task=control))
             print(f"  {arch} seed {seed}: {runs[-1]}", flush=True)
-        label = f"model {arch}"
+        label = f"model {arch}" + (", no text" if night is not snapshot else "")
         middle = {k: median(r[k] for r in runs) for k in runs[0]}
         rows.append(
             {

@@ -35,6 +35,7 @@ from quality_common import (
     setup_logging,
     split_of,
     table,
+    textless,
     write_results,
 )
 
@@ -103,7 +104,10 @@ def main() -> None:
         rows.append(row)
 
     model_rows = []
-    for spec in [s for s in args.architectures.split(",") if s != "none"]:
+    specs = [s for s in args.architectures.split(",") if s != "none"]
+    # the first architecture again with the text vectors withheld: what the text buys
+    ablation = [] if args.no_ablation or not specs else [(specs[0], textless(snapshot))]
+    for spec, night in [*((s, snapshot) for s in specs), *ablation]:
         arch, _, only = spec.partition("@")
         seeds = only.split("+") if only else args.seeds.split(",")
         runs = []
@@ -112,21 +116,22 @@ def main() -> None:
             if args.freshness_lr_scale is not None:
                 cfg = replace(cfg, freshness_lr_scale=args.freshness_lr_scale)
             cfg = replace(cfg, model={**cfg.model, "architecture": arch})
-            chosen, seconds = fit(snapshot, cfg, fit_part, val)
+            chosen, seconds = fit(night, cfg, fit_part, val)
             # refit on the whole training period for the chosen epochs, as a night serves
             served, refit_seconds = fit(
-                snapshot,
+                night,
                 replace(cfg, max_epochs=chosen.epochs),
                 train,
                 None,
                 terms_of=chosen.recommender,
             )
-            metrics = model_metrics(served, snapshot, split, exam)
+            metrics = model_metrics(served, night, split, exam)
             metrics["seconds"] = seconds + refit_seconds
             metrics["epochs"] = chosen.epochs
             runs.append(metrics)
             print(f"  {arch} seed {seed}: NDCG@10 {metrics['ndcg_at_10']:.4f}", flush=True)
-        row = {"ranker": f"model {arch} (median of {len(runs)} seeds)"}
+        text = ", no text" if night is not snapshot else ""
+        row = {"ranker": f"model {arch}{text} (median of {len(runs)} seeds)"}
         row.update({m: median(r[m] for r in runs) for m in SHOWN})
         row["per seed NDCG@10"] = " ".join(f"{r['ndcg_at_10']:.3f}" for r in runs)
         row["seconds (median)"] = median(r["seconds"] for r in runs)
@@ -151,7 +156,8 @@ def main() -> None:
             f"quality_{slug}_topn_baselines", f"{title} top-N baselines, temporal split", lines
         )
         return
-    best_model = max(model_rows, key=lambda r: r["ndcg_at_10"])
+    full = [r for r in model_rows if ", no text" not in r["ranker"]]  # the ablation is not ours
+    best_model = max(full, key=lambda r: r["ndcg_at_10"])
     lines = [
         f"Split: last 20% of each user's ratings held out ({len(holdout)} events, "
         f"{exam.evaluable_users} users); validation: last 20% of each user's training events. "

@@ -52,6 +52,11 @@ def demo_data(
     events_per_user: float | None = typer.Option(
         None, help="Shape: about this many events per user instead of the demo's 33 (e.g. 10)."
     ),
+    taste: str = typer.Option(
+        "themes",
+        help="Where taste lives: themes (one theme per item, the default world) or text "
+        "(subjects and levels said only in item and profile text, shopped in sequences).",
+    ),
     home: str | None = HOME,
     run_date: str | None = RUN_DATE,
 ) -> None:
@@ -69,6 +74,7 @@ def demo_data(
             scale=scale,
             nights=nights,
             shape=None if shape == DemoShape() else shape,
+            taste=taste,
         )
 
     _run(stage)
@@ -96,6 +102,21 @@ def import_lastfm(src: Path = SRC, dest: Path = DEST) -> None:
     from pipeline.landing.importers.lastfm import import_lastfm as run_import
 
     _run(lambda: run_import(src.expanduser().resolve(), dest.expanduser().resolve()))
+
+
+@import_app.command("amazon")
+def import_amazon(
+    src: Path = SRC,
+    dest: Path = DEST,
+    with_test: bool = typer.Option(
+        False, "--with-test", help="Land test.csv too (by default it is the held-out truth)."
+    ),
+) -> None:
+    """An Amazon reviews category in the leave-one-out layout (train/dev/test.csv, *.text)."""
+    from pipeline.landing.importers.amazon import import_amazon as run_import
+
+    src, dest = src.expanduser().resolve(), dest.expanduser().resolve()
+    _run(lambda: run_import(src, dest, with_test=with_test))
 
 
 @app.command()

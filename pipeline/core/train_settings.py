@@ -91,6 +91,12 @@ class TrainSettings(BaseModel):
         validation_alias=AliasChoices("factor_term", "factor_path"),
         description="Add iALS (users folded in) to the interaction score if it helps.",
     )
+    text_term: bool = Field(
+        default=True,
+        description="Add the text term to the interaction score if it helps: each item's text "
+        "vector against the user's recency-weighted history of text vectors (`content_recent` "
+        "as a term; half-life and weight chosen on validation).",
+    )
     rating_term: bool = Field(
         default=True,
         validation_alias=AliasChoices("rating_term", "rating_path"),

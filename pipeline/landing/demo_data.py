@@ -28,6 +28,7 @@ from pipeline.landing.folders import prepare_landing, write_csv, write_manifest
 __all__ = ["SQL_ITEM_ID", "SQL_USER_ID", "DemoShop", "generate"]
 
 DEFAULT_RUN_DATE = date(2026, 11, 27)
+TASTES = ("themes", "text")  # the worlds `generate` writes
 
 THEMES: dict[str, tuple[str, ...]] = {
     "astronomy": ("telescope", "galaxy", "nebula", "stargazing", "orbit", "comet", "planets"),
@@ -250,8 +251,12 @@ def generate(
     scale: float = 1.0,
     nights: int = 1,
     shape: DemoShape | None = None,
+    taste: str = "themes",
 ) -> dict[str, Any]:
     """Write the demo shop into `dest` (a landing folder) and return the stage summary.
+
+    `taste`: `themes` (this module's world: a theme per item and user) or `text` (taste in the
+    subjects and levels of the text, `demo_text_world.py`).
 
     With `nights` > 1 the shop is the world of the last of `nights` consecutive nights from
     `run_date`, and the events of each of those nights' days are a daily drop of their own
@@ -260,9 +265,17 @@ def generate(
     The manifest lists them under `nights`; its `run_date` stays the first night."""
     if nights < 1:
         raise RecsysError(f"nights must be at least 1, got {nights}")
+    if taste not in TASTES:
+        raise RecsysError(f"unknown demo taste {taste!r}: choose one of {', '.join(TASTES)}")
     prepare_landing(dest)
     first = run_date
-    shop = DemoShop(run_date + timedelta(days=nights - 1), seed, scale, shape)
+    last = run_date + timedelta(days=nights - 1)
+    if taste == "text":
+        from pipeline.landing.demo_text_world import TextTasteShop  # it builds on this module
+
+        shop: DemoShop = TextTasteShop(last, seed, scale, shape)
+    else:
+        shop = DemoShop(last, seed, scale, shape)
     users = shop.users()
     items = shop.items()
     events = shop.events(users, items)
@@ -297,6 +310,7 @@ def generate(
         "source": "recsys demo-data",
         "seed": seed,
         "scale": scale,
+        "taste": taste,
         **({"shape": asdict(shape)} if shape is not None else {}),
         "run_date": first.isoformat(),
         **(

@@ -38,6 +38,8 @@ from quality_common import (
     median,
     model_config,
     parser,
+    sasrec_row,
+    sasrec_verdict,
     setup_logging,
     split_of,
     table,
@@ -153,6 +155,10 @@ def main() -> None:
             print(f"  {label} seed {seed}: {runs[-1]}", flush=True)
         middle = {k: median(r[k] for r in runs) for k in runs[0]}
         rows.append({"ranker": label, **{m: middle.get(m) for m in SHOWN}, **_cost(middle)})
+    sequential = None
+    if not args.no_sasrec:
+        sequential = sasrec_row(snapshot, split, exam, tuning, tuning_exam, SHOWN)
+        rows.append(sequential)
     ran = [n for n in NAMES if f"baseline_{n}_ndcg_at_10" in base]
     for name in ran:
         rows.append({"ranker": name, **{m: base.get(f"baseline_{name}_{m}") for m in SHOWN}})
@@ -165,6 +171,8 @@ def main() -> None:
     if not args.no_ablation:
         bought = rows[0]["ndcg_at_10"] / rows[1]["ndcg_at_10"] - 1
         verdicts.append(f"  - what the text buys: {bought:+.1%} NDCG@10")
+    if sequential is not None:
+        verdicts.append(sasrec_verdict(rows[0], sequential))
     lines = [
         f"{len(snapshot.users)} users, {len(snapshot.items)} products, {len(snapshot.events)} "
         f"landed events (train + dev); truth: each user's test product; seeds {args.seeds} "

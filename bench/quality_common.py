@@ -30,6 +30,7 @@ from pipeline.core.run_date import resolve_run_date
 from pipeline.embed.stage import embed
 from pipeline.evaluate.exam import Exam, model_metrics
 from pipeline.evaluate.quality_report import multi_vs_single
+from pipeline.evaluate.sequential import sasrec_metrics
 from pipeline.evaluate.single_task import single_task_metrics
 from pipeline.evaluate.split import Split
 from pipeline.landing.ingest import ingest
@@ -50,6 +51,9 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=ROOT / "var" / "bench", help="dataset nights")
     p.add_argument("--fresh", action="store_true", help="rebuild the dataset's night")
     p.add_argument("--max-epochs", type=int, default=None, help="cap the model's epochs")
+    p.add_argument(
+        "--no-sasrec", action="store_true", help="skip the sequential yardstick (SASRec)"
+    )
     p.add_argument(
         "--no-ablation", action="store_true", help="skip the `no text` row (text vectors withheld)"
     )
@@ -105,6 +109,35 @@ def textless(snapshot: Snapshot) -> Snapshot:
         snapshot,
         item_text=np.zeros_like(snapshot.item_text),
         user_text=np.zeros_like(snapshot.user_text),
+    )
+
+
+def sasrec_row(
+    snapshot: Snapshot,
+    split: Split,
+    exam: Exam,
+    tuning: Split,
+    tuning_exam: Exam,
+    shown: Iterable[str],
+) -> dict[str, Any]:
+    """The sequential yardstick's row (`pipeline.evaluate.sequential`: SASRec with full
+    cross-entropy, its epochs chosen on the tuning slice; seed 42)."""
+    metrics = sasrec_metrics(snapshot, split, exam, (tuning, tuning_exam))
+    print(f"  SASRec: {metrics}", flush=True)
+    row: dict[str, Any] = {"ranker": "sasrec"}
+    row.update({m: metrics.get(f"sasrec_{m}") for m in shown})
+    row["seconds"] = metrics["sasrec_seconds"]
+    row["epochs"] = metrics["sasrec_epochs"]
+    return row
+
+
+def sasrec_verdict(model: dict[str, Any], sasrec: dict[str, Any]) -> str:
+    """One line: the model's NDCG@10 against the sequential yardstick's, and by how much."""
+    ours, theirs = model["ndcg_at_10"], sasrec["ndcg_at_10"]
+    side = "at or above" if ours >= theirs else "**trails**"
+    return (
+        f"- {model['ranker']} vs sasrec: NDCG@10 {ours:.4f} vs {theirs:.4f}, {side} "
+        f"({ours / theirs - 1:+.1%})"
     )
 
 

@@ -27,6 +27,8 @@ from quality_common import (
     model_config,
     multi_vs_single_rows,
     parser,
+    sasrec_row,
+    sasrec_verdict,
     setup_logging,
     table,
     textless,
@@ -120,6 +122,10 @@ def main() -> None:
     verdicts = []
     for r in rows[: len(args.configs.split(","))]:
         verdicts += [f"- {r['ranker']}:", *goal_verdicts(r, base, goals)]
+    if not args.no_sasrec:
+        sequential = sasrec_row(snapshot, split, exam, tuning, tuning_exam, SHOWN)
+        rows.append(sequential)
+        verdicts.append(sasrec_verdict(rows[0], sequential))
     lines = [
         f"Demo scale {args.scale:g}: {len(snapshot.users)} users, {len(snapshot.items)} items, "
         f"{len(snapshot.events)} events; holdout {days} days ({exam.evaluable_users} users, "

@@ -30,6 +30,8 @@ from quality_common import (
     multi_vs_single_rows,
     parser,
     per_user_holdout,
+    sasrec_row,
+    sasrec_verdict,
     setup_logging,
     split_of,
     table,
@@ -104,6 +106,10 @@ def main() -> None:
     verdicts = []
     for r in rows[: len(args.architectures.split(","))]:
         verdicts += [f"- {r['ranker']}:", *goal_verdicts(r, base, goals)]
+    if not args.no_sasrec:
+        sequential = sasrec_row(snapshot, split, exam, tuning, tuning_exam, SHOWN)
+        rows.append(sequential)
+        verdicts.append(sasrec_verdict(rows[0], sequential))
     lines = [
         f"{len(snapshot.users)} users, {len(snapshot.items)} artists, {len(snapshot.events)} "
         f"plays, {len(snapshot.friends)} friend pairs; seeds {args.seeds} (medians).",

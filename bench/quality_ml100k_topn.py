@@ -32,6 +32,8 @@ from quality_common import (
     model_config,
     parser,
     per_user_holdout,
+    sasrec_row,
+    sasrec_verdict,
     setup_logging,
     split_of,
     table,
@@ -138,6 +140,9 @@ def main() -> None:
         row["epochs"] = " ".join(str(r["epochs"]) for r in runs)
         model_rows.append(row)
 
+    sequential = None
+    if not args.no_sasrec:
+        sequential = sasrec_row(snapshot, split, exam, tuning, tuning_exam, SHOWN)
     best_baseline = max(rows, key=lambda r: r["ndcg_at_10"] or 0)
     if not model_rows:  # --architectures none: the baselines alone
         best = max(rows, key=lambda r: r["ndcg_at_10"] or 0)
@@ -163,7 +168,7 @@ def main() -> None:
         f"{exam.evaluable_users} users); validation: last 20% of each user's training events. "
         f"Baselines took {baseline_seconds:.0f} s together (tuning included).",
         "",
-        table(model_rows + rows),
+        table(model_rows + rows + ([] if sequential is None else [sequential])),
         "",
         f"Best of ours: **{best_model['ranker']}** NDCG@10 {best_model['ndcg_at_10']:.4f} vs best "
         f"baseline {best_baseline['ranker']} {best_baseline['ndcg_at_10']:.4f}: "
@@ -179,6 +184,8 @@ def main() -> None:
             + ("reached." if best_model["ndcg_at_10"] >= target else "**missed**.")
         ),
     ]
+    if sequential is not None:
+        lines.append(sasrec_verdict(best_model, sequential))
     best_recall = max(rows, key=lambda r: r["recall_at_10"] or 0)
     lines.append(
         f"Recall@10: ours {best_model['recall_at_10']:.4f} vs best baseline "

@@ -139,6 +139,7 @@ class Recommender:
                 f"are {snapshot.text_dim}: was the embedding model changed? Retrain first."
             )
         self.follow_items(snapshot.items["item_id"].astype(str).tolist())
+        self.read_texts(snapshot.item_text)
         users_f, items_f = self.space.encode(snapshot, history)
         return users_f.to(self.device), items_f.to(self.device)
 
@@ -150,6 +151,13 @@ class Recommender:
             s = selection(self.term_items, tonight)
             self.set_terms([t.follow(s) for t in self.all_terms()])
         self.term_items = tonight
+
+    def read_texts(self, texts: np.ndarray) -> None:
+        """The text term reads tonight's item text vectors: a new item, or one whose text
+        changed, is scored by it without retraining (its half-life and weight stay)."""
+        term = self.term(TextTerm.name)
+        if isinstance(term, TextTerm):
+            self.terms = [term.reading(texts) if t is term else t for t in self.terms]
 
     def served(
         self, snapshot: Snapshot, history: pd.DataFrame, *, rating: bool = True, social: bool = True

@@ -84,14 +84,18 @@ class TextTerm:
 
     def refit(self, data: TermData) -> TextTerm:
         """The same choice over another fit's items (text vectors are not fitted: read again)."""
-        texts = data.texts if data.texts is not None else np.zeros_like(self.vectors)
+        return self.reading(data.texts if data.texts is not None else np.zeros_like(self.vectors))
+
+    def reading(self, texts: np.ndarray) -> TextTerm:
+        """The same term over the items of `texts` (a night's item text vectors, in its order)."""
         return replace(self, vectors=kept(texts))
 
     def rescaled(self, scale: float) -> TextTerm:
         return replace(self, scale=scale)
 
     def follow(self, selection: sp.csr_matrix) -> TextTerm:
-        """Over another night's items: an item the term never read has no text here (zero)."""
+        """Over another night's items by id (zero for an item it never read, until the night's
+        texts are read: `Recommender.read_texts`)."""
         return replace(self, vectors=follow_rows(selection, self.vectors))
 
     def describe(self) -> str:

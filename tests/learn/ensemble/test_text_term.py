@@ -155,3 +155,20 @@ def test_a_new_item_whose_text_reads_like_the_history_ranks_above_an_unrelated_n
     ).scores(np.arange(N_USERS))
     new = alone[:, len(SHOP) :]
     assert not np.all(new.argmax(axis=1) == np.arange(N_USERS) % 3)
+
+
+def test_a_recommender_reads_tonights_texts_so_a_new_item_is_scored_without_a_refit(
+    shop_texts: np.ndarray,
+) -> None:
+    model, *_ = shop_world(shop_texts)
+    known = len(SHOP)
+    term = TextTerm.of(shop_texts[:known], half_life=1.0, scale=1.0)
+    assert term is not None
+    rec = bare(model, terms=[term.follow(selection(SHOP, SHOP + NEW))])  # tonight: three new
+    history = pd.DataFrame({"user": [0], "item": [0], "event_s": [1.0]})  # the calculator
+    before = rec.terms[0].scorer(history, 1)(np.array([0]))[0]
+    assert not before[known:].any()  # followed by id: no text for the new items yet
+    rec.read_texts(shop_texts)
+    after = rec.terms[0].scorer(history, 1)(np.array([0]))[0]
+    assert after[known:].argmax() == 0  # the graphing calculator, by its text alone
+    assert after[:known] == pytest.approx(before[:known], abs=1e-6)

@@ -61,7 +61,7 @@ def text_profiles(
         (n_users, len(vectors)),
         half_life,
     )
-    return unit_rows(np.asarray(weights @ vectors.astype(np.float64)))
+    return unit_rows(np.asarray(weights.astype(np.float32) @ vectors))  # users x dim: float32
 
 
 @dataclass

@@ -40,6 +40,7 @@ from pipeline.evaluate.baseline_registry import baseline_metrics
 from pipeline.evaluate.exam import Exam
 from pipeline.evaluate.split import temporal_split, validation_split
 from pipeline.landing.demo_data import generate
+from pipeline.landing.demo_text_world import world_of
 
 SHOWN = (
     "recall_at_10",
@@ -74,7 +75,7 @@ def main() -> None:
     setup_logging()
 
     def land(dest: Path) -> None:
-        generate(dest, scale=args.scale, taste=args.taste)
+        generate(dest, scale=args.scale, world=world_of(args.taste))
 
     world = "demo" if args.taste == "themes" else f"demo-{args.taste}"
     snapshot = dataset_night(f"{world}-{args.scale:g}", land, args.work, fresh=args.fresh)

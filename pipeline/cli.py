@@ -63,6 +63,7 @@ def demo_data(
     """Write a deterministic demo shop (with planted bad rows) into DEST. --users, --items and
     --events-per-user give it another shape (many users and items, few events each)."""
     from pipeline.landing.demo_data import DEFAULT_RUN_DATE, DemoShape, generate
+    from pipeline.landing.demo_text_world import world_of
 
     def stage() -> dict[str, Any]:
         day = _date(run_date) or DEFAULT_RUN_DATE
@@ -74,7 +75,7 @@ def demo_data(
             scale=scale,
             nights=nights,
             shape=None if shape == DemoShape() else shape,
-            taste=taste,
+            world=world_of(taste),
         )
 
     _run(stage)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +28,6 @@ from pipeline.landing.folders import prepare_landing, write_csv, write_manifest
 __all__ = ["SQL_ITEM_ID", "SQL_USER_ID", "DemoShop", "generate"]
 
 DEFAULT_RUN_DATE = date(2026, 11, 27)
-TASTES = ("themes", "text")  # the worlds `generate` writes
 
 THEMES: dict[str, tuple[str, ...]] = {
     "astronomy": ("telescope", "galaxy", "nebula", "stargazing", "orbit", "comet", "planets"),
@@ -97,6 +96,8 @@ class DemoShape:
 
 class DemoShop(PlantedDefects):
     """Builds the clean world first, then plants each kind of defect on disjoint rows."""
+
+    taste: ClassVar[str] = "themes"  # where taste lives (`recsys demo-data --taste`)
 
     def __init__(
         self, run_date: date, seed: int, scale: float, shape: DemoShape | None = None
@@ -251,12 +252,12 @@ def generate(
     scale: float = 1.0,
     nights: int = 1,
     shape: DemoShape | None = None,
-    taste: str = "themes",
+    world: type[DemoShop] | None = None,
 ) -> dict[str, Any]:
     """Write the demo shop into `dest` (a landing folder) and return the stage summary.
 
-    `taste`: `themes` (this module's world: a theme per item and user) or `text` (taste in the
-    subjects and levels of the text, `demo_text_world.py`).
+    `world`: the shop to build, `DemoShop` (a theme per item and user) by default, or another
+    world built on it (`demo_text_world.world_of`: taste in the subjects and levels of text).
 
     With `nights` > 1 the shop is the world of the last of `nights` consecutive nights from
     `run_date`, and the events of each of those nights' days are a daily drop of their own
@@ -265,17 +266,9 @@ def generate(
     The manifest lists them under `nights`; its `run_date` stays the first night."""
     if nights < 1:
         raise RecsysError(f"nights must be at least 1, got {nights}")
-    if taste not in TASTES:
-        raise RecsysError(f"unknown demo taste {taste!r}: choose one of {', '.join(TASTES)}")
     prepare_landing(dest)
     first = run_date
-    last = run_date + timedelta(days=nights - 1)
-    if taste == "text":
-        from pipeline.landing.demo_text_world import TextTasteShop  # it builds on this module
-
-        shop: DemoShop = TextTasteShop(last, seed, scale, shape)
-    else:
-        shop = DemoShop(last, seed, scale, shape)
+    shop = (world or DemoShop)(run_date + timedelta(days=nights - 1), seed, scale, shape)
     users = shop.users()
     items = shop.items()
     events = shop.events(users, items)
@@ -310,7 +303,7 @@ def generate(
         "source": "recsys demo-data",
         "seed": seed,
         "scale": scale,
-        "taste": taste,
+        "taste": shop.taste,
         **({"shape": asdict(shape)} if shape is not None else {}),
         "run_date": first.isoformat(),
         **(

@@ -17,10 +17,11 @@ default world's (`DemoShop`).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from pipeline.core.errors import RecsysError
 from pipeline.landing.demo_data import (
     ADJECTIVES,
     CATEGORIES,
@@ -52,6 +53,8 @@ LAUNCH_PULL = 4.0  # how much more a product just released is wanted (fading ove
 
 class TextTasteShop(DemoShop):
     """The default shop's users, items and events, with taste in subjects and levels of text."""
+
+    taste: ClassVar[str] = "text"
 
     def users(self) -> list[dict[str, Any]]:
         rng, rows = self.rng, []
@@ -178,3 +181,13 @@ class TextTasteShop(DemoShop):
                     }
                 )
         return rows
+
+
+WORLDS: dict[str, type[DemoShop]] = {shop.taste: shop for shop in (DemoShop, TextTasteShop)}
+
+
+def world_of(taste: str) -> type[DemoShop]:
+    """The demo shop whose taste lives where `taste` says (`recsys demo-data --taste`)."""
+    if taste not in WORLDS:
+        raise RecsysError(f"unknown demo taste {taste!r}: choose one of {', '.join(WORLDS)}")
+    return WORLDS[taste]

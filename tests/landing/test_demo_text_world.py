@@ -12,13 +12,13 @@ import pytest
 
 from pipeline.core.errors import RecsysError
 from pipeline.landing.demo_data import generate
-from pipeline.landing.demo_text_world import SUBJECTS, TextTasteShop
+from pipeline.landing.demo_text_world import SUBJECTS, TextTasteShop, world_of
 from tests.landing.test_demo_data import digest
 
 
 def test_same_seed_writes_the_same_bytes_and_another_world_than_themes(tmp_path: Path) -> None:
-    generate(tmp_path / "a", seed=3, scale=0.05, taste="text")
-    generate(tmp_path / "b", seed=3, scale=0.05, taste="text")
+    generate(tmp_path / "a", seed=3, scale=0.05, world=TextTasteShop)
+    generate(tmp_path / "b", seed=3, scale=0.05, world=TextTasteShop)
     generate(tmp_path / "c", seed=3, scale=0.05)
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     assert digest(tmp_path / "a")["items.csv"] != digest(tmp_path / "c")["items.csv"]
@@ -34,7 +34,8 @@ def test_same_seed_writes_the_same_bytes_and_another_world_than_themes(tmp_path:
 
 def test_an_unknown_taste_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RecsysError, match="unknown demo taste 'colour'"):
-        generate(tmp_path, taste="colour")
+        world_of("colour")
+    assert world_of("text") is TextTasteShop
 
 
 @pytest.fixture(scope="module")

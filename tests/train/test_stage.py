@@ -22,9 +22,9 @@ from tests.conftest import Night, night_home
 CRIPPLED = {
     "model_options": {"dim": 1},
 }
-# id-based users and no closed-form path: an untrained history-based user is already item-item
-# similarity, the item-item path is EASE (it beat popularity alone on the test night: 0.132 vs
-# 0.125) and the factor path iALS
+# id-based users and no closed-form term: an untrained history-based user is already item-item
+# similarity, the item-item term is EASE (it beat popularity alone on the test night: 0.132 vs
+# 0.125), the factor term iALS and the text term `content_recent`
 CRIPPLED_TRAIN = {
     "lr": 1e-7,
     "max_epochs": 1,
@@ -32,6 +32,7 @@ CRIPPLED_TRAIN = {
     "history_length": 0,
     "item_item_term": "off",
     "factor_term": False,
+    "text_term": False,
 }
 
 

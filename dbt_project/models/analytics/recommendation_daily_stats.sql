@@ -64,8 +64,10 @@ per_run as (
     group by r.run_date
 ),
 
+-- rounded: a parallel sum of doubles differs in its last bits from run to run, and a rerun of
+-- the same night must write the same table
 diversity as (
-    select run_date, 1 - avg(mean_similarity) as mean_intra_list_diversity
+    select run_date, round(1 - avg(mean_similarity), 9) as mean_intra_list_diversity
     from pair_similarity
     group by run_date
 ),

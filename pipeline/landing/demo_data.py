@@ -115,19 +115,22 @@ class DemoShop(PlantedDefects):
         }
 
     # ---- the clean world -------------------------------------------------------------------
+    def user_taste(self) -> str:
+        """Draw the next user's taste (kept for their events) and return their profile text."""
+        rng = self.rng
+        themes = rng.choice(len(THEMES), size=rng.integers(1, 3), replace=False).tolist()
+        self.user_themes.append(themes)
+        words = [str(rng.choice(THEMES[self.theme_names[t]])) for t in themes]
+        names = [self.theme_names[t] for t in themes]
+        if rng.random() < 0.75:
+            return f"I love {' and '.join(names)}; lately into {', '.join(words)}."
+        return ""
+
     def users(self) -> list[dict[str, Any]]:
         rng, rows = self.rng, []
-        self.user_themes = []
+        self.user_themes = []  # per user: the themes they love (the friend graph reads them)
         for i in range(self.size.users):
-            themes = rng.choice(len(THEMES), size=rng.integers(1, 3), replace=False).tolist()
-            self.user_themes.append(themes)
-            words = [str(rng.choice(THEMES[self.theme_names[t]])) for t in themes]
-            names = [self.theme_names[t] for t in themes]
-            profile = (
-                f"I love {' and '.join(names)}; lately into {', '.join(words)}."
-                if rng.random() < 0.75
-                else ""
-            )
+            profile = self.user_taste()
             signup = self.end - timedelta(days=int(rng.integers(200, 1500)))
             rows.append(
                 {

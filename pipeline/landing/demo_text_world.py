@@ -25,9 +25,7 @@ from pipeline.core.errors import RecsysError
 from pipeline.landing.demo_data import (
     ADJECTIVES,
     CATEGORIES,
-    OCCUPATIONS,
     SQL_ITEM_ID,
-    SQL_USER_ID,
     THEMES,
     DemoShop,
 )
@@ -46,6 +44,7 @@ LEVEL_PROFILES = (
     ("getting better at", "a keen amateur in", "past the basics of"),
     ("an expert in", "deep into", "a seasoned hand at"),
 )
+THEME_INDEX = {name: k for k, name in enumerate(THEMES)}
 FOLLOW_SUBJECT = 0.55  # chance the next product is about the subject of the last one
 FROM_TASTE = 0.35  # else: chance it is about one of the user's loved subjects (else: popular)
 LAUNCH_PULL = 4.0  # how much more a product just released is wanted (fading over `launch_days`)
@@ -57,38 +56,22 @@ class TextTasteShop(DemoShop):
     taste: ClassVar[str] = "text"
 
     def users(self) -> list[dict[str, Any]]:
-        rng, rows = self.rng, []
         self.user_subjects: list[list[int]] = []
         self.user_level: list[int] = []
-        self.user_themes = []  # the default world's friend graph reads themes
-        theme_index = {name: k for k, name in enumerate(THEMES)}
-        for i in range(self.size.users):
-            loved = rng.choice(len(SUBJECTS), size=int(rng.integers(1, 4)), replace=False)
-            level = int(rng.integers(3))
-            self.user_subjects.append(loved.tolist())
-            self.user_level.append(level)
-            self.user_themes.append(sorted({theme_index[SUBJECTS[s][0]] for s in loved}))
-            words = [SUBJECTS[s][1] for s in loved]
-            profile = ""
-            if rng.random() < 0.75:
-                says = str(rng.choice(LEVEL_PROFILES[level]))
-                profile = f"I'm {says} {' and '.join(words)}."
-            signup = self.end - timedelta(days=int(rng.integers(200, 1500)))
-            rows.append(
-                {
-                    "user_id": f"u{i + 1:05d}",
-                    "age": str(int(np.clip(rng.normal(38, 12), 16, 85))),
-                    "gender": str(
-                        rng.choice(["f", "m", "nonbinary", ""], p=[0.47, 0.47, 0.03, 0.03])
-                    ),
-                    "occupation": str(rng.choice(OCCUPATIONS)),
-                    "signup_ts": iso_utc(signup),
-                    "profile_text": profile,
-                }
-            )
-        rows[7]["user_id"] = SQL_USER_ID
-        self.plant("users", "sql_shaped_id", 1)
-        return rows
+        return super().users()
+
+    def user_taste(self) -> str:
+        """Loved subjects and a level; most profiles say them in their own words."""
+        rng = self.rng
+        loved = rng.choice(len(SUBJECTS), size=int(rng.integers(1, 4)), replace=False)
+        level = int(rng.integers(3))
+        self.user_subjects.append(loved.tolist())
+        self.user_level.append(level)
+        self.user_themes.append(sorted({THEME_INDEX[SUBJECTS[s][0]] for s in loved}))
+        if rng.random() < 0.75:
+            says = str(rng.choice(LEVEL_PROFILES[level]))
+            return f"I'm {says} {' and '.join(SUBJECTS[s][1] for s in loved)}."
+        return ""
 
     def items(self) -> list[dict[str, Any]]:
         rng, rows, size = self.rng, [], self.size
@@ -110,7 +93,7 @@ class TextTasteShop(DemoShop):
                 release = self.end + timedelta(days=float(rng.uniform(1, 10)))  # not yet released
             self.item_subject.append(subject)
             self.item_level.append(level)
-            self.item_theme.append(list(THEMES).index(theme))
+            self.item_theme.append(THEME_INDEX[theme])
             self.item_release.append(release)
             lead = str(rng.choice(LEVEL_TITLES[level]))
             rows.append(

@@ -248,7 +248,13 @@ def setup_logging() -> None:
     for noisy in ("pipeline", "py4j", "mlflow", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("pipeline.learn.ensemble.fit").setLevel(logging.INFO)  # one line per epoch
-    for chosen in ("item_item_term", "factor_term", "text_term"):  # what was chosen
+    for chosen in (
+        "item_item_term",
+        "factor_term",
+        "transition_term",
+        "text_term",
+        "scaled_search",
+    ):  # what was chosen
         logging.getLogger(f"pipeline.learn.ensemble.{chosen}").setLevel(logging.INFO)
     logging.getLogger("pipeline.learn.towers.social_blend").setLevel(logging.INFO)
 

@@ -91,6 +91,12 @@ class TrainSettings(BaseModel):
         validation_alias=AliasChoices("factor_term", "factor_path"),
         description="Add iALS (users folded in) to the interaction score if it helps.",
     )
+    transition_term: bool = Field(
+        default=True,
+        description="Add the transition term to the interaction score if it helps: what "
+        "followed the user's latest items in other users' sequences (a first-order Markov "
+        "chain over items; half-life and weight chosen on validation).",
+    )
     text_term: bool = Field(
         default=True,
         description="Add the text term to the interaction score if it helps: each item's text "

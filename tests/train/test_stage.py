@@ -32,6 +32,7 @@ CRIPPLED_TRAIN = {
     "history_length": 0,
     "item_item_term": "off",
     "factor_term": False,
+    "transition_term": False,
     "text_term": False,
 }
 

@@ -184,6 +184,7 @@ class Trainer:
                 validation,
                 item_item=cfg.item_item_term,
                 factors=cfg.factor_term,
+                transition=cfg.transition_term,
                 text=cfg.text_term,
                 rating=cfg.rating_term and active["rating"],
                 seed=cfg.seed,

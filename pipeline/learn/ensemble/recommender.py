@@ -34,6 +34,7 @@ from pipeline.learn.ensemble.rating_term import RatingTerm, UserRatings
 from pipeline.learn.ensemble.term_alignment import selection
 from pipeline.learn.ensemble.term_data import TermData
 from pipeline.learn.ensemble.text_term import TextTerm
+from pipeline.learn.ensemble.transition_term import TransitionTerm
 from pipeline.learn.towers.feature_space import FeatureSpace
 from pipeline.learn.towers.model import (
     RATING_HIGH,
@@ -80,7 +81,12 @@ class InteractionTerm(Term, Protocol):
 
 
 # Every kind of score term, in the order they are summed (a new term: one class, one entry).
-INTERACTION_TERMS: tuple[type[InteractionTerm], ...] = (ItemItemTerm, FactorTerm, TextTerm)
+INTERACTION_TERMS: tuple[type[InteractionTerm], ...] = (
+    ItemItemTerm,
+    FactorTerm,
+    TransitionTerm,
+    TextTerm,
+)
 TERM_TYPES: tuple[type[Term], ...] = (*INTERACTION_TERMS, RatingTerm)
 
 

@@ -3,8 +3,9 @@
 - interaction: the item-item term (`item_item.py`: EASE or ItemKNN over the recency-weighted
   history) and the factor term (`factor_term.py`: iALS, users folded in), each added to the
   towers' dot product with a weight chosen on validation;
-  and the text term (`text_term.py`: each item's text against the user's recency-weighted
-  history of text vectors);
+  the transition term (`transition_term.py`: what followed the user's latest items in other
+  users' sequences); and the text term (`text_term.py`: each item's text against the user's
+  recency-weighted history of text vectors);
 - rating: the neighbourhood and factor blend of `rating_term.py`.
 
 Each is chosen on the validation slice with members fitted on the events before it, then, like
@@ -31,10 +32,16 @@ from pipeline.learn.ensemble.rating_term import MIN_VALIDATION, choose_rating_te
 from pipeline.learn.ensemble.recommender import InteractionTerm, Recommender
 from pipeline.learn.ensemble.term_data import TermData
 from pipeline.learn.ensemble.text_term import TEXT_WEIGHTS, choose_text_term
+from pipeline.learn.ensemble.transition_term import TRANSITION_WEIGHTS, choose_transition_term
 from pipeline.learn.ensemble.validation import ValidationSlice
 
 # each interaction term's grid of weights, relative to the spread of what it is added to
-WEIGHT_GRIDS = {"item_item": ITEM_ITEM_WEIGHTS, "factor": FACTOR_WEIGHTS, "text": TEXT_WEIGHTS}
+WEIGHT_GRIDS = {
+    "item_item": ITEM_ITEM_WEIGHTS,
+    "factor": FACTOR_WEIGHTS,
+    "transition": TRANSITION_WEIGHTS,
+    "text": TEXT_WEIGHTS,
+}
 
 
 def choose_terms(
@@ -47,12 +54,13 @@ def choose_terms(
     item_item: str,
     factors: bool,
     rating: bool,
+    transition: bool = True,
     text: bool = True,
     seed: int,
     chosen: dict[str, float] | None = None,
 ) -> float:
-    """Choose each term on the validation slice (`item_item`: its kind, `factors`, `text`,
-    `rating`: whether to try them), each on the towers plus the terms chosen before it; set
+    """Choose each term on the validation slice (`item_item`: its kind, `factors`,
+    `transition`, `text`, `rating`: whether to try them), each on the towers plus the terms chosen before it; set
     them on `rec`, then refit them on `events` and `validation` together. Returns the validation NDCG@10 of the towers plus the chosen interaction terms;
     `chosen` gets the grid choices a baseline twin reuses (the item-item term's search makes
     the `ease` or `itemknn` baseline's, `choose_factor_term` the `mf` one's, the rating term
@@ -65,6 +73,10 @@ def choose_terms(
         choose_factor_term(judge, events, shape, base, texts, seed, chosen) if factors else None
     )
     picked: list[InteractionTerm] = [t for t in (item_term, factor) if t is not None]
+    if transition:
+        below = _total(picked, events, shape[0])
+        order = choose_transition_term(judge, events, shape, below)
+        picked += [] if order is None else [order]
     if text:
         below = _total(picked, events, shape[0])
         text_term = choose_text_term(judge, events, shape[0], texts, below)

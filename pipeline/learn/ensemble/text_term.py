@@ -14,7 +14,6 @@ the choices, so the term is only used where it helps.
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -22,14 +21,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.data.choice import Best
 from pipeline.learn.data.history import recency_matrix
 from pipeline.learn.data.ranking import PairFn, ScoreFn
-from pipeline.learn.ensemble.judge import ColdGuard, Judge
+from pipeline.learn.ensemble.judge import Judge
+from pipeline.learn.ensemble.scaled_search import choose_scaled
 from pipeline.learn.ensemble.term_alignment import follow_rows
 from pipeline.learn.ensemble.term_data import TermData
-
-log = logging.getLogger(__name__)
 
 # the grids `choose_text_term` searches: half-lives in positions back from the latest item (0.01:
 # the latest item alone), weights relative to the spread of the scores the term is added to
@@ -135,40 +132,10 @@ def choose_text_term(
     base: ScoreFn | None,
 ) -> TextTerm | None:
     """The (half-life, weight) whose sum with the towers and `base` (the terms chosen before it)
-    ranks the validation slice best, under the cold-item guard; None when none beats the sum
-    without it, or no item has text."""
+    ranks the validation slice best, under the cold-item guard (`scaled_search.py`); None when
+    none beats the sum without it, or no item has text."""
     unit = TextTerm.of(texts, TEXT_HALF_LIVES[0], 1.0)
     if unit is None or not len(events):
         return None
-    base = None if base is None else judge.cached(base)  # read again for every choice
-    before, before_cold = judge.judged(base)
-    spread = judge.spread(None if base is None else lambda r: judge.towers(r) + base(r))
-    best: Best[TextTerm] = Best(before, allows=ColdGuard.of(judge).allows)
-    for half_life in TEXT_HALF_LIVES:
-        scores = judge.cached(TextTerm(half_life, 1.0, unit.vectors).scorer(events, n_users))
-        own = judge.spread(scores)
-        if own <= 0 or spread <= 0:
-            continue
-        for weight in TEXT_WEIGHTS:
-            scale = weight * spread / own
-
-            def extra(rows: np.ndarray, s: float = scale, u: ScoreFn = scores) -> np.ndarray:
-                term = u(rows) * np.float32(s)
-                return term if base is None else term + base(rows)
-
-            score, cold = judge.judged(extra)
-            log.debug(
-                "text term half-life %g, weight %g: NDCG@10 %.4f, cold %.4f",
-                *(half_life, weight, score, cold),
-            )
-            best.offer(score, TextTerm(half_life, scale, unit.vectors), cold)
-    chosen = best.choice
-    if chosen is None:
-        log.info("text term: none chosen (%.4f without it on validation)", before)
-    else:
-        log.info(
-            "text term: half-life %g, scale %.4g: validation NDCG@10 %.4f (%.4f without it, "
-            "cold recall %.4f)",
-            *(chosen.half_life, chosen.scale, best.score, before, before_cold),
-        )
-    return chosen
+    units = (TextTerm(h, 1.0, unit.vectors) for h in TEXT_HALF_LIVES)
+    return choose_scaled("text", judge, events, n_users, units, TEXT_WEIGHTS, base)

@@ -37,6 +37,7 @@ class TrainConfig:
     history_horizon_days: float  # a cut's targets: the items taken this soon after it (0: all)
     item_item_term: str  # "auto", "ease", "itemknn" or "off" (`ensemble/item_item_term.py`)
     factor_term: bool = True  # the interaction's iALS term (`ensemble/factor_term.py`)
+    transition_term: bool = True  # the interaction's order term (`ensemble/transition_term.py`)
     text_term: bool = True  # the interaction's text term (`ensemble/text_term.py`)
     rating_term: bool = True  # the rating's neighbourhood blend (`ensemble/rating_term.py`)
     warm_lr: float = 1e-3  # a warm fit's learning rate

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import torch
 
 from pipeline.learn.data.history import history_ratings, history_rows
+from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.rating_term import RatingTerm
 from pipeline.learn.ensemble.recommender import Recommender, Scores
 from pipeline.learn.towers.feature_space import FeatureSpace
@@ -47,6 +50,22 @@ def tiny_model(
         release_s=torch.zeros(n_items, dtype=torch.float64),
     )
     return MultiTaskModel(cfg), users, items
+
+
+def night_of(n_users: int, item_text: np.ndarray, events: pd.DataFrame) -> Snapshot:
+    """A night of `n_users` users (no profile text, no friends) and as many items as `item_text`
+    rows (released from the start), holding `events`."""
+    n_items = len(item_text)
+    return Snapshot(
+        run_date=date(2026, 1, 1),
+        embedding_model="test",
+        users=pd.DataFrame({"user_id": [f"u{i}" for i in range(n_users)]}),
+        items=pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "release_s": 0.0}),
+        user_text=np.zeros((n_users, item_text.shape[1]), np.float32),
+        item_text=item_text,
+        events=events,
+        friends=np.zeros((0, 2), np.int64),
+    )
 
 
 def bare(model: MultiTaskModel, **terms: object) -> Recommender:

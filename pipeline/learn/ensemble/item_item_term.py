@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -29,7 +28,13 @@ from pipeline.learn.algorithms.itemknn import ITEMKNN_KS, ItemKNN, top_per_row
 from pipeline.learn.algorithms.text_lending import lend_to_cold
 from pipeline.learn.data.choice import Best
 from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix, recency_matrix
-from pipeline.learn.data.ranking import ScoreFn
+from pipeline.learn.data.ranking import PairFn, ScoreFn
+from pipeline.learn.ensemble.history_matrix import (
+    csr_arrays,
+    csr_of,
+    history_pair_scorer,
+    history_scorer,
+)
 from pipeline.learn.ensemble.judge import ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_square
 from pipeline.learn.ensemble.term_data import TermData
@@ -139,45 +144,28 @@ class ItemItemTerm:
 
     def scorer_of(self, history: sp.csr_matrix) -> ScoreFn:
         """`scorer` from the users' recency-weighted history already built (`recency_history`)."""
-        h = history * np.float32(self.scale)
-        return timed(ITEM_ITEM)(
-            lambda rows: np.asarray((h[rows] @ self.weights).toarray(), dtype=np.float32)
-        )
+        return timed(ITEM_ITEM)(history_scorer(history * np.float32(self.scale), self.weights))
 
-    def pair_scorer(
-        self, events: pd.DataFrame, n_users: int
-    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def pair_scorer(self, events: pd.DataFrame, n_users: int) -> PairFn:
         """(user rows, item rows) -> the term's term of each pair."""
         h = self.recency_history(events, n_users) * np.float32(self.scale)
-        weights_t = self.weights.T.tocsr()
-
-        def pairs(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-            return np.asarray(h[users].multiply(weights_t[items]).sum(axis=1), np.float32).ravel()
-
-        return pairs
+        return history_pair_scorer(h, self.weights)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        w = self.weights.tocsr()
         np.savez_compressed(
             buffer,
             meta=np.array([self.param, self.half_life, self.scale], dtype=np.float64),
             kind=np.array(self.kind),
-            data=w.data,
-            indices=w.indices,
-            indptr=w.indptr,
-            shape=np.array(w.shape),
+            **csr_arrays(self.weights),
         )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ItemItemTerm:
         with np.load(io.BytesIO(raw)) as f:
-            weights = sp.csr_matrix(
-                (f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"].tolist())
-            )
             param, half_life, scale = f["meta"].tolist()
-            return cls(str(f["kind"]), param, half_life, scale, weights)
+            return cls(str(f["kind"]), param, half_life, scale, csr_of(f))
 
 
 def choose_item_item_term(

@@ -30,6 +30,7 @@ from pipeline.learn.algorithms.biases import REG_USER, fit_biases
 from pipeline.learn.algorithms.itemknn import top_per_row
 from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.history import rating_matrix
+from pipeline.learn.ensemble.history_matrix import csr_arrays, csr_of
 from pipeline.learn.ensemble.term_alignment import follow_rows, follow_square
 from pipeline.learn.ensemble.term_data import TermData
 
@@ -55,13 +56,9 @@ class UserRatings:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        r = self.residuals.tocsr()
         np.savez_compressed(
             buffer,
-            data=r.data,
-            indices=r.indices,
-            indptr=r.indptr,
-            shape=np.asarray(r.shape),
+            **csr_arrays(self.residuals),
             bias=self.bias,
             factors=self.factors,
         )
@@ -70,8 +67,7 @@ class UserRatings:
     @classmethod
     def from_bytes(cls, raw: bytes) -> UserRatings:
         z = np.load(io.BytesIO(raw))
-        shape = tuple(int(s) for s in z["shape"])
-        residuals = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
+        residuals = csr_of(z)
         rated = residuals.copy()
         rated.data = np.ones_like(rated.data)
         return cls(residuals, rated, z["bias"], z["factors"])
@@ -230,15 +226,11 @@ class RatingTerm:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        n = self.neighbours.tocsr()
         np.savez_compressed(
             buffer,
             mean=np.float64(self.mean),
             item_bias=self.item_bias,
-            data=n.data,
-            indices=n.indices,
-            indptr=n.indptr,
-            shape=np.asarray(n.shape),
+            **csr_arrays(self.neighbours),
             factor_items=self.factor_items,
             factor_mean=np.float64(self.factor_mean),
             factor_lam=np.float64(self.factor_lam),
@@ -249,9 +241,7 @@ class RatingTerm:
     @classmethod
     def from_bytes(cls, raw: bytes) -> RatingTerm:
         z = np.load(io.BytesIO(raw))
-        neighbours = sp.csr_matrix(
-            (z["data"], z["indices"], z["indptr"]), shape=tuple(int(s) for s in z["shape"])
-        )
+        neighbours = csr_of(z)
         return cls(
             float(z["mean"]),
             z["item_bias"],

@@ -24,6 +24,12 @@ import scipy.sparse as sp
 from pipeline.learn.algorithms.transitions import transition_matrix
 from pipeline.learn.data.history import recency_matrix
 from pipeline.learn.data.ranking import PairFn, ScoreFn
+from pipeline.learn.ensemble.history_matrix import (
+    csr_arrays,
+    csr_of,
+    history_pair_scorer,
+    history_scorer,
+)
 from pipeline.learn.ensemble.judge import Judge
 from pipeline.learn.ensemble.scaled_search import choose_scaled
 from pipeline.learn.ensemble.term_alignment import follow_square
@@ -86,38 +92,22 @@ class TransitionTerm:
 
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
         """user rows -> the term of every item, from the users' histories in `events`."""
-        h, matrix = self.history(events, n_users), self.matrix
-        return lambda rows: np.asarray((h[rows] @ matrix).toarray(), dtype=np.float32)
+        return history_scorer(self.history(events, n_users), self.matrix)
 
     def pair_scorer(self, events: pd.DataFrame, n_users: int) -> PairFn:
-        h, matrix_t = self.history(events, n_users), self.matrix.T.tocsr()
-
-        def pairs(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-            return np.asarray(h[users].multiply(matrix_t[items]).sum(axis=1), np.float32).ravel()
-
-        return pairs
+        return history_pair_scorer(self.history(events, n_users), self.matrix)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        m = self.matrix.tocsr()
-        np.savez_compressed(
-            buffer,
-            meta=np.array([self.half_life, self.scale], dtype=np.float64),
-            data=m.data,
-            indices=m.indices,
-            indptr=m.indptr,
-            shape=np.array(m.shape),
-        )
+        meta = np.array([self.half_life, self.scale], dtype=np.float64)
+        np.savez_compressed(buffer, meta=meta, **csr_arrays(self.matrix))
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TransitionTerm:
         with np.load(io.BytesIO(raw)) as f:
-            matrix = sp.csr_matrix(
-                (f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"].tolist())
-            )
             half_life, scale = f["meta"].tolist()
-            return cls(half_life, scale, matrix)
+            return cls(half_life, scale, csr_of(f))
 
 
 def choose_transition_term(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -28,7 +27,7 @@ from pipeline.learn.ensemble.item_item_term import (
 from pipeline.learn.ensemble.terms import rescale_terms
 from pipeline.learn.ensemble.validation import ValidationSlice
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
-from tests.learn.tiny_model import bare, tiny_model
+from tests.learn.tiny_model import bare, night_of, tiny_model
 
 
 def test_top_per_row_keeps_the_largest_weights_in_magnitude() -> None:
@@ -93,16 +92,8 @@ def paired_world() -> tuple[
         {"user": later, "item": second[later], "event_s": 30.0, "rating": np.nan}
     )
     model, users, items = tiny_model(fit_events, N_USERS, N_ITEMS)
-    snapshot = Snapshot(
-        run_date=date(2026, 1, 1),
-        embedding_model="test",
-        users=pd.DataFrame({"user_id": [f"u{i}" for i in range(N_USERS)]}),
-        items=pd.DataFrame({"item_id": [f"i{i}" for i in range(N_ITEMS)], "release_s": 0.0}),
-        user_text=np.zeros((N_USERS, 3), np.float32),
-        item_text=np.zeros((N_ITEMS, 3), np.float32),
-        events=pd.concat([fit_events, validation], ignore_index=True),
-        friends=np.zeros((0, 2), np.int64),
-    )
+    everything = pd.concat([fit_events, validation], ignore_index=True)
+    snapshot = night_of(N_USERS, np.zeros((N_ITEMS, 3), np.float32), everything)
     return model, users, items, snapshot, fit_events, validation
 
 

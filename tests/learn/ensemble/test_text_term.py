@@ -4,7 +4,6 @@ a new item whose text reads like a user's history ranked by the model above one 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ from pipeline.learn.ensemble.terms import choose_terms
 from pipeline.learn.ensemble.text_term import TEXT_HALF_LIVES, TextTerm, choose_text_term
 from pipeline.learn.ensemble.validation import ValidationSlice
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
-from tests.learn.tiny_model import bare, tiny_model
+from tests.learn.tiny_model import bare, night_of, tiny_model
 
 
 def test_scores_are_the_unit_recency_weighted_text_history_against_each_item() -> None:
@@ -96,16 +95,7 @@ def shop_world(
     )
     n_items = len(texts)
     model, users_f, items_f = tiny_model(fit_events, N_USERS, n_items)
-    snapshot = Snapshot(
-        run_date=date(2026, 1, 1),
-        embedding_model="test",
-        users=pd.DataFrame({"user_id": [f"u{i}" for i in range(N_USERS)]}),
-        items=pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "release_s": 0.0}),
-        user_text=np.zeros((N_USERS, texts.shape[1]), np.float32),
-        item_text=texts,
-        events=pd.concat([fit_events, validation], ignore_index=True),
-        friends=np.zeros((0, 2), np.int64),
-    )
+    snapshot = night_of(N_USERS, texts, pd.concat([fit_events, validation], ignore_index=True))
     return model, users_f, items_f, snapshot, fit_events, validation
 
 

@@ -3,14 +3,11 @@ choice where the order of a history says what comes next."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.recommender import INTERACTION_TERMS, Recommender
 from pipeline.learn.ensemble.term_alignment import selection
 from pipeline.learn.ensemble.term_data import TermData
@@ -21,7 +18,7 @@ from pipeline.learn.ensemble.transition_term import (
     choose_transition_term,
 )
 from pipeline.learn.ensemble.validation import ValidationSlice
-from tests.learn.tiny_model import TEXT_DIM, bare, tiny_model
+from tests.learn.tiny_model import TEXT_DIM, bare, night_of, tiny_model
 
 # item 0 -> 1 (twice), 0 -> 2 (once), 1 -> 2 (once): rows 0 and 1 of the chain, window 1
 CHAIN_EVENTS = pd.DataFrame(
@@ -90,16 +87,8 @@ def cycle_world() -> tuple:
         {"user": np.arange(N_USERS), "item": (start + 3) % N_ITEMS, "event_s": 40.0}
     ).assign(rating=np.nan)
     model, users_f, items_f = tiny_model(fit_events, N_USERS, N_ITEMS)
-    snapshot = Snapshot(
-        run_date=date(2026, 1, 1),
-        embedding_model="test",
-        users=pd.DataFrame({"user_id": [f"u{i}" for i in range(N_USERS)]}),
-        items=pd.DataFrame({"item_id": [f"i{i}" for i in range(N_ITEMS)], "release_s": 0.0}),
-        user_text=np.zeros((N_USERS, TEXT_DIM), np.float32),
-        item_text=np.zeros((N_ITEMS, TEXT_DIM), np.float32),
-        events=pd.concat([fit_events, validation], ignore_index=True),
-        friends=np.zeros((0, 2), np.int64),
-    )
+    everything = pd.concat([fit_events, validation], ignore_index=True)
+    snapshot = night_of(N_USERS, np.zeros((N_ITEMS, TEXT_DIM), np.float32), everything)
     return model, users_f, items_f, snapshot, fit_events, validation
 
 

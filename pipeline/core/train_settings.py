@@ -24,11 +24,11 @@ class TrainSettings(BaseModel):
         "events budget allows (x allowed / RECSYS_TRAIN_MAX_EPOCHS, at least 1).",
     )
     epoch_event_budget: float = Field(
-        default=4e6,
+        default=3e6,
         gt=0,
         description="A fit trains at most this many events x epochs (at least one epoch): a "
-        "large night trains fewer passes (1.1M training events: 3), decided by its size, never "
-        "by a clock. Nights up to 133k events keep RECSYS_TRAIN_MAX_EPOCHS.",
+        "large night trains fewer passes (1.1M training events: 2), decided by its size, never "
+        "by a clock. Nights up to 100k events keep RECSYS_TRAIN_MAX_EPOCHS.",
     )
     distributed_processes: int = Field(
         default=0,

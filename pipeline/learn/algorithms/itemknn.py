@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from pipeline.core.stopwatch import ITEM_ITEM, timed
 
@@ -90,17 +91,19 @@ def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int, chunk: int = 1024)
     cut without densifying (ties to the lower column)."""
     if sp.issparse(weights):
         return _top_per_sparse_row(sp.csr_matrix(weights, dtype=np.float32), keep)
-    parts = []
-    for start in range(0, weights.shape[0], chunk):
-        block = weights[start : start + chunk]
-        dense = np.array(block.toarray() if sp.issparse(block) else block, dtype=np.float32)
-        if keep < dense.shape[1]:
-            dropped = np.argpartition(-np.abs(dense), keep, axis=1)[:, keep:]
-            np.put_along_axis(dense, dropped, 0.0, axis=1)
-        parts.append(sp.csr_matrix(dense))
-    out = (
-        sp.vstack(parts, format="csr") if parts else sp.csr_matrix(weights.shape, dtype=np.float32)
-    )
+    n_rows, width = weights.shape
+    keep = min(keep, width)
+    columns = np.empty((n_rows, keep), np.int64)
+    for start in range(0, n_rows, chunk):
+        block = np.asarray(weights[start : start + chunk], dtype=np.float32)
+        # torch's top-k runs on every core; numpy's argpartition on one (a dense 12,560-item
+        # EASE took 23 s to cut on 2 cores). Which of equal magnitudes is kept is arbitrary
+        # but fixed, as argpartition's was.
+        top = torch.topk(torch.from_numpy(np.abs(block)), keep, dim=1, sorted=False).indices
+        columns[start : start + len(block)] = np.sort(top.numpy(), axis=1)
+    rows = np.repeat(np.arange(n_rows), keep)
+    values = np.asarray(weights, dtype=np.float32)[rows, columns.ravel()]
+    out = sp.csr_matrix((values, columns.ravel(), np.arange(n_rows + 1) * keep), (n_rows, width))
     out.eliminate_zeros()
     return out
 

@@ -36,6 +36,20 @@ def test_top_per_row_keeps_the_largest_weights_in_magnitude() -> None:
     np.testing.assert_allclose(kept.toarray(), expected, rtol=1e-6)
 
 
+def test_top_per_row_of_a_dense_matrix_is_each_rows_largest_in_any_chunking() -> None:
+    weights = np.random.default_rng(7).normal(size=(300, 120)).astype(np.float32)
+    expected = np.zeros_like(weights)
+    for row, values in enumerate(weights):
+        top = np.argsort(-np.abs(values))[:17]  # distinct magnitudes: no ties to break
+        expected[row, top] = values[top]
+    for chunk in (1, 64, 1024):
+        kept = top_per_row(weights, 17, chunk=chunk)
+        assert kept.has_sorted_indices and kept.dtype == np.float32
+        np.testing.assert_array_equal(kept.toarray(), expected)
+    # a row narrower than `keep` keeps all of it
+    np.testing.assert_array_equal(top_per_row(weights[:, :5], 17).toarray(), weights[:, :5])
+
+
 def test_auto_is_ease_up_to_its_size_then_itemknn_and_unknown_kinds_are_refused() -> None:
     assert item_item_kind("auto", EASE_MAX_ITEMS) == "ease"
     assert item_item_kind("auto", EASE_MAX_ITEMS + 1) == "itemknn"

@@ -55,3 +55,25 @@ def test_sparse_itemknn_equals_the_dense_definition() -> None:
         np.put_along_axis(expected, cut, 0.0, axis=0)
         got = ItemKNN.fit(x, k).similarity.toarray()
         assert np.allclose(got, expected, atol=1e-6), k
+
+
+def test_scores_from_the_dense_copy_equal_the_sparse_product(monkeypatch) -> None:
+    from pipeline.learn.algorithms import itemknn
+    from pipeline.learn.data.history import binary_matrix, recency_matrix
+
+    rng = np.random.default_rng(3)
+    users, items = rng.integers(0, 60, 900), rng.integers(0, 80, 900)
+    times = rng.random(900) * 1e6
+    x = binary_matrix(users, items, (60, 80))
+    weighted = recency_matrix(users, items, times, (60, 80), half_life=5.0)
+    rows = np.array([0, 7, 59])
+    knn = itemknn.ItemKNN.fit(x, 10)
+    dense = [knn.scores(h, rows) for h in (x, weighted)]  # 80 items: the dense copy
+    assert knn._dense is not None
+    monkeypatch.setattr(itemknn, "ITEMKNN_DENSE_MAX_ITEMS", 79)
+    sparse_fit = itemknn.ItemKNN.fit(x, 10)
+    sparse = [sparse_fit.scores(h, rows) for h in (x, weighted)]
+    assert sparse_fit._dense is None
+    for a, b in zip(dense, sparse, strict=True):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -46,6 +46,10 @@ def test_top_per_row_of_a_dense_matrix_is_each_rows_largest_in_any_chunking() ->
         kept = top_per_row(weights, 17, chunk=chunk)
         assert kept.has_sorted_indices and kept.dtype == np.float32
         np.testing.assert_array_equal(kept.toarray(), expected)
+    # equal magnitudes across the cut go to the lower columns, whatever torch's threads
+    tied = np.array([[0.5, -0.2, 0.2, 0.9, 0.2, -0.2]], dtype=np.float32)
+    expected_tied = np.array([[0.5, -0.2, 0, 0.9, 0, 0]], dtype=np.float32)
+    np.testing.assert_array_equal(top_per_row(tied, 3).toarray(), expected_tied)
     # a row narrower than `keep` keeps all of it
     np.testing.assert_array_equal(top_per_row(weights[:, :5], 17).toarray(), weights[:, :5])
 

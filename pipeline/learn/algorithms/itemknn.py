@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from pipeline.core.stopwatch import ITEM_ITEM, timed
+from pipeline.learn.data.ranking import top_k
 
 # the k grid of the `itemknn` baseline, searched by the item-item term when ItemKNN is its kind
 ITEMKNN_KS = (25, 50, 100, 200, 400, 800)
@@ -105,22 +105,18 @@ def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int, chunk: int = 1024)
     n_rows, width = weights.shape
     keep = min(keep, width)
     columns = np.empty((n_rows, keep), np.int64)
-    deeper = min(keep + 1, width)
+    values = np.empty((n_rows, keep), np.float32)
     for start in range(0, n_rows, chunk):
-        magnitude = np.abs(np.asarray(weights[start : start + chunk], dtype=np.float32))
-        # torch's top-k runs on every core, numpy's argpartition on one (a dense 12,560-item
-        # EASE took 23 s to cut on 2 cores). Which of equal magnitudes torch keeps depends on
-        # its threads, so a row whose keep-th and next magnitudes tie is cut again exactly,
-        # ties to the lower column: the same weights in any process.
-        values, top = torch.topk(torch.from_numpy(magnitude), deeper, dim=1)
-        top = top[:, :keep].numpy()
-        tied = np.flatnonzero((values[:, keep - 1] == values[:, deeper - 1]).numpy())
-        if deeper > keep and len(tied):
-            top[tied] = np.argsort(-magnitude[tied], axis=1, kind="stable")[:, :keep]
-        columns[start : start + len(magnitude)] = np.sort(top, axis=1)
-    rows = np.repeat(np.arange(n_rows), keep)
-    values = np.asarray(weights, dtype=np.float32)[rows, columns.ravel()]
-    out = sp.csr_matrix((values, columns.ravel(), np.arange(n_rows + 1) * keep), (n_rows, width))
+        block = np.asarray(weights[start : start + chunk], dtype=np.float32)
+        # the ranking's top-k: torch's on every core (numpy's argpartition on one took 23 s
+        # for a 12,560-item EASE), equal magnitudes across the cut to the lower column
+        top, _ = top_k(np.abs(block), keep)
+        top.sort(axis=1)
+        columns[start : start + len(block)] = top
+        values[start : start + len(block)] = np.take_along_axis(block, top, axis=1)
+    out = sp.csr_matrix(
+        (values.ravel(), columns.ravel(), np.arange(n_rows + 1) * keep), (n_rows, width)
+    )
     out.eliminate_zeros()
     return out
 

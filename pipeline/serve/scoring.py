@@ -3,8 +3,9 @@
 `Scorer` holds what every chunk reads (the vector tables, seen items, the released catalogue, the
 social vectors), built once per process: once in-process, once per Python worker on Spark. A chunk
 is always the same users (active users in row order, `chunk_size` at a time), so the in-process
-path and the Spark job (`score_job.py`) do the same matrix products on the same rows and return
-the same rows, bit for bit.
+path and the Spark job (`score_job.py`) score the same rows and return the same rows, bit for bit
+(the products are summed in float64, `ranking.products`: a float32 product's last bits depend on
+the thread count, one in a Spark task, every core in a process).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.data.ranking import chunked_top_k, seen_matrix
+from pipeline.learn.data.ranking import chunked_top_k, products, right_side, seen_matrix
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.recommender import Recommender, Scores
 from pipeline.learn.towers.feature_space import text_profiles
@@ -50,6 +51,7 @@ class Scorer:
     active: np.ndarray  # user rows with at least one event, ascending
     released: np.ndarray
     social: np.ndarray  # the vectors whose dot products rank similar users
+    social_t: np.ndarray  # their `right_side`
     top_n: int
     chunk_size: int
     rerank_by_rating: bool
@@ -75,6 +77,7 @@ class Scorer:
                 "lower top_n"
             )
         texts = text_profiles(snapshot, events)  # the social score's text term, where it has one
+        social = night.similar_vectors(texts)
         return cls(
             recommender=recommender,
             snapshot=snapshot,
@@ -82,7 +85,8 @@ class Scorer:
             seen=seen,
             active=np.flatnonzero(np.diff(seen.indptr) > 0),
             released=released,
-            social=night.similar_vectors(texts),
+            social=social,
+            social_t=right_side(social),
             top_n=top_n,
             chunk_size=chunk_size,
             rerank_by_rating=rerank_by_rating,
@@ -133,12 +137,12 @@ class Scorer:
     def _similar(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """People with similar taste: the social head's score (its cosine, plus the text term
         where the night chose one); never the user themself."""
-        s = self.social
+        s, s_t = self.social, self.social_t
         n = len(s)
         k = min(self.top_n, n - 1)
         own = sp.csr_matrix((np.ones(len(rows), bool), (rows, rows)), shape=(n, n))
         ((_, columns, values),) = chunked_top_k(
-            lambda r: s[r] @ s.T, rows, k, exclude=own, chunk_size=len(rows)
+            lambda r: products(s[r], s_t), rows, k, exclude=own, chunk_size=len(rows)
         )
         return (
             np.repeat(rows, k),
@@ -162,7 +166,7 @@ def because_items(
     out = np.empty_like(recommended)
     for r, user in enumerate(users.tolist()):
         past = np.sort(history.indices[history.indptr[user] : history.indptr[user + 1]])
-        similarity = item_text[recommended[r]] @ item_text[past].T  # [k, history]
+        similarity = products(item_text[recommended[r]], item_text[past].T)  # [k, history]
         if has_text[past].any():
             similarity[:, ~has_text[past]] = -np.inf
         out[r] = past[np.argmax(similarity, axis=1)]

@@ -5,10 +5,12 @@ are made of it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+
+from pipeline.learn.data.ranking import products, right_side
 
 # (factors, L2 strength, alpha), searched together (Rendle et al. 2022: dimension and
 # regularisation are what make iALS strong); the middle, (128, 10, 1), is what a fit without a
@@ -46,6 +48,7 @@ class ImplicitMF:
 
     users: np.ndarray  # users x factors
     items: np.ndarray  # items x factors
+    _items_t: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def fit(
@@ -84,7 +87,9 @@ class ImplicitMF:
         return cls.fit(interactions, lam, factors=factors, alpha=alpha)
 
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        return self.users[rows] @ self.items.T
+        if self._items_t is None:
+            self._items_t = right_side(self.items)
+        return products(self.users[rows], self._items_t)
 
 
 def fold_in(items: np.ndarray, lam: float, alpha: float, history: sp.csr_matrix) -> np.ndarray:

@@ -30,7 +30,7 @@ from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, fold_in, mf_grid
 from pipeline.learn.algorithms.text_lending import text_lenders
 from pipeline.learn.data.choice import Best, first_best
 from pipeline.learn.data.history import binary_matrix
-from pipeline.learn.data.ranking import ScoreFn
+from pipeline.learn.data.ranking import ScoreFn, products, right_side
 from pipeline.learn.ensemble.judge import ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_rows
 from pipeline.learn.ensemble.term_data import TermData
@@ -118,7 +118,8 @@ class FactorTerm:
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
         """user rows -> the term's term of every item, users folded in from `events`."""
         x = self.user_factors(events, n_users) * np.float32(self.scale)
-        return lambda rows: x[rows] @ self.items.T
+        items_t = right_side(self.items)
+        return lambda rows: products(x[rows], items_t)
 
     def pair_scorer(
         self, events: pd.DataFrame, n_users: int

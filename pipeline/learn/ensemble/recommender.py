@@ -26,7 +26,14 @@ import scipy.sparse as sp
 import torch
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.data.ranking import PairFn, ScoreFn, pick_pairs, summed
+from pipeline.learn.data.ranking import (
+    PairFn,
+    ScoreFn,
+    pick_pairs,
+    products,
+    right_side,
+    summed,
+)
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.factor_term import FactorTerm
 from pipeline.learn.ensemble.item_item_term import ItemItemTerm
@@ -233,6 +240,7 @@ class Scores:
     _terms: ScoreFn | None = field(default=None, init=False, repr=False)
     _pair_terms: list[PairFn] | None = field(default=None, init=False, repr=False)
     _items_on_device: torch.Tensor | None = field(default=None, init=False, repr=False)
+    _items_t: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
     def n_users(self) -> int:
@@ -241,13 +249,15 @@ class Scores:
     def towers(self, rows: np.ndarray) -> np.ndarray:
         """The towers' interaction score of every item for the user `rows`."""
         towers = self.recommender.towers
+        if self._items_t is None:
+            self._items_t = right_side(self.v)
         if self.user_times is not None:
             assert self.release is not None
             fresh = towers.freshness_at(self.user_times[rows][:, None], self.release[None, :])
-            return self.u[rows] @ self.v.T + fresh
+            return products(self.u[rows], self._items_t) + fresh
         device = self.recommender.device
         if device.type == "cpu":
-            return self.u[rows] @ self.v.T
+            return products(self.u[rows], self._items_t)
         if self._items_on_device is None:  # on the recommender's GPU, moved there once
             self._items_on_device = torch.as_tensor(self.v, device=device)
         users = torch.as_tensor(self.u[rows], device=device)

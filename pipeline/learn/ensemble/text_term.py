@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pipeline.learn.data.history import recency_matrix
-from pipeline.learn.data.ranking import PairFn, ScoreFn
+from pipeline.learn.data.ranking import PairFn, ScoreFn, products, right_side
 from pipeline.learn.ensemble.judge import Judge
 from pipeline.learn.ensemble.scaled_search import choose_scaled
 from pipeline.learn.ensemble.term_alignment import follow_rows
@@ -104,8 +104,8 @@ class TextTerm:
     def scorer(self, events: pd.DataFrame, n_users: int) -> ScoreFn:
         """user rows -> the term of every item, from the users' histories in `events`."""
         p = self.profiles(events, n_users) * np.float32(self.scale)
-        vectors_t = np.ascontiguousarray(self.vectors.T)
-        return lambda rows: p[rows] @ vectors_t
+        vectors_t = right_side(self.vectors)
+        return lambda rows: products(p[rows], vectors_t)
 
     def pair_scorer(self, events: pd.DataFrame, n_users: int) -> PairFn:
         p = self.profiles(events, n_users) * np.float32(self.scale)

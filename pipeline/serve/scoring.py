@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.data.ranking import chunked_top_k, products, right_side, seen_matrix
+from pipeline.learn.data.products import products, right_side
+from pipeline.learn.data.ranking import chunked_top_k, seen_matrix
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.recommender import Recommender, Scores
 from pipeline.learn.towers.feature_space import text_profiles

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from pipeline.core.stopwatch import ITEM_ITEM, timed
+from pipeline.learn.data.products import history_times
 
 # EASE inverts a dense items x items matrix in float32 by Cholesky, in place: ~8 bytes x items^2
 # at the peak (20,000 items: 3.2 GB) and items^3 flops (about 2 minutes per fit at 20,000 items
@@ -61,4 +62,4 @@ class EASE:
 
     @timed(ITEM_ITEM)
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(interactions[rows] @ self.weights, dtype=np.float32)
+        return history_times(interactions[rows], self.weights)

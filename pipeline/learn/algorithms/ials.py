@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.learn.data.ranking import products, right_side
+from pipeline.learn.data.products import products, right_side
 
 # (factors, L2 strength, alpha), searched together (Rendle et al. 2022: dimension and
 # regularisation are what make iALS strong); the middle, (128, 10, 1), is what a fit without a

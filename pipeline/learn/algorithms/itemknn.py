@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.core.stopwatch import ITEM_ITEM, timed
+from pipeline.learn.data.products import history_times
 from pipeline.learn.data.ranking import top_k
 
 # the k grid of the `itemknn` baseline, searched by the item-item term when ItemKNN is its kind
@@ -90,10 +91,10 @@ class ItemKNN:
     @timed(ITEM_ITEM)
     def scores(self, interactions: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         if self.similarity.shape[0] > ITEMKNN_DENSE_MAX_ITEMS:
-            return np.asarray((interactions[rows] @ self.similarity).toarray(), dtype=np.float32)
+            return history_times(interactions[rows], self.similarity)
         if self._dense is None:  # once per fit: a grid scores each fit from several histories
             self._dense = self.similarity.toarray()
-        return np.asarray(interactions[rows] @ self._dense, dtype=np.float32)
+        return history_times(interactions[rows], self._dense)
 
 
 def top_per_row(weights: np.ndarray | sp.spmatrix, keep: int, chunk: int = 1024) -> sp.csr_matrix:

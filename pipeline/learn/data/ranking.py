@@ -33,27 +33,6 @@ def summed(parts: list[ScoreFn]) -> ScoreFn:
     return total
 
 
-def products(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """`left @ right` as float32 scores, summed in float64.
-
-    A float32 BLAS product's last bits depend on the shapes and the thread count (OpenBLAS picks
-    its kernel and splits the work by both), so one user scored in a chunk of 37 users, in one
-    of 2,048, in a Spark task with one thread or a process with two, got different scores in
-    the last bit. The products of float32 numbers are exact in float64 and the float64 sum's
-    error is far below float32's, so the rounded sum is the same whatever the shapes and
-    threads (no difference in 2e8 scores measured), for about 1.7x a float32 product's time.
-    """
-    return np.matmul(
-        left.astype(np.float64, copy=False), right.astype(np.float64, copy=False)
-    ).astype(np.float32)
-
-
-def right_side(vectors: np.ndarray) -> np.ndarray:
-    """`vectors.T` as `products` reads it (float64, contiguous): made once per scorer, not per
-    chunk (converting a transposed view costs more than the product)."""
-    return np.ascontiguousarray(vectors.T, dtype=np.float64)
-
-
 def pick_pairs(
     score_fn: ScoreFn, users: np.ndarray, items: np.ndarray, chunk: int = 1024
 ) -> np.ndarray:

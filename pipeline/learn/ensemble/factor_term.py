@@ -30,7 +30,8 @@ from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, fold_in, mf_grid
 from pipeline.learn.algorithms.text_lending import text_lenders
 from pipeline.learn.data.choice import Best, first_best
 from pipeline.learn.data.history import binary_matrix
-from pipeline.learn.data.ranking import ScoreFn, products, right_side
+from pipeline.learn.data.products import products, right_side
+from pipeline.learn.data.ranking import ScoreFn
 from pipeline.learn.ensemble.judge import ColdGuard, Judge
 from pipeline.learn.ensemble.term_alignment import follow_rows
 from pipeline.learn.ensemble.term_data import TermData

@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from pipeline.learn.data.products import history_times
 from pipeline.learn.data.ranking import PairFn, ScoreFn
 
 
 def history_scorer(history: sp.csr_matrix, matrix: sp.csr_matrix) -> ScoreFn:
     """user rows -> every item's `history @ matrix`, dense float32."""
-    return lambda rows: np.asarray((history[rows] @ matrix).toarray(), dtype=np.float32)
+    return lambda rows: history_times(history[rows], matrix)
 
 
 def history_pair_scorer(history: sp.csr_matrix, matrix: sp.csr_matrix) -> PairFn:

@@ -26,14 +26,8 @@ import scipy.sparse as sp
 import torch
 
 from pipeline.core.errors import RecsysError
-from pipeline.learn.data.ranking import (
-    PairFn,
-    ScoreFn,
-    pick_pairs,
-    products,
-    right_side,
-    summed,
-)
+from pipeline.learn.data.products import products, right_side
+from pipeline.learn.data.ranking import PairFn, ScoreFn, pick_pairs, summed
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.factor_term import FactorTerm
 from pipeline.learn.ensemble.item_item_term import ItemItemTerm

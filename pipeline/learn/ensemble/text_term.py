@@ -22,7 +22,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pipeline.learn.data.history import recency_matrix
-from pipeline.learn.data.ranking import PairFn, ScoreFn, products, right_side
+from pipeline.learn.data.products import products, right_side
+from pipeline.learn.data.ranking import PairFn, ScoreFn
 from pipeline.learn.ensemble.judge import Judge
 from pipeline.learn.ensemble.scaled_search import choose_scaled
 from pipeline.learn.ensemble.term_alignment import follow_rows

@@ -2,15 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
-from pipeline.learn.data.ranking import (
-    chunked_top_k,
-    products,
-    ranked_lists,
-    seen_matrix,
-    top_k,
-)
+from pipeline.learn.data.ranking import chunked_top_k, ranked_lists, seen_matrix, top_k
 
 
 def test_top_k_orders_by_score_and_breaks_ties_by_lower_column() -> None:
@@ -36,23 +29,6 @@ def test_exclusions_and_catalogue_limits_are_never_recommended() -> None:
     assert not {1, 2} & {i for items in lists.values() for i in items}
     expected = np.argsort(-np.where(allowed, scores[1], -np.inf), kind="stable")[:4]
     assert lists[1] == expected.tolist()
-
-
-def test_a_users_scores_do_not_depend_on_the_chunk_or_the_threads() -> None:
-    """What a float32 BLAS product does not promise: the same bits for a row in any company."""
-    rng = np.random.default_rng(3)
-    users = rng.standard_normal((300, 64)).astype(np.float32)
-    items_t = rng.standard_normal((64, 1500)).astype(np.float32)
-    with threadpool_limits(1, "blas"):
-        alone = products(users, items_t)
-    exact = (users.astype(np.float64) @ items_t.astype(np.float64)).astype(np.float32)
-    np.testing.assert_allclose(alone, exact, rtol=0, atol=0)
-    with threadpool_limits(2, "blas"):
-        for size in (1, 7, 37, 128, 300):
-            for start in range(0, 300, size):
-                block = products(users[start : start + size], items_t)
-                assert np.array_equal(block, alone[start : start + size])
-    assert products(users, items_t).dtype == np.float32
 
 
 def test_chunking_does_not_change_the_lists() -> None:

@@ -9,6 +9,7 @@ users than the list's.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -64,6 +65,16 @@ def history_times(history: sp.csr_matrix, matrix: np.ndarray | sp.spmatrix) -> n
 def _dense_product(history: sp.csr_matrix, matrix: np.ndarray | sp.spmatrix) -> np.ndarray:
     out = history @ matrix
     return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float32)
+
+
+def _forget_the_pool() -> None:
+    """In a forked child: the parent's threads are not there, so a pool made before the fork
+    would take work and never run it; the child makes its own on first use."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_the_pool)
 
 
 def _threads() -> ThreadPoolExecutor:

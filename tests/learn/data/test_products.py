@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import multiprocessing
+from typing import Any
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -53,3 +56,31 @@ def test_right_side_is_the_transpose_in_float64() -> None:
     side = right_side(vectors)
     assert side.dtype == np.float64 and side.flags.c_contiguous
     assert np.array_equal(side, vectors.T)
+
+
+def _product_in_a_child(history: sp.csr_matrix, matrix: np.ndarray, out: Any) -> None:
+    products_module.PARALLEL_MIN_ENTRIES = 1000  # the child splits again: over its own pool
+    out.put(history_times(history, matrix).tobytes())
+
+
+def test_a_forked_child_multiplies_with_a_pool_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool made before a fork has no threads in the child: work given to it would wait
+    forever. The child makes its own."""
+    history = sp.random(400, 200, density=0.1, format="csr", dtype=np.float32, random_state=8)
+    matrix = np.random.default_rng(9).random((200, 200), dtype=np.float32)
+    monkeypatch.setattr(products_module, "PARALLEL_MIN_ENTRIES", 1000)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    here = history_times(history, matrix)  # the parent's pool exists from here on
+    assert products_module._pool is not None
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_product_in_a_child, args=(history, matrix, out))
+    child.start()
+    try:
+        got = out.get(timeout=60)
+    finally:
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    assert np.frombuffer(got, np.float32).reshape(here.shape).tobytes() == here.tobytes()

@@ -4,8 +4,10 @@
 social vectors), built once per process: once in-process, once per Python worker on Spark. A chunk
 is always the same users (active users in row order, `chunk_size` at a time), so the in-process
 path and the Spark job (`score_job.py`) score the same rows and return the same rows, bit for bit
-(the products are summed in float64, `ranking.products`: a float32 product's last bits depend on
-the thread count, one in a Spark task, every core in a process).
+(the products are summed in float64, `products.products`, and the towers' forward passes run on
+one thread: a float32 product's last bits depend on the thread count, one in a Spark task, every
+core in a process). On a GPU the products are float32 on the device: a GPU engine and a CPU one
+agree to float32 precision, not to the bit.
 """
 
 from __future__ import annotations
@@ -202,7 +204,8 @@ def _rerank(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Order the deeper candidate list by expected rating x interaction probability."""
     pairs_u = np.repeat(rows, columns.shape[1])
-    rating = night.ratings(pairs_u, columns.ravel()).reshape(columns.shape)
+    with one_thread():  # the rating head's network, as in a Spark task
+        rating = night.ratings(pairs_u, columns.ravel()).reshape(columns.shape)
     # Excluded candidates (-inf) stay last; expit never overflows.
     combined = np.where(np.isfinite(values), rating * expit(values), -np.inf)
     order = np.lexsort((columns, -combined), axis=1)[:, :top_n]

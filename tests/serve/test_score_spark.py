@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
+from pipeline.learn.data.snapshot import Snapshot
 from pipeline.serve.recommend import (
     choose_engine,
     export_scoring_data,
+    load_champion,
+    score,
     score_dir,
     score_with_champion,
 )
@@ -69,6 +73,23 @@ def test_the_spark_job_leaves_no_copy_of_the_champion(scored_both_ways: tuple) -
         "recommendations.parquet",
         "similar_users.parquet",
     ]
+
+
+def test_reranking_by_rating_orders_each_list_by_rating_times_probability(
+    scored_both_ways: tuple,
+) -> None:
+    settings, *_ = scored_both_ways
+    bundle, _ = load_champion(settings)
+    snapshot = Snapshot.load(score_dir(settings, resolve_run_date(settings)) / "input")
+    threads = torch.get_num_threads()
+    plain, *_ = score(bundle, snapshot, 10, progress=False)
+    reranked, *_ = score(bundle, snapshot, 10, rerank_by_rating=True, progress=False)
+    assert torch.get_num_threads() == threads  # the rating head ran on one thread, then back
+    assert reranked.num_rows == plain.num_rows
+    lists = reranked.to_pandas()
+    assert lists.groupby("user_id")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+    assert lists["score"].between(0, 5).all()  # an expected rating (0.5-5) x a probability
+    assert not lists.equals(plain.to_pandas())
 
 
 def test_auto_scores_small_nights_in_process(tmp_path: Path) -> None:

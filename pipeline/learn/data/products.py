@@ -34,6 +34,8 @@ def products(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     the last bit. The products of float32 numbers are exact in float64 and the float64 sum's
     error is far below float32's, so the rounded sum is the same whatever the shapes and
     threads (no difference in 2e8 scores measured), for about 1.7x a float32 product's time.
+    Not a proof: a float64 sum that differs in its last bits and lies within them of a float32
+    rounding boundary would round apart (about 1e-9 of scores, more where terms cancel).
     """
     return np.matmul(
         left.astype(np.float64, copy=False), right.astype(np.float64, copy=False)

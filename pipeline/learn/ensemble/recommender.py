@@ -243,19 +243,22 @@ class Scores:
     def towers(self, rows: np.ndarray) -> np.ndarray:
         """The towers' interaction score of every item for the user `rows`."""
         towers = self.recommender.towers
-        if self._items_t is None:
-            self._items_t = right_side(self.v)
         if self.user_times is not None:
             assert self.release is not None
             fresh = towers.freshness_at(self.user_times[rows][:, None], self.release[None, :])
-            return products(self.u[rows], self._items_t) + fresh
+            return self._on_cpu(rows) + fresh
         device = self.recommender.device
         if device.type == "cpu":
-            return products(self.u[rows], self._items_t)
+            return self._on_cpu(rows)
         if self._items_on_device is None:  # on the recommender's GPU, moved there once
             self._items_on_device = torch.as_tensor(self.v, device=device)
         users = torch.as_tensor(self.u[rows], device=device)
         return (users @ self._items_on_device.T).cpu().numpy()
+
+    def _on_cpu(self, rows: np.ndarray) -> np.ndarray:
+        if self._items_t is None:  # the items' side of `products`, made once
+            self._items_t = right_side(self.v)
+        return products(self.u[rows], self._items_t)
 
     def term_scores(self, rows: np.ndarray) -> np.ndarray | None:
         """The sum of the interaction terms of every item for `rows` (None without terms)."""

@@ -105,7 +105,11 @@ def test_vector_tables_reproduce_the_training_score(judged: tuple) -> None:
     with torch.no_grad():
         u = model.users(users_f, rows_u, table=model.history_table(items_f))
         v, b = model.items(items_f, rows_i)
-        direct = (u * v).sum(1) + b + model.fresh(at - items_f.release_s[rows_i])
+        direct = (
+            (u * v).sum(1)
+            + b
+            + model.fresh(torch.tensor(at, dtype=torch.float64), items_f.release_s[rows_i])
+        )
     table = np.sum(u_table[rows_u.numpy()] * v_table[rows_i.numpy()], axis=1)
     assert table == pytest.approx(direct.numpy(), abs=1e-4)
 

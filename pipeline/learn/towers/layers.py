@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import scipy.sparse as sp
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from pipeline.learn.towers.config import ModelConfig
 
@@ -51,11 +52,40 @@ class TowerInputs:
         return len(self.ids)
 
 
+class ByteDropout(nn.Module):
+    """Dropout whose masks are random bytes: an element is kept where its byte is at least
+    round(256 p), so the rate is `p` rounded to 1/256 (0.1 drops 26/256), and kept values are
+    scaled by 256 / (256 - that). A CPU's float draw per element (torch's own dropout) cost a
+    quarter of a training step's time; eight bytes per 64-bit draw make a mask 4x cheaper (24 ms
+    against 6 ms for 10,000 x 256). CUDA keeps torch's. Seeded like the rest: torch's generator."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p, self.cut = p, round(256 * p)
+        if not (p >= 0.0 and self.cut < 256):
+            raise ValueError(f"a dropout rate is in [0, 255/256], not {p}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.cut == 0:
+            return x
+        if x.is_cuda:
+            return F.dropout(x, self.p, training=True)
+        words = torch.empty((x.numel() + 7) // 8, dtype=torch.int64, device=x.device)
+        # from the smallest int64 up to the largest: all 64 bits random (the default range
+        # leaves the top bit 0)
+        drawn = words.random_(-(2**63), None).view(torch.uint8)[: x.numel()].view(x.shape)
+        keep = (drawn >= self.cut).to(x.dtype).mul_(256 / (256 - self.cut))
+        return x * keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p} (as {self.cut}/256)"
+
+
 def mlp(width: int, out: int, cfg: ModelConfig) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(width, cfg.hidden),
         nn.GELU(),
-        nn.Dropout(cfg.dropout),
+        ByteDropout(cfg.dropout),
         nn.Linear(cfg.hidden, out),
     )
 
@@ -161,7 +191,7 @@ class HistoryPooling(nn.Module):
         super().__init__()
         start = [-(p / cfg.history_half_life) * math.log(2) for p in range(cfg.history_len)]
         self.curve = nn.Parameter(torch.tensor(start))
-        self.dropout = nn.Dropout(cfg.history_dropout)
+        self.dropout = ByteDropout(cfg.history_dropout)
 
     def forward(self, table: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         """`table` [m + 1, d]: the item vectors and a zero row (the padding); `history` [b, L]
@@ -183,15 +213,25 @@ def sparse_pool(
     table: torch.Tensor, history: torch.Tensor, real: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
     """[b, d]: each row's sum of `table[history[b, p]] * weights[b, p]` over the positions
-    where `real` holds. Histories are mostly padding: a sparse users x items matrix of the real
-    entries, multiplied by the table."""
+    where `real` holds. Histories are mostly padding: only the real entries are read.
+
+    On a CPU the entries' vectors are gathered, weighted and added into their rows: the
+    gradient of a weight is then one dot product per real entry. A sparse product's backward
+    makes the dense b x table product and keeps its real entries (b x m x d multiply-adds a
+    step: 29 ms against 8 ms for 2,100 cuts over 2,500 items). CUDA keeps the sparse product
+    (its `index_add_` adds atomically, in no fixed order)."""
     rows, positions = torch.nonzero(real, as_tuple=True)
-    index = torch.stack([rows, history[rows, positions]])
+    cols = history[rows, positions]
     values = weights[rows, positions].to(table.dtype)
-    matrix = torch.sparse_coo_tensor(
-        index, values, (len(history), len(table)), check_invariants=False
-    )
-    return torch.sparse.mm(matrix, table)
+    if table.is_cuda:
+        index = torch.stack([rows, cols])
+        matrix = torch.sparse_coo_tensor(
+            index, values, (len(history), len(table)), check_invariants=False
+        )
+        return torch.sparse.mm(matrix, table)
+    picked = table.index_select(0, cols) * values[:, None]
+    out = torch.zeros((len(history), table.shape[1]), dtype=table.dtype, device=table.device)
+    return out.index_add_(0, rows, picked)
 
 
 class RatedHistory(nn.Module):

@@ -57,10 +57,10 @@ def interaction_loss(
     release = items_f.release_s
     assert release is not None
     k = len(i_rows)
-    pos = (u * v[:k]).sum(1) + b[:k] + model.fresh(t - release[i_rows])
-    neg_age = t[:, None] - release[negs][None, :]
-    neg = u @ v[k:].T + b[k:][None, :] + model.fresh(neg_age)
-    mask = (negs[None, :] == i_rows[:, None]) | (neg_age < 0)
+    pos = (u * v[:k]).sum(1) + b[:k] + model.fresh(t, release[i_rows])
+    released = release[negs]
+    neg = u @ v[k:].T + b[k:][None, :] + model.fresh(t[:, None], released[None, :])
+    mask = (negs[None, :] == i_rows[:, None]) | (released[None, :] > t[:, None])
     return sampled_softmax(pos, neg, mask, w)
 
 
@@ -126,14 +126,14 @@ def next_items_loss(
     column_of[columns] = torch.arange(len(columns), device=v.device)
     release = items_f.release_s
     assert release is not None
-    age = cuts.at_s[:, None] - release[columns][None, :]
-    logits = u @ v.T + b[None, :] + model.fresh(age)
+    released = release[columns]
+    logits = u @ v.T + b[None, :] + model.fresh(cuts.at_s[:, None], released[None, :])
     target = torch.zeros((n, len(columns)), device=v.device)
     target[cuts.targets[0], column_of[cuts.targets[1]]] = 1.0
     # Not yet released at the cut's moment: left out, targets too. A later cut learns them at
     # their own age; kept here, the newest age bucket would learn "released after the cut means
     # taken" and push every new item up at serving time.
-    masked = age < 0
+    masked = released[None, :] > cuts.at_s[:, None]  # a negative age
     target = target.masked_fill(masked, 0.0)
     kept = column_of[cuts.seen[1]] >= 0
     masked[cuts.seen[0][kept], column_of[cuts.seen[1][kept]]] = True

@@ -19,6 +19,7 @@ entity the model never saw (id 0, "unknown") is scored from its text and feature
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -174,18 +175,47 @@ class MultiTaskModel(nn.Module):
         out = self.item_tower(f, rows, self.cfg.item_id_dropout, task)
         return out[:, :-1], out[:, -1]
 
-    def age_bucket(self, age_s: torch.Tensor) -> torch.Tensor:
-        """Days since release on a log2 scale, 1 + min(floor(log2(1 + days)), buckets - 2) (a
-        negative age counts as 0 days); bucket 0 for items without a release date. One search
-        among the bucket edges, (2^k - 1) days: it runs under every logit of a step, where the
-        elementwise formula's ten passes were a fifth of the step's time."""
-        k = torch.arange(1, self.cfg.age_buckets - 1, device=age_s.device, dtype=age_s.dtype)
-        edges = (torch.exp2(k) - 1) * SECONDS_PER_DAY
-        bucket = 1 + torch.bucketize(age_s, edges, right=True)
-        return bucket.masked_fill_(torch.isnan(age_s), 0)
+    def age_buckets(self, at_s: torch.Tensor, release_s: torch.Tensor) -> torch.Tensor:
+        """Days since release at the moments `at_s` on a log2 scale, 1 + min(floor(log2(1 +
+        days)), buckets - 2): 1 + the number of edges e = (2^k - 1) days, k = 1 .. buckets - 2,
+        with release <= at - e (a negative age counts as 0 days); bucket 0 where the release
+        date (or the moment) is unknown. The two broadcast against each other; a block of
+        moments by releases ([n, 1] and [1, c]: every logit of a step) is counted without a pass
+        per edge (`_block_buckets`)."""
+        nan = torch.isnan(at_s) | torch.isnan(release_s)
+        if at_s.ndim == release_s.ndim == 2 and at_s.shape[1] == release_s.shape[0] == 1:
+            return self._block_buckets(at_s[:, 0], release_s[0]).masked_fill_(nan, 0)
+        edges = self._edges(at_s)
+        past = (release_s[..., None] <= at_s[..., None] - edges).sum(-1)
+        return (1 + past).masked_fill_(nan, 0)
 
-    def fresh(self, age_s: torch.Tensor) -> torch.Tensor:
-        return BucketLookup.apply(self.freshness.weight[:, 0], self.age_bucket(age_s))
+    def _edges(self, like: torch.Tensor) -> torch.Tensor:
+        """The bucket edges in seconds, ascending."""
+        k = torch.arange(1, self.cfg.age_buckets - 1, device=like.device, dtype=torch.float64)
+        return ((torch.exp2(k) - 1) * SECONDS_PER_DAY).to(like.dtype)
+
+    def _block_buckets(self, at_s: torch.Tensor, release_s: torch.Tensor) -> torch.Tensor:
+        """`age_buckets` of [n] moments by [c] releases (before the unknowns' zeros), with the
+        same comparisons: the releases sorted once, each moment's edges found among them (n x
+        edges searches), the counts a running sum along a row. A step's 2,100 x 2,400 logits:
+        14 ms, against 105 ms for a search among the edges per cell."""
+        edges = self._edges(at_s)
+        order = torch.argsort(release_s.nan_to_num(math.inf), stable=True)
+        ranked = release_s.nan_to_num(math.inf)[order]
+        # per moment and edge: the sorted columns before `bounds` were released e or more ago
+        bounds = torch.searchsorted(ranked, at_s.nan_to_num(0.0)[:, None] - edges, right=True)
+        n, c = len(at_s), len(release_s)
+        steps = torch.zeros((n, c + 1), dtype=torch.int16, device=at_s.device)
+        steps.scatter_add_(1, bounds, torch.ones_like(bounds, dtype=torch.int16))
+        # sorted column j is past every edge whose bound lies beyond j
+        passed = len(edges) - steps[:, :c].cumsum(1, dtype=torch.int16)
+        buckets = torch.empty((n, c), dtype=torch.long, device=at_s.device)
+        buckets[:, order] = 1 + passed.long()
+        return buckets
+
+    def fresh(self, at_s: torch.Tensor, release_s: torch.Tensor) -> torch.Tensor:
+        """The freshness term of items released at `release_s` seen at `at_s` (broadcast)."""
+        return BucketLookup.apply(self.freshness.weight[:, 0], self.age_buckets(at_s, release_s))
 
     # ---- heads -------------------------------------------------------------------------------
     def rating_users(
@@ -251,7 +281,8 @@ class MultiTaskModel(nn.Module):
             v, b = self.items(items, rows)
             assert items.release_s is not None
             if at_s is not None:
-                b = b + self.fresh(at_s - items.release_s[rows]).to(b.dtype)
+                at = torch.tensor(at_s, dtype=torch.float64, device=b.device)
+                b = b + self.fresh(at, items.release_s[rows]).to(b.dtype)
             v_parts.append(torch.cat([v, b[:, None]], dim=1))
         v = torch.cat(v_parts) if v_parts else torch.zeros((0, self.cfg.dim + 1))
         # the users' histories are made of the item vectors just computed (no second pass)
@@ -271,7 +302,7 @@ class MultiTaskModel(nn.Module):
         device = self.freshness.weight.device
         at = torch.as_tensor(np.asarray(at_s, dtype=np.float64), device=device)
         release = torch.as_tensor(np.asarray(release_s, dtype=np.float64), device=device)
-        return self.fresh(at - release).float().cpu().numpy()
+        return self.fresh(at, release).float().cpu().numpy()
 
     @torch.no_grad()
     def head_tables(

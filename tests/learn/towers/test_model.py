@@ -206,3 +206,66 @@ def test_the_freshness_curve_gets_an_embeddings_gradient_by_bincount() -> None:
     weight = reference.grad_fn.next_functions[0][0].variable  # the leaf embedding table
     (reference.squeeze(-1) * upstream).sum().backward()
     assert torch.allclose(values.grad, weight.grad[:, 0], atol=1e-4)
+
+
+def test_a_block_of_moments_by_releases_gets_the_buckets_of_its_cells() -> None:
+    """The block path (sorted releases, a running count) against the cell-by-cell comparison,
+    and against log2 of the days where times are whole seconds."""
+    import numpy as np
+
+    model, _, _ = tiny("shared_bottom")
+    gen = torch.Generator().manual_seed(3)
+    day = 86_400
+    at = torch.randint(0, 20_000 * day, (40,), generator=gen).double()
+    release = torch.randint(0, 20_000 * day, (300,), generator=gen).double()
+    release[::7] = float("nan")
+    release[1] = at[0] - 3 * day  # exactly on an edge: (2^2 - 1) days
+    release[2] = at[0] + 1  # a second after the moment: not yet released
+    at[5] = float("nan")
+    block = model.age_buckets(at[:, None], release[None, :])
+    cells = model.age_buckets(at[:, None].expand(40, 300), release[None, :].expand(40, 300))
+    assert torch.equal(block, cells)
+    days = ((at[:, None] - release[None, :]) / day).clamp(min=0).numpy()
+    with np.errstate(invalid="ignore"):
+        expected = 1 + np.minimum(np.floor(np.log2(1 + days)), model.cfg.age_buckets - 2)
+    expected = np.where(np.isnan(days), 0, expected)
+    assert np.array_equal(block.numpy(), expected)
+    assert block[0, 1] == 3 and block[0, 2] == 1 and (block[5] == 0).all()
+
+
+def test_a_pooled_history_and_its_gradients_equal_the_dense_sum() -> None:
+    from pipeline.learn.towers.layers import sparse_pool
+
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(31, 8, generator=gen, requires_grad=True)
+    history = torch.randint(0, 31, (12, 6), generator=gen)
+    history[:, 4:] = 30  # the padding row
+    history[3] = 30  # a user with no history
+    real = history != 30
+    weights = torch.rand(12, 6, generator=gen, requires_grad=True)
+    pooled = sparse_pool(table, history, real, weights)
+    dense = (table[history] * (weights * real)[..., None]).sum(1)
+    assert torch.allclose(pooled, dense, atol=1e-6) and (pooled[3] == 0).all()
+    upstream = torch.randn(12, 8, generator=gen)
+    grads = torch.autograd.grad((pooled * upstream).sum(), (table, weights))
+    expected = torch.autograd.grad((dense * upstream).sum(), (table, weights))
+    for got, want in zip(grads, expected, strict=True):
+        assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_byte_dropout_drops_its_rate_rounded_to_a_256th_and_keeps_the_mean() -> None:
+    from pipeline.learn.towers.layers import ByteDropout
+
+    drop = ByteDropout(0.1)
+    torch.manual_seed(0)
+    x = torch.ones(1000, 257)  # not a multiple of eight elements
+    out = drop(x)
+    assert out.unique().tolist() == pytest.approx([0.0, 256 / 230])
+    assert (out == 0).float().mean().item() == pytest.approx(26 / 256, abs=0.003)
+    assert out.mean().item() == pytest.approx(1.0, abs=0.01)
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), out)  # seeded by torch's generator
+    drop.eval()
+    assert drop(x) is x
+    with pytest.raises(ValueError, match="dropout rate"):
+        ByteDropout(0.999)

@@ -182,8 +182,9 @@ def choose_item_item_term(
     towers' to find: `COLD_TOLERANCE`); None when none beats the towers alone (or `off`).
 
     With `twin`, the search also makes the choice of the term's baseline twin (`ease` or
-    `itemknn`, and its `_recent` variant): its grid, which holds the term's, is fitted once here
-    and each fit scored alone on the same slice, so a night fits each grid point once."""
+    `itemknn`, and its `_recent` variant): its grid, which holds the term's, is fitted here (its
+    points beyond the term's range only while they gain: `TwinSearch.extend`) and each fit
+    scored alone on the same slice, so a night fits each grid point once at most."""
     kind = item_item_kind(kind, shape[1])
     if kind == "off" or not len(events):
         return None
@@ -197,9 +198,10 @@ def choose_item_item_term(
     grid = ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS
     twin_grid = () if twin is None else EASE_LAMBDAS if kind == "ease" else ITEMKNN_KS
     searcher = TwinSearch(kind, events, shape, [float(p) for p in twin_grid])
-    for param in sorted({*grid, *searcher.grid}):
+    term_grid = [float(p) for p in grid]
+    for param in sorted({*term_grid, *searcher.inside(term_grid)}):
         model = searcher.fit(param, judge)
-        if param not in grid:
+        if param not in term_grid:
             continue
         if kind == "itemknn" and param > keep:  # the term keeps `keep` neighbours at most
             model = searcher.fit_kept(param, keep)
@@ -226,6 +228,9 @@ def choose_item_item_term(
                 )
                 best.offer(score, term, cold)
     if twin is not None:
+        below, above = searcher.beyond(term_grid)
+        searcher.extend(min(term_grid), below, judge)
+        searcher.extend(max(term_grid), above, judge)
         twin.update(searcher.choices())
     chosen = best.choice
     if chosen is None:

@@ -7,6 +7,8 @@ then reuses the choice (`baseline_<name>_param`, as a warm night reuses its pare
 The term's grid is within the baseline's (`ITEM_ITEM_LAMBDAS` in `EASE_LAMBDAS`, `ITEM_ITEM_KS`
 in `ITEMKNN_KS`), so the shared search fits no more than the baseline's own did, and the three
 EASE inverses the term used to fit again (a quarter of a minute each at 12,000 items) are gone.
+The baseline's points beyond the term's range are fitted outward from it only while the last
+one fitted leads the baseline's choice (`extend`): where EASE's best λ is 200, λ 10 is not fitted.
 """
 
 from __future__ import annotations
@@ -70,14 +72,49 @@ class TwinSearch:
         k = int(param) if keep is None else min(int(param), keep)
         return self.neighbours.fit(self.x, k)
 
+    def beyond(self, term_grid: list[float]) -> list[list[float]]:
+        """The twin's points outside the term's range, nearest first: those below its smallest
+        point, then those above its largest (`extend` fits them only while they still gain)."""
+        low, high = min(term_grid), max(term_grid)
+        below = sorted((p for p in self.grid if p < low), reverse=True)
+        return [below, sorted(p for p in self.grid if p > high)]
+
+    def inside(self, term_grid: list[float]) -> list[float]:
+        """The twin's points within the term's range: fitted with the term's."""
+        return [p for p in self.grid if min(term_grid) <= p <= max(term_grid)]
+
+    def extend(self, edge: float, side: list[float], judge: Judge) -> None:
+        """Fit the points of `side` (nearest to `edge` first) while the point before leads: a
+        λ or k past the best of the plain or the recency-weighted histories is not fitted. A
+        validation curve that rises again past a dip would be missed (the full grid scored
+        each point: at 12,000 items an EASE fit is a quarter of a minute)."""
+        for param in side:
+            if not self._leads(edge):
+                return
+            self.fit(param, judge)
+            edge = param
+
+    def _fitted(self) -> list[float]:
+        return [v for v in self.grid if (v, math.inf) in self.alone]
+
+    def _best(self) -> tuple[float, tuple[float, float]]:
+        """The first best point of the plain history, and of the recency-weighted ones."""
+        fitted = self._fitted()
+        plain = first_best(fitted, lambda v: self.alone[(v, math.inf)])
+        pairs = [(v, h) for v in fitted for h in RECENCY_HALF_LIVES]
+        return plain, first_best(pairs, self.alone.__getitem__)
+
+    def _leads(self, param: float) -> bool:
+        plain, (recent, _) = self._best()
+        return param in (plain, recent)
+
     def choices(self) -> dict[str, float]:
         """The twin's choices as the baseline logs its tuned values (`baseline_<name>_param`,
-        and for `<name>_recent` its half-life too): the first best of each, in grid order."""
+        and for `<name>_recent` its half-life too): the first best of each, in grid order,
+        among the points fitted."""
         if not self.grid:
             return {}
-        plain = first_best(self.grid, lambda v: self.alone[(v, math.inf)])
-        pairs = [(v, h) for v in self.grid for h in RECENCY_HALF_LIVES]
-        value, half_life = first_best(pairs, self.alone.__getitem__)
+        plain, (value, half_life) = self._best()
         log.info(
             "%s baseline chosen with the item-item term: %g alone, %g with half-life %g "
             "(validation NDCG@10 %.4f and %.4f)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -24,7 +25,9 @@ from pipeline.learn.ensemble.item_item_term import (
     item_item_kind,
     top_per_row,
 )
+from pipeline.learn.ensemble.judge import Judge
 from pipeline.learn.ensemble.terms import rescale_terms
+from pipeline.learn.ensemble.twin_search import TwinSearch
 from pipeline.learn.ensemble.validation import ValidationSlice
 from pipeline.learn.towers.model import MultiTaskModel, TowerInputs
 from tests.learn.tiny_model import bare, night_of, tiny_model
@@ -182,7 +185,9 @@ def test_the_terms_search_makes_its_baseline_twins_choice_fitting_each_point_onc
     twin: dict[str, float] = {}
     term = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), kind, twin=twin)
     grid = [float(v) for v in (EASE_LAMBDAS if kind == "ease" else ITEMKNN_KS)]
-    assert sorted(fitted) == grid  # the twin's grid holds the term's: each point fitted once
+    own = [float(v) for v in (ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS)]
+    # the twin's grid holds the term's: each point fitted once at most, the term's all
+    assert len(fitted) == len(set(fitted)) and set(own) <= set(fitted) <= set(grid)
     # each recency-weighted history is built once for the twin and the term's grid alike
     assert sorted(histories) == sorted(RECENCY_HALF_LIVES)
     assert term is not None
@@ -202,6 +207,37 @@ def test_the_terms_search_makes_its_baseline_twins_choice_fitting_each_point_onc
     monkeypatch.setattr(EASE, "fit", classmethod(counted_ease))
     monkeypatch.setattr(ItemKNN, "fit", classmethod(counted_knn))
     again = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), kind)
-    own = ITEM_ITEM_LAMBDAS if kind == "ease" else ITEM_ITEM_KS
-    assert sorted(fitted) == [float(v) for v in own]
+    assert sorted(fitted) == own
     assert again is not None and again.param == term.param and again.scale == term.scale
+
+
+class ScriptedSearch(TwinSearch):
+    """A twin search whose fits score what a table says (the search's rule, not the models)."""
+
+    def __init__(self, grid: list[float], scores: dict[float, float]) -> None:
+        super().__init__("ease", pd.DataFrame({"user": [0], "item": [0], "event_s": [0.0]}),
+                         (1, 1), grid)  # fmt: skip
+        self.scores, self.fitted = scores, []
+
+    def fit(self, param: float, judge: Judge) -> None:  # type: ignore[override]
+        self.fitted.append(param)
+        for h in (math.inf, *RECENCY_HALF_LIVES):
+            self.alone[(param, h)] = self.scores[param]
+
+
+def test_the_twins_points_beyond_the_terms_range_are_fitted_only_while_they_gain() -> None:
+    grid = [10.0, 50.0, 200.0, 500.0, 1000.0]
+    rising = ScriptedSearch(grid, {10.0: 0.3, 50.0: 0.4, 200.0: 0.2, 500.0: 0.1, 1000.0: 0.0})
+    for p in (200.0, 500.0, 1000.0):
+        rising.fit(p, None)  # type: ignore[arg-type]
+    below, above = rising.beyond([200.0, 500.0, 1000.0])
+    assert below == [50.0, 10.0] and above == []
+    rising.extend(200.0, below, None)  # type: ignore[arg-type]
+    assert rising.fitted[3:] == [50.0, 10.0]  # 200 led, then 50 led: both fitted
+    assert rising.choices()["baseline_ease_param"] == 50.0
+    falling = ScriptedSearch(grid, {10.0: 0.9, 50.0: 0.1, 200.0: 0.2, 500.0: 0.3, 1000.0: 0.1})
+    for p in (200.0, 500.0, 1000.0):
+        falling.fit(p, None)  # type: ignore[arg-type]
+    falling.extend(200.0, below, None)  # type: ignore[arg-type]
+    assert falling.fitted == [200.0, 500.0, 1000.0]  # 500 leads: nothing below 200 is fitted
+    assert falling.choices()["baseline_ease_param"] == 500.0

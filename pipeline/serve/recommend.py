@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.core import stopwatch
+from pipeline.core import allocator, stopwatch
 from pipeline.core.config import PROJECT_ROOT, Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.file_manifest import file_manifest
@@ -85,6 +85,7 @@ def score(
     progress: bool = True,
 ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
     """Step 2 in this process: (recommendations, similar users, counts) for every active user."""
+    allocator.keep_freed_memory()  # each chunk's score blocks from kept memory
     scorer = Scorer.build(
         bundle, snapshot, top_n, chunk_size=chunk_size, rerank_by_rating=rerank_by_rating
     )

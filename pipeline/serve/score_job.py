@@ -27,6 +27,7 @@ _SCORERS: dict[str, Any] = {}  # one per Python worker process and job
 
 
 def _scorer(spec_json: str) -> Any:
+    from pipeline.core import allocator
     from pipeline.core.errors import RecsysError
     from pipeline.core.file_manifest import differences
     from pipeline.embed.job import cuda_device, task_context
@@ -47,6 +48,7 @@ def _scorer(spec_json: str) -> Any:
         gpus = context.resources().get("gpu") if context else None
         device = cuda_device(gpus.addresses[0]) if gpus and gpus.addresses else "cpu"
         _SCORERS.clear()  # one job's scorer at a time: a reused worker never holds two nights
+        allocator.keep_freed_memory()  # as the in-process engine scores
         _SCORERS[spec_json] = Scorer.build(
             load_bundle(Path(spec["bundle"]), device),
             Snapshot.load(Path(spec["input"])),

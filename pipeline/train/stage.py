@@ -23,7 +23,7 @@ import mlflow
 import pandas as pd
 import torch
 
-from pipeline.core import stopwatch
+from pipeline.core import allocator, stopwatch
 from pipeline.core.config import Settings
 from pipeline.core.errors import RecsysError
 from pipeline.core.modes import TrainMode
@@ -277,6 +277,7 @@ def train_model(
     a distributed towers' job goes to `submit` (Airflow's hook; default: spark-submit)."""
     started = time.perf_counter()
     stopwatch.reset()
+    allocator.keep_freed_memory()  # a step's large tensors from kept memory, not fresh pages
     check_gate_settings(settings)  # a typo in the gate's settings fails now, not after the fit
     settings = with_tuned(settings)  # `recsys tune`'s file, where there is one
     folder = folder or snapshot_dir(settings, run_date)

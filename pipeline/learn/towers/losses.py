@@ -120,12 +120,15 @@ def next_items_loss(
     n, m = len(cuts.users), len(items_f)
     if columns is None:
         columns = torch.arange(m, device=table.device)
+    release = items_f.release_s
+    assert release is not None
+    # in order of release: the freshness buckets of the logits are then counted in place
+    # (`MultiTaskModel.age_buckets`); the softmax does not care about the columns' order
+    columns = columns[torch.argsort(release[columns], stable=True)]
     at = step.place[columns]
     v, b = step.vectors[at], step.bias[at]
     column_of = torch.full((m,), -1, dtype=torch.long, device=v.device)  # item row -> column
     column_of[columns] = torch.arange(len(columns), device=v.device)
-    release = items_f.release_s
-    assert release is not None
     released = release[columns]
     logits = u @ v.T + b[None, :] + model.fresh(cuts.at_s[:, None], released[None, :])
     target = torch.zeros((n, len(columns)), device=v.device)

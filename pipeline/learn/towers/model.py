@@ -19,7 +19,6 @@ entity the model never saw (id 0, "unknown") is scored from its text and feature
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -182,12 +181,11 @@ class MultiTaskModel(nn.Module):
         date (or the moment) is unknown. The two broadcast against each other; a block of
         moments by releases ([n, 1] and [1, c]: every logit of a step) is counted without a pass
         per edge (`_block_buckets`)."""
-        nan = torch.isnan(at_s) | torch.isnan(release_s)
         if at_s.ndim == release_s.ndim == 2 and at_s.shape[1] == release_s.shape[0] == 1:
-            return self._block_buckets(at_s[:, 0], release_s[0]).masked_fill_(nan, 0)
+            return self._block_buckets(at_s[:, 0], release_s[0])
         edges = self._edges(at_s)
         past = (release_s[..., None] <= at_s[..., None] - edges).sum(-1)
-        return (1 + past).masked_fill_(nan, 0)
+        return (1 + past).masked_fill_(torch.isnan(at_s) | torch.isnan(release_s), 0)
 
     def _edges(self, like: torch.Tensor) -> torch.Tensor:
         """The bucket edges in seconds, ascending."""
@@ -195,22 +193,32 @@ class MultiTaskModel(nn.Module):
         return ((torch.exp2(k) - 1) * SECONDS_PER_DAY).to(like.dtype)
 
     def _block_buckets(self, at_s: torch.Tensor, release_s: torch.Tensor) -> torch.Tensor:
-        """`age_buckets` of [n] moments by [c] releases (before the unknowns' zeros), with the
-        same comparisons: the releases sorted once, each moment's edges found among them (n x
-        edges searches), the counts a running sum along a row. A step's 2,100 x 2,400 logits:
-        14 ms, against 105 ms for a search among the edges per cell."""
+        """`age_buckets` of [n] moments by [c] releases with the same comparisons: the releases
+        sorted once (unknown last), each moment's edges found among them (n x edges searches),
+        and a row's buckets a running count of the edges passed, in bytes. Releases already in
+        order (a training step sorts its columns so) need no permutation back: 4 ms for a
+        step's 2,100 x 2,400 buckets, where a search among the edges per cell took 105 ms."""
         edges = self._edges(at_s)
-        order = torch.argsort(release_s.nan_to_num(math.inf), stable=True)
-        ranked = release_s.nan_to_num(math.inf)[order]
-        # per moment and edge: the sorted columns before `bounds` were released e or more ago
-        bounds = torch.searchsorted(ranked, at_s.nan_to_num(0.0)[:, None] - edges, right=True)
         n, c = len(at_s), len(release_s)
-        steps = torch.zeros((n, c + 1), dtype=torch.int16, device=at_s.device)
-        steps.scatter_add_(1, bounds, torch.ones_like(bounds, dtype=torch.int16))
+        order = torch.argsort(release_s, stable=True)  # NaN, an unknown release, sorts last
+        in_order = bool(torch.equal(order, torch.arange(c, device=order.device)))
+        ranked = release_s if in_order else release_s[order]
+        known = c - int(torch.isnan(release_s).sum())
+        # per moment and edge: the sorted columns before `bounds` were released e or more ago
+        bounds = torch.searchsorted(
+            ranked[:known], at_s.nan_to_num(0.0)[:, None] - edges, right=True
+        )
+        small = torch.int8 if len(edges) < 127 else torch.int16
+        steps = torch.zeros((n, c + 1), dtype=small, device=at_s.device)
+        steps.scatter_add_(1, bounds, torch.ones_like(bounds, dtype=small))
+        steps[:, known] += 1  # the unknown releases: one below bucket 1
         # sorted column j is past every edge whose bound lies beyond j
-        passed = len(edges) - steps[:, :c].cumsum(1, dtype=torch.int16)
-        buckets = torch.empty((n, c), dtype=torch.long, device=at_s.device)
-        buckets[:, order] = 1 + passed.long()
+        ranked_buckets = len(edges) + 1 - steps[:, :c].cumsum(1, dtype=small)
+        inverse = None if in_order else torch.argsort(order)
+        buckets = (ranked_buckets if inverse is None else ranked_buckets[:, inverse]).long()
+        unknown_at = torch.isnan(at_s)
+        if bool(unknown_at.any()):
+            buckets[unknown_at] = 0
         return buckets
 
     def fresh(self, at_s: torch.Tensor, release_s: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from pipeline.clean.transform import transform
+from pipeline.core.allocator import keep_freed_memory
 from pipeline.core.config import Settings
 from pipeline.core.run_date import resolve_run_date
 from pipeline.core.train_settings import TrainSettings
@@ -39,6 +40,9 @@ os.environ["RECSYS_LANDING_SETTLE_SECONDS"] = "0"
 QUICK_TRAIN = {"RECSYS_TRAIN_MAX_EPOCHS": "6", "RECSYS_TRAIN_PATIENCE": "2"}
 for _key, _value in QUICK_TRAIN.items():
     os.environ.setdefault(_key, _value)
+# Tests that fit models in this process (not through `recsys train`) get the stages' malloc
+# setting too: the same code paths, and large tensors without fresh pages.
+keep_freed_memory()
 # the settings' defaults, for a test whose night must train as a real one does
 NIGHTLY_EPOCHS = {
     name: TrainSettings.model_fields[name].default for name in ("max_epochs", "patience")

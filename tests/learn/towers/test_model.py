@@ -233,8 +233,14 @@ def test_a_block_of_moments_by_releases_gets_the_buckets_of_its_cells() -> None:
     assert block[0, 1] == 3 and block[0, 2] == 1 and (block[5] == 0).all()
 
 
-def test_a_pooled_history_and_its_gradients_equal_the_dense_sum() -> None:
+@pytest.mark.parametrize("density", [0.0, 1.0], ids=["product", "gathered"])
+def test_a_pooled_history_and_its_gradients_equal_the_dense_sum(
+    density: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.learn.towers import layers
     from pipeline.learn.towers.layers import sparse_pool
+
+    monkeypatch.setattr(layers, "GATHER_MAX_DENSITY", density)  # either way of pooling
 
     gen = torch.Generator().manual_seed(0)
     table = torch.randn(31, 8, generator=gen, requires_grad=True)

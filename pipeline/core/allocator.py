@@ -10,8 +10,10 @@ kept; a 10,000 x 256 by 256 x 2,400 float product 184 ms against 92 ms.
 `keep_freed_memory` raises both thresholds (`mallopt`): blocks up to `limit` come from the heap
 and freed ones stay there for the next step, up to `limit` of them at the heap's top. The
 process gives back less between steps, and its peak may be higher (the 20k-user shop's `train`
-3,750 MB against 3,753 without; the 1M-event shop's 2,707 MB against 2,467 in 0.4.6). Called by the stages that train and score (`recsys train`, `recsys recommend`, the Spark
-scoring job); a no-op where the C library is not glibc.
+3,750 MB against 3,753 without; the 1M-event shop's 2,707 MB against 2,467 in 0.4.6). Called
+by the processes that train and score: `recsys train`, a distributed towers job's ranks,
+`recsys recommend` and the Spark scoring job's workers; a no-op where the C library is not
+glibc.
 """
 
 from __future__ import annotations

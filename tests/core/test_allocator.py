@@ -12,23 +12,20 @@ import pytest
 from pipeline.core.allocator import keep_freed_memory
 
 
-class MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd",
-            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
+def info_struct(field: type) -> type[ctypes.Structure]:
+    names = ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+             "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")  # fmt: skip
+    return type("MallInfo", (ctypes.Structure,), {"_fields_": [(n, field) for n in names]})
 
 
 def mapped_bytes() -> int:
-    """Bytes malloc holds in blocks mapped one by one (glibc's `mallinfo2().hblkhd`)."""
+    """Bytes malloc holds in blocks mapped one by one (`hblkhd`: glibc's `mallinfo2`, or the
+    older `mallinfo` with int fields, ample for the 40 MB measured here)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    if not hasattr(libc, "mallinfo2"):
-        pytest.skip("this C library has no mallinfo2 (glibc >= 2.33)")
-    libc.mallinfo2.restype = MallInfo2
-    return int(libc.mallinfo2().hblkhd)
+    newer = hasattr(libc, "mallinfo2")
+    call = libc.mallinfo2 if newer else libc.mallinfo
+    call.restype = info_struct(ctypes.c_size_t if newer else ctypes.c_int)
+    return int(call().hblkhd)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")

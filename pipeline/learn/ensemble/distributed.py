@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.core.allocator import keep_freed_memory
 from pipeline.learn.data.snapshot import Snapshot
 from pipeline.learn.ensemble.recommender import Recommender
 from pipeline.learn.ensemble.validation import ValidationSlice
@@ -74,6 +75,7 @@ def train_rank(job_path: str) -> TowersResult | None:
     """One rank of the job (run by torchrun under TorchDistributor): rank 0 returns the result."""
     import torch.distributed as dist
 
+    keep_freed_memory()  # a rank's steps as a single process's: large tensors from kept memory
     job: TowersJob = torch.load(job_path, weights_only=False)
     # TorchDistributor shows a rank its GPU only when the job asked for GPUs (`--gpu`)
     gpu = torch.cuda.is_available()

@@ -46,12 +46,12 @@ class BiasedMF:
         users, items, ratings = users[keep], items[keep], ratings[keep]
         mean = float(ratings.mean()) if len(ratings) else 0.0
         by_user = sp.csr_matrix((ratings - mean, (users, items)), shape=shape)
-        by_item = by_user.T.tocsr()
+        user_side, item_side = SidePlan(by_user), SidePlan(by_user.T.tocsr())
         p = np.hstack([rng.normal(0, 0.1, (shape[0], factors)), np.zeros((shape[0], 1))])
         q = np.hstack([rng.normal(0, 0.1, (shape[1], factors)), np.zeros((shape[1], 1))])
         for _ in range(rounds):
-            p = _biased_side(by_user, q, lam)
-            q = _biased_side(by_item, p, lam)
+            p = user_side.solve(q, lam)
+            q = item_side.solve(p, lam)
         return cls(mean, p, q)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -61,53 +61,51 @@ class BiasedMF:
         return np.clip(self.mean + p[:, -1] + q[:, -1] + dot, 0.5, 5.0)
 
 
-def _biased_side(rows: sp.csr_matrix, other: np.ndarray, lam: float) -> np.ndarray:
-    """Each row's factors and bias given the other side's: least squares on [q_i, 1] against
-    r_ui - mean - b_i (the other side's bias is its last column). Rows are solved in batches of
-    similar rating counts (padded to the batch's largest with zero rows): a Python loop over
-    rows spent most of its time in per-row overhead."""
-    other = np.asarray(other, dtype=np.float64)
-    k = other.shape[1]
-    # the padding row: zero design and zero target add nothing to a row's normal equations
-    design = np.vstack([np.hstack([other[:, :-1], np.ones((len(other), 1))]), np.zeros(k)])
-    bias = np.r_[other[:, -1], 0.0]
-    counts = np.diff(rows.indptr)
-    out = np.zeros((rows.shape[0], k))
-    filled = np.flatnonzero(counts)
-    size_class = np.ceil(np.log2(counts[filled])).astype(np.int64)
-    for c in np.unique(size_class):
-        members = filled[size_class == c]
-        width = int(counts[members].max())
-        step = max(1, CHUNK_RATINGS // width)  # bounded memory whatever the rows' counts
-        for start in range(0, len(members), step):
-            batch = members[start : start + step]
-            out[batch] = _solve_rows(rows, batch, counts[batch], width, design, bias, lam)
-    return out
+class SidePlan:
+    """One side's rows (users or items) in batches of similar rating counts, padded to the
+    batch's largest, their layout worked out once for every round of a fit: a Python loop over
+    rows spent most of its time in per-row overhead, and the padding's indices were found
+    again in every round."""
 
+    def __init__(self, rows: sp.csr_matrix) -> None:
+        self.n_rows, self.n_other = rows.shape
+        counts = np.diff(rows.indptr)
+        filled = np.flatnonzero(counts)
+        size_class = np.ceil(np.log2(counts[filled])).astype(np.int64)
+        # (rows, their counts, their columns padded with the padding row `n_other`, ratings)
+        self.batches: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for c in np.unique(size_class):
+            members = filled[size_class == c]
+            width = int(counts[members].max())
+            step = max(1, CHUNK_RATINGS // width)  # bounded memory whatever the rows' counts
+            offset = np.arange(width)
+            for start in range(0, len(members), step):
+                batch = members[start : start + step]
+                at = np.minimum(rows.indptr[batch][:, None] + offset, max(rows.nnz - 1, 0))
+                real = offset < counts[batch][:, None]
+                cols = np.where(real, rows.indices[at], self.n_other)
+                values = np.where(real, rows.data[at], 0.0)
+                self.batches.append((batch, counts[batch], cols, values))
 
-def _solve_rows(
-    rows: sp.csr_matrix,
-    batch: np.ndarray,
-    counts: np.ndarray,
-    width: int,
-    design: np.ndarray,
-    bias: np.ndarray,
-    lam: float,
-) -> np.ndarray:
-    """The normal equations of `batch`'s rows (`counts` ratings each), padded to `width` with
-    the zero last row of `design`, solved."""
-    k = design.shape[1]
-    pad = len(design) - 1
-    offset = np.arange(width)
-    at = np.minimum(rows.indptr[batch][:, None] + offset, max(rows.nnz - 1, 0))
-    real = offset < counts[:, None]
-    cols = np.where(real, rows.indices[at], pad)
-    x = torch.from_numpy(design[cols])  # batch x width x k
-    target = torch.from_numpy(np.where(real, rows.data[at], 0.0) - bias[cols])
-    xt = x.transpose(1, 2)
-    ridge = torch.from_numpy(lam * counts[:, None, None] * np.eye(k))
-    gram = torch.baddbmm(ridge, xt, x)
-    return torch.linalg.solve(gram, torch.bmm(xt, target[..., None]))[..., 0].numpy()
+    def solve(self, other: np.ndarray, lam: float) -> np.ndarray:
+        """Each row's factors and bias given the other side's: least squares on [q_i, 1]
+        against r_ui - mean - b_i (the other side's bias is its last column)."""
+        other = np.asarray(other, dtype=np.float64)
+        k = other.shape[1]
+        # the padding row: zero design and zero target add nothing to a row's normal equations
+        design = np.vstack([np.hstack([other[:, :-1], np.ones((len(other), 1))]), np.zeros(k)])
+        bias = np.r_[other[:, -1], 0.0]
+        eye = np.eye(k)
+        out = np.zeros((self.n_rows, k))
+        for batch, counts, cols, values in self.batches:
+            x = torch.from_numpy(design[cols])  # batch x width x k
+            target = torch.from_numpy(values - bias[cols])
+            xt = x.transpose(1, 2)
+            ridge = torch.from_numpy(lam * counts[:, None, None] * eye)
+            gram = torch.baddbmm(ridge, xt, x)
+            solved = torch.linalg.solve(gram, torch.bmm(xt, target[..., None]))
+            out[batch] = solved[..., 0].numpy()
+        return out
 
 
 def fold_in(
@@ -117,4 +115,4 @@ def fold_in(
     the user half-step of the fit, so tonight's ratings count with no refit."""
     centred = ratings.tocsr(copy=True)
     centred.data = centred.data - mean
-    return _biased_side(centred, item_factors, lam)
+    return SidePlan(centred).solve(item_factors, lam)

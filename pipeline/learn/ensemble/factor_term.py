@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -26,13 +27,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, fold_in, mf_grid
+from pipeline.learn.algorithms.ials import MF_GRID, ImplicitMF, fold_in, grid_axes, mf_grid
 from pipeline.learn.algorithms.text_lending import text_lenders
-from pipeline.learn.data.choice import Best, first_best
+from pipeline.learn.data.choice import Best, walk_grid
 from pipeline.learn.data.history import binary_matrix
 from pipeline.learn.data.products import products, right_side
 from pipeline.learn.data.ranking import ScoreFn
 from pipeline.learn.ensemble.judge import ColdGuard, Judge
+from pipeline.learn.ensemble.scaled_search import walk_terms
 from pipeline.learn.ensemble.term_alignment import follow_rows
 from pipeline.learn.ensemble.term_data import TermData
 
@@ -151,40 +153,46 @@ def choose_factor_term(
     seed: int = 0,
     chosen: dict[str, float] | None = None,
 ) -> FactorTerm | None:
-    """The iALS fit of `MF_GRID` that ranks the validation slice best on its own, then the
+    """The iALS fit of `MF_GRID` that ranks the validation slice best on its own (walked to
+    from the grid's middle among the points the night's events afford, `mf_grid`), then the
     weight whose sum with the towers and `base` (the item-item term's term, if any) ranks it
     best while recalling nearly as many of its cold items as the towers alone; None when no
     weight beats the sum without it. `chosen` gets the grid point's index (whatever the weight
     says) under the `mf` baseline's name: a night searches the grid once."""
     if not len(events):
         return None
-    grid = mf_grid(len(events))
-    fitted = FactorTerm.fit_points(events, shape, list(grid), texts, seed=seed)
-    fits = dict(zip(grid, fitted, strict=True))
-    # one point's folded-in users at a time: a grid of them would not fit a large user base
-    alone = {point: judge.alone(fit.scorer(events, shape[0])) for point, fit in fits.items()}
+    grid = set(mf_grid(len(events)))
+    axes = grid_axes()
+    fits: dict[tuple[int, float, float], FactorTerm] = {}
+    alone: dict[tuple[int, float, float], float] = {}
+
+    def fitted_alone(point: tuple) -> float:
+        """The point's NDCG@10 alone; a point outside the night's budgeted grid is never fitted."""
+        factors, lam, alpha = point
+        key = (int(factors), float(lam), float(alpha))
+        if key not in grid:
+            return -math.inf
+        (fits[key],) = FactorTerm.fit_points(events, shape, [key], texts, seed=seed)
+        # one point's folded-in users at a time: a grid of them would not fit a large user base
+        alone[key] = judge.alone(fits[key].scorer(events, shape[0]))
+        return alone[key]
+
+    middle = MF_GRID[len(MF_GRID) // 2]
+    factors, lam, alpha = walk_grid(
+        axes, fitted_alone, start=[axis.index(v) for axis, v in zip(axes, middle, strict=True)]
+    )
+    point = (int(factors), float(lam), float(alpha))
     log.debug("factor terms alone, validation NDCG@10: %s", alone)
-    point = first_best(grid, alone.__getitem__)
     if chosen is not None:  # the `mf` baseline's choice too: the same search on the same week
         chosen["baseline_mf_grid_index"] = float(MF_GRID.index(point))
-    unit = judge.cached(fits[point].scorer(events, shape[0]))
+    unit = fits[point].scorer(events, shape[0])
     base = None if base is None else judge.cached(base)  # read again for every weight
     before = judge.judged(base)[0]
     spread = judge.spread(None if base is None else lambda r: judge.towers(r) + base(r))
-    own = judge.spread(unit)
-    if own <= 0 or spread <= 0:
-        return None
     best: Best[float] = Best(before, allows=ColdGuard.of(judge).allows)
-    for weight in FACTOR_WEIGHTS:
-        scale = weight * spread / own
-
-        def extra(rows: np.ndarray, s: float = scale) -> np.ndarray:
-            term = unit(rows) * np.float32(s)
-            return term if base is None else term + base(rows)
-
-        score, cold = judge.judged(extra)
-        log.debug("factor term %s, weight %g: NDCG@10 %.4f, cold %.4f", point, weight, score, cold)
-        best.offer(score, scale, cold)
+    walk_terms(
+        "factor", judge, best, [lambda: unit], FACTOR_WEIGHTS, spread, lambda _, scale: scale, base
+    )
     if best.choice is None:
         log.info("factor term: none chosen (%.4f without it on validation)", before)
         return None

@@ -36,6 +36,7 @@ from pipeline.learn.ensemble.history_matrix import (
     history_scorer,
 )
 from pipeline.learn.ensemble.judge import ColdGuard, Judge
+from pipeline.learn.ensemble.scaled_search import walk_terms
 from pipeline.learn.ensemble.term_alignment import follow_square
 from pipeline.learn.ensemble.term_data import TermData
 from pipeline.learn.ensemble.twin_search import TwinSearch
@@ -207,26 +208,24 @@ def choose_item_item_term(
             model = searcher.fit_kept(param, keep)
         weights = _kept(model, keep, events, texts)
         del model  # a dense EASE fit: items x items floats
-        for half_life in ITEM_ITEM_HALF_LIVES:
-            unit = ItemItemTerm(kind, param, half_life, 1.0, weights)
-            # the judged users' scores once per half-life: the weights only rescale them
-            unit_scores = judge.cached(unit.scorer_of(searcher.history(half_life)))
-            own = judge.spread(unit_scores)
-            if own <= 0:
-                continue  # no co-occurrences at all: nothing to add
-            for weight in ITEM_ITEM_WEIGHTS:
-                scale = weight * towers / own
-                term = ItemItemTerm(kind, param, half_life, scale, weights)
-
-                def scaled(rows: np.ndarray, s: float = scale, u=unit_scores) -> np.ndarray:
-                    return u(rows) * np.float32(s)
-
-                score, cold = judge.judged(scaled)
-                log.debug(
-                    "item-item term %s %g, half-life %g, weight %g: NDCG@10 %.4f, cold %.4f",
-                    *(kind, param, half_life, weight, score, cold),
+        # the half-lives x weights walked: the judged users' scores once per half-life (the
+        # weights only rescale them)
+        walk_terms(
+            f"item-item {kind} {param:g}",
+            judge,
+            best,
+            [
+                lambda h=h, p=param, w=weights: ItemItemTerm(kind, p, h, 1.0, w).scorer_of(
+                    searcher.history(h)
                 )
-                best.offer(score, term, cold)
+                for h in ITEM_ITEM_HALF_LIVES
+            ],
+            ITEM_ITEM_WEIGHTS,
+            towers,
+            lambda i, scale, p=param, w=weights: ItemItemTerm(
+                kind, p, ITEM_ITEM_HALF_LIVES[i], scale, w
+            ),
+        )
     if twin is not None:
         below, above = searcher.beyond(term_grid)
         searcher.extend(min(term_grid), below, judge)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from pipeline.learn.algorithms.biased_mf import BIASED_MF_LAMBDAS, BiasedMF, fold_in
 from pipeline.learn.algorithms.biases import REG_USER, fit_biases
 from pipeline.learn.algorithms.itemknn import top_per_row
-from pipeline.learn.data.choice import first_best
+from pipeline.learn.data.choice import walk_grid
 from pipeline.learn.data.history import rating_matrix
 from pipeline.learn.ensemble.history_matrix import csr_arrays, csr_of
 from pipeline.learn.ensemble.term_alignment import follow_rows, follow_square
@@ -294,13 +294,17 @@ def choose_rating_term(
     users, items = rated["user"].to_numpy(), rated["item"].to_numpy()
     truth = rated["rating"].to_numpy(np.float64)
     coo = ratings.tocoo()
-    # the factor member's regularisation: the one whose folded-in users rate validation best
-    fits, errors = {}, {}
-    for lam in BIASED_MF_LAMBDAS:
+    # the factor member's regularisation: the one whose folded-in users rate validation best,
+    # walked to from the grid's middle (a fit is 15 rounds of solving every user and item)
+    fits: dict[float, BiasedMF] = {}
+
+    def fit_error(point: tuple[float, ...]) -> float:
+        lam = point[0]
         mf = fits[lam] = BiasedMF.fit(coo.row, coo.col, coo.data, ratings.shape, lam)
         folded = BiasedMF(mf.mean, fold_in(ratings, mf.item_factors, mf.mean, lam), mf.item_factors)
-        errors[lam] = float(np.sqrt(np.mean((folded.predict(users, items) - truth) ** 2)))
-    best = first_best(BIASED_MF_LAMBDAS, errors.__getitem__, lower_is_better=True)
+        return -float(np.sqrt(np.mean((folded.predict(users, items) - truth) ** 2)))
+
+    (best,) = walk_grid([BIASED_MF_LAMBDAS], fit_error)
     if chosen is not None:
         chosen["baseline_mf_rating_param"] = best
     return RatingTerm.fit(ratings, best, factors=fits[best]).blended_on(ratings, head, rated)

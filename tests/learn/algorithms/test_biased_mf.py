@@ -70,6 +70,6 @@ def test_biased_mf_solves_every_row_as_its_own_least_squares(
         return np.linalg.solve(x.T @ x + lam * len(cols) * np.eye(4), x.T @ y)
 
     expected = np.stack([one_row(r) for r in range(40)])
-    np.testing.assert_allclose(biased_mf._biased_side(ratings, other, lam), expected, atol=1e-9)
+    np.testing.assert_allclose(biased_mf.SidePlan(ratings).solve(other, lam), expected, atol=1e-9)
     monkeypatch.setattr(biased_mf, "CHUNK_RATINGS", 10)
-    np.testing.assert_allclose(biased_mf._biased_side(ratings, other, lam), expected, atol=1e-9)
+    np.testing.assert_allclose(biased_mf.SidePlan(ratings).solve(other, lam), expected, atol=1e-9)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from pipeline.learn.data.choice import Best, first_best
+from pipeline.learn.data.choice import Best, first_best, walk_grid
 
 
 def test_the_first_of_the_best_wins_either_way_round() -> None:
@@ -27,3 +27,31 @@ def test_an_incumbent_keeps_its_place_on_a_tie_and_a_guard_rules_out() -> None:
     assert best.choice == "incumbent"
     best.offer(0.4, "better", math.nan)  # no cold items to keep: allowed
     assert (best.score, best.choice) == (0.4, "better")
+
+
+def test_a_walk_scores_only_the_points_on_its_way_to_a_unimodal_best() -> None:
+    axes = [(10, 20, 30, 40, 50, 60), (1, 2, 3, 4, 5)]
+    asked: list[tuple[int, ...]] = []
+
+    def score(point: tuple[int, ...]) -> float:
+        asked.append(point)
+        return -abs(point[0] - 20) - abs(point[1] - 5)  # best at (20, 5)
+
+    assert walk_grid(axes, score) == (20, 5)
+    assert len(asked) == len(set(asked)) < 6 * 5 / 2
+
+
+def test_a_walk_keeps_the_earlier_point_of_a_tie_and_starts_where_it_is_told() -> None:
+    flat = {10: 0.5, 20: 0.5, 30: 0.5, 40: 0.1}
+    assert walk_grid([tuple(flat)], lambda p: flat[p[0]]) == (10,)
+    asked: list[int] = []
+
+    def score(point: tuple[int, ...]) -> float:
+        asked.append(point[0])
+        return {10: 0.1, 20: 0.3, 30: 0.2, 40: 0.9}[point[0]]
+
+    # a dip between the start and the real best: the walk stops at the local best
+    assert walk_grid([(10, 20, 30, 40)], score, start=[1]) == (20,)
+    assert sorted(asked) == [10, 20, 30]
+    with pytest.raises(ValueError, match="no candidate"):
+        walk_grid([()], score)

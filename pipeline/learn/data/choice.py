@@ -55,9 +55,10 @@ def walk_grid(
         moved = False
         for a, axis in enumerate(axes):
             while True:
-                # the neighbours in grid order, so a tie goes to the earlier point
+                # the neighbours in grid order, so a tie goes to the earlier point (even of
+                # points all ruled out: -inf)
                 near = [i for i in (at[a] - 1, at[a], at[a] + 1) if 0 <= i < len(axis)]
-                best = first_best(near, lambda i, a=a: scored([*at[:a], i, *at[a + 1 :]]))
+                best = max(near, key=lambda i, a=a: (scored([*at[:a], i, *at[a + 1 :]]), -i))
                 if best == at[a]:
                     break
                 at[a], moved = best, True

@@ -55,3 +55,7 @@ def test_a_walk_keeps_the_earlier_point_of_a_tie_and_starts_where_it_is_told() -
     assert sorted(asked) == [10, 20, 30]
     with pytest.raises(ValueError, match="no candidate"):
         walk_grid([()], score)
+
+
+def test_a_walk_over_points_all_ruled_out_ties_down_to_the_first() -> None:
+    assert walk_grid([(1, 2, 3), (4, 5)], lambda p: -math.inf) == (1, 4)

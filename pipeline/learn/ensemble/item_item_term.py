@@ -183,9 +183,9 @@ def choose_item_item_term(
     towers' to find: `COLD_TOLERANCE`); None when none beats the towers alone (or `off`).
 
     With `twin`, the search also makes the choice of the term's baseline twin (`ease` or
-    `itemknn`, and its `_recent` variant): its grid, which holds the term's, is fitted here (its
-    points beyond the term's range only while they gain: `TwinSearch.extend`) and each fit
-    scored alone on the same slice, so a night fits each grid point once at most."""
+    `itemknn`, and its `_recent` variant): its grid, which holds the term's, is walked here
+    (`TwinSearch.walk`: outward from its middle only while the term or the twin gains) and each
+    fit scored alone on the same slice, so a night fits each grid point once at most."""
     kind = item_item_kind(kind, shape[1])
     if kind == "off" or not len(events):
         return None
@@ -200,10 +200,11 @@ def choose_item_item_term(
     twin_grid = () if twin is None else EASE_LAMBDAS if kind == "ease" else ITEMKNN_KS
     searcher = TwinSearch(kind, events, shape, [float(p) for p in twin_grid])
     term_grid = [float(p) for p in grid]
-    for param in sorted({*term_grid, *searcher.inside(term_grid)}):
+
+    def visit(param: float) -> None:
         model = searcher.fit(param, judge)
         if param not in term_grid:
-            continue
+            return
         if kind == "itemknn" and param > keep:  # the term keeps `keep` neighbours at most
             model = searcher.fit_kept(param, keep)
         weights = _kept(model, keep, events, texts)
@@ -215,21 +216,22 @@ def choose_item_item_term(
             judge,
             best,
             [
-                lambda h=h, p=param, w=weights: ItemItemTerm(kind, p, h, 1.0, w).scorer_of(
+                lambda h=h: ItemItemTerm(kind, param, h, 1.0, weights).scorer_of(
                     searcher.history(h)
                 )
                 for h in ITEM_ITEM_HALF_LIVES
             ],
             ITEM_ITEM_WEIGHTS,
             towers,
-            lambda i, scale, p=param, w=weights: ItemItemTerm(
-                kind, p, ITEM_ITEM_HALF_LIVES[i], scale, w
-            ),
+            lambda i, scale: ItemItemTerm(kind, param, ITEM_ITEM_HALF_LIVES[i], scale, weights),
         )
+
+    searcher.walk(
+        sorted({*term_grid, *searcher.grid}),
+        visit,
+        lambda param: best.choice is not None and best.choice.param == param,
+    )
     if twin is not None:
-        below, above = searcher.beyond(term_grid)
-        searcher.extend(min(term_grid), below, judge)
-        searcher.extend(max(term_grid), above, judge)
         twin.update(searcher.choices())
     chosen = best.choice
     if chosen is None:

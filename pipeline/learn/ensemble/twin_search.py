@@ -7,14 +7,16 @@ then reuses the choice (`baseline_<name>_param`, as a warm night reuses its pare
 The term's grid is within the baseline's (`ITEM_ITEM_LAMBDAS` in `EASE_LAMBDAS`, `ITEM_ITEM_KS`
 in `ITEMKNN_KS`), so the shared search fits no more than the baseline's own did, and the three
 EASE inverses the term used to fit again (a quarter of a minute each at 12,000 items) are gone.
-The baseline's points beyond the term's range are fitted outward from it only while the last
-one fitted leads the baseline's choice (`extend`): where EASE's best λ is 200, λ 10 is not fitted.
+The grid is walked (`walk`): its middle point and their neighbours first, then outward only
+while the last point fitted on a side leads the baseline's choice or the term's: where both
+choose EASE's λ 200, neither 10 nor 1000 is fitted.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import pandas as pd
 import scipy.sparse as sp
@@ -72,27 +74,29 @@ class TwinSearch:
         k = int(param) if keep is None else min(int(param), keep)
         return self.neighbours.fit(self.x, k)
 
-    def beyond(self, term_grid: list[float]) -> list[list[float]]:
-        """The twin's points outside the term's range, nearest first: those below its smallest
-        point, then those above its largest (`extend` fits them only while they still gain)."""
-        low, high = min(term_grid), max(term_grid)
-        below = sorted((p for p in self.grid if p < low), reverse=True)
-        return [below, sorted(p for p in self.grid if p > high)]
-
-    def inside(self, term_grid: list[float]) -> list[float]:
-        """The twin's points within the term's range: fitted with the term's."""
-        return [p for p in self.grid if min(term_grid) <= p <= max(term_grid)]
-
-    def extend(self, edge: float, side: list[float], judge: Judge) -> None:
-        """Fit the points of `side` (nearest to `edge` first) while the point before leads: a
-        λ or k past the best of the plain or the recency-weighted histories is not fitted. A
-        validation curve that rises again past a dip would be missed (the full grid scored
-        each point: at 12,000 items an EASE fit is a quarter of a minute)."""
-        for param in side:
-            if not self._leads(edge):
-                return
-            self.fit(param, judge)
-            edge = param
+    def walk(
+        self,
+        points: list[float],
+        visit: Callable[[float], None],
+        term_leads: Callable[[float], bool],
+    ) -> None:
+        """`visit` the middle of `points` (ascending) and its two neighbours, then the points
+        beyond them, nearest first, while the point visited before on that side leads: the
+        twin's choice of the plain or the recency-weighted histories, or the term's
+        (`term_leads`). A validation curve that rises again past a dip is missed (scoring every
+        point fitted every point: at 12,000 items an EASE fit is a quarter of a minute)."""
+        if not points:
+            return
+        mid = len(points) // 2
+        low, high = max(mid - 1, 0), min(mid + 1, len(points) - 1)
+        for param in points[low : high + 1]:
+            visit(param)
+        for edge, side in ((points[low], points[:low][::-1]), (points[high], points[high + 1 :])):
+            for param in side:
+                if not (self._leads(edge) or term_leads(edge)):
+                    break
+                visit(param)
+                edge = param
 
     def _fitted(self) -> list[float]:
         return [v for v in self.grid if (v, math.inf) in self.alone]
@@ -105,6 +109,8 @@ class TwinSearch:
         return plain, first_best(pairs, self.alone.__getitem__)
 
     def _leads(self, param: float) -> bool:
+        if not self._fitted():
+            return False  # no twin to search
         plain, (recent, _) = self._best()
         return param in (plain, recent)
 

@@ -29,12 +29,6 @@ MF_GRID_EVENTS = 4_000_000
 MF_GRID_LEAST = 2
 
 
-def grid_axes() -> list[tuple[float, ...]]:
-    """`MF_GRID`'s axes in the order of a point's fields, each ascending: its factors, L2
-    strengths and alphas (the factor term walks them)."""
-    return [tuple(sorted({p[i] for p in MF_GRID})) for i in (0, 1, 2)]
-
-
 def mf_grid(events: int) -> tuple[tuple[int, float, float], ...]:
     """The points of `MF_GRID` a night with `events` events searches, in `MF_GRID`'s order."""
     n = max(MF_GRID_LEAST, min(len(MF_GRID), MF_GRID_EVENTS // max(events, 1)))

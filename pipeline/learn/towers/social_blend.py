@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from pipeline.learn.data.choice import walk_grid
+from pipeline.learn.data.choice import first_best
 from pipeline.learn.data.judged import judged_users, kept_for
 from pipeline.learn.data.ranking import ranked_lists, seen_matrix
 from pipeline.metrics.functions import recall_at_k
@@ -54,8 +54,7 @@ def choose_text_weight(
     social: np.ndarray, texts: np.ndarray, known: np.ndarray, held: np.ndarray
 ) -> float:
     """The weight of `TEXT_WEIGHTS` with the best social recall@10 of the `held` pairs (both
-    directions), each user's `known` friends and themself excluded; ties go to the smaller.
-    The grid is walked from its middle (`walk_grid`)."""
+    directions), each user's `known` friends and themself excluded; ties go to the smaller."""
     if not len(held):
         return 0.0
     n = len(social)
@@ -73,23 +72,18 @@ def choose_text_weight(
     by_social = social[rows] @ social.T
     by_text = texts[rows] @ texts.T
     recalls: dict[float, float] = {}
+    for weight in TEXT_WEIGHTS:
 
-    def recall(point: tuple[float, ...]) -> float:
-        (weight,) = point
-
-        def score(r: np.ndarray) -> np.ndarray:
+        def score(r: np.ndarray, w: float = weight) -> np.ndarray:
             at = np.searchsorted(rows, r)  # `ranked_lists` asks for chunks of `rows` (sorted)
-            return by_social[at] + np.float32(weight) * by_text[at]
+            return by_social[at] + np.float32(w) * by_text[at]
 
         preds = ranked_lists(score, rows, K, exclude=exclude)
         recalls[weight] = recall_at_k(truth, preds, k=K)  # type: ignore[arg-type]
         log.debug(
             "social text weight %g: validation social recall@10 %.4f", weight, recalls[weight]
         )
-        return recalls[weight]
-
-    # walked from the middle of the grid (each weight ranks the judged users against all users)
-    (best,) = walk_grid([TEXT_WEIGHTS], recall)
+    best = first_best(TEXT_WEIGHTS, recalls.__getitem__)
     log.info(
         "social text weight %g: validation social recall@10 %.4f (%d held-out pairs)",
         best,

@@ -38,6 +38,11 @@ def test_a_users_factor_is_their_least_squares_solve_given_the_item_factors() ->
     np.testing.assert_allclose(scores, x[:2] @ y.T, rtol=1e-5)
     pairs = path.pair_scorer(events, 3)(np.array([0, 1]), np.array([5, 2]))
     np.testing.assert_allclose(pairs, [x[0] @ y[5], x[1] @ y[2]], rtol=1e-5)
+    # a judgement folds in only the users it asks for: the same bits as folding in everyone
+    for rows in (np.array([0, 1, 2]), np.array([2, 0]), np.array([1])):
+        np.testing.assert_array_equal(
+            path.judged_scorer(events, 3)(rows), path.scorer(events, 3)(rows)
+        )
 
 
 def test_tonights_event_changes_only_that_users_scores_without_a_refit() -> None:

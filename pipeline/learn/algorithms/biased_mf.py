@@ -4,6 +4,7 @@ factors are not kept but solved from their ratings whenever they are scored (`fo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,11 @@ import torch
 CHUNK_RATINGS = 262_144
 # the regularisation grid the baseline and the rating term choose from on validation
 BIASED_MF_LAMBDAS = (0.02, 0.05, 0.1, 0.2, 0.5)
+# a fit stops after `rounds` rounds, or sooner once a round lowers the training ratings' RMSE by
+# less than this (stars). ML-100K (u1): λ 0.1 stops after 10 rounds, its held-out RMSE 0.9311
+# against 0.9308 after 15; λ 0.05 after 11 (0.9825 against 0.9832), λ 0.2 after 8 (0.9411
+# against 0.9400)
+CONVERGED_RMSE = 0.002
 
 
 @dataclass
@@ -49,9 +55,15 @@ class BiasedMF:
         user_side, item_side = SidePlan(by_user), SidePlan(by_user.T.tocsr())
         p = np.hstack([rng.normal(0, 0.1, (shape[0], factors)), np.zeros((shape[0], 1))])
         q = np.hstack([rng.normal(0, 0.1, (shape[1], factors)), np.zeros((shape[1], 1))])
+        fitted = float("inf")
         for _ in range(rounds):
             p = user_side.solve(q, lam)
             q = item_side.solve(p, lam)
+            # the training ratings' RMSE after the round: stop once a round gains little
+            rmse = math.sqrt(item_side.squared_error / max(by_user.nnz, 1))
+            if fitted - rmse < CONVERGED_RMSE:
+                break
+            fitted = rmse
         return cls(mean, p, q)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -69,6 +81,7 @@ class SidePlan:
 
     def __init__(self, rows: sp.csr_matrix) -> None:
         self.n_rows, self.n_other = rows.shape
+        self.squared_error = 0.0  # the last `solve`'s: of its rows' ratings, given its factors
         counts = np.diff(rows.indptr)
         filled = np.flatnonzero(counts)
         size_class = np.ceil(np.log2(counts[filled])).astype(np.int64)
@@ -97,14 +110,22 @@ class SidePlan:
         bias = np.r_[other[:, -1], 0.0]
         eye = np.eye(k)
         out = np.zeros((self.n_rows, k))
+        self.squared_error = 0.0
         for batch, counts, cols, values in self.batches:
             x = torch.from_numpy(design[cols])  # batch x width x k
             target = torch.from_numpy(values - bias[cols])
             xt = x.transpose(1, 2)
             ridge = torch.from_numpy(lam * counts[:, None, None] * eye)
             gram = torch.baddbmm(ridge, xt, x)
-            solved = torch.linalg.solve(gram, torch.bmm(xt, target[..., None]))
+            rhs = torch.bmm(xt, target[..., None])
+            solved = torch.linalg.solve(gram, rhs)
             out[batch] = solved[..., 0].numpy()
+            # |Xw - t|² = tᵀt - 2 wᵀXᵀt + wᵀXᵀXw, from what the solve already holds
+            w = solved[..., 0]
+            fit = torch.bmm(gram - ridge, solved)[..., 0]
+            self.squared_error += float(
+                (target * target).sum() - 2 * (w * rhs[..., 0]).sum() + (w * fit).sum()
+            )
         return out
 
 

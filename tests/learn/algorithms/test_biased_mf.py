@@ -73,3 +73,37 @@ def test_biased_mf_solves_every_row_as_its_own_least_squares(
     np.testing.assert_allclose(biased_mf.SidePlan(ratings).solve(other, lam), expected, atol=1e-9)
     monkeypatch.setattr(biased_mf, "CHUNK_RATINGS", 10)
     np.testing.assert_allclose(biased_mf.SidePlan(ratings).solve(other, lam), expected, atol=1e-9)
+
+
+def test_a_solve_reports_its_rows_squared_error_and_a_fit_stops_once_rounds_gain_little(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import scipy.sparse as sp
+
+    from pipeline.learn.algorithms import biased_mf
+
+    rng = np.random.default_rng(3)
+    ratings = sp.random(30, 20, density=0.4, format="csr", random_state=2)
+    ratings.data = rng.integers(1, 6, ratings.nnz).astype(np.float64)
+    other = rng.normal(size=(20, 4))
+    plan = biased_mf.SidePlan(ratings)
+    solved = plan.solve(other, 0.1)
+    coo = ratings.tocoo()
+    design = np.hstack([other[:, :-1], np.ones((20, 1))])
+    predicted = np.sum(solved[coo.row] * design[coo.col], axis=1) + other[coo.col, -1]
+    assert plan.squared_error == pytest.approx(np.sum((coo.data - predicted) ** 2), rel=1e-9)
+    rounds: list[int] = []
+    real = biased_mf.SidePlan.solve
+
+    def counted(self: biased_mf.SidePlan, o: np.ndarray, lam: float) -> np.ndarray:
+        rounds.append(1)
+        return real(self, o, lam)
+
+    monkeypatch.setattr(biased_mf.SidePlan, "solve", counted)
+    coo = ratings.tocoo()
+    biased_mf.BiasedMF.fit(coo.row, coo.col, coo.data, (30, 20), 0.5, rounds=15)
+    assert len(rounds) // 2 < 15  # converged before the cap
+    monkeypatch.setattr(biased_mf, "CONVERGED_RMSE", -np.inf)  # never converged: every round
+    rounds.clear()
+    biased_mf.BiasedMF.fit(coo.row, coo.col, coo.data, (30, 20), 0.5, rounds=15)
+    assert len(rounds) == 30

@@ -7,9 +7,9 @@ then reuses the choice (`baseline_<name>_param`, as a warm night reuses its pare
 The term's grid is within the baseline's (`ITEM_ITEM_LAMBDAS` in `EASE_LAMBDAS`, `ITEM_ITEM_KS`
 in `ITEMKNN_KS`), so the shared search fits no more than the baseline's own did, and the three
 EASE inverses the term used to fit again (a quarter of a minute each at 12,000 items) are gone.
-The grid is walked (`walk`): its middle point and their neighbours first, then outward only
-while the last point fitted on a side leads the baseline's choice or the term's: where both
-choose EASE's λ 200, neither 10 nor 1000 is fitted.
+The grid is walked (`walk`): its middle point and the one above first, then outward only while
+the last point fitted on a side leads the baseline's choice or the term's: where both choose
+EASE's λ 200, neither 10 nor 1000 is fitted; where both choose 1000, neither 10 nor 50.
 """
 
 from __future__ import annotations
@@ -80,23 +80,29 @@ class TwinSearch:
         visit: Callable[[float], None],
         term_leads: Callable[[float], bool],
     ) -> None:
-        """`visit` the middle of `points` (ascending) and its two neighbours, then the points
-        beyond them, nearest first, while the point visited before on that side leads: the
-        twin's choice of the plain or the recency-weighted histories, or the term's
-        (`term_leads`). A validation curve that rises again past a dip is missed (scoring every
-        point fitted every point: at 12,000 items an EASE fit is a quarter of a minute)."""
+        """`visit` the middle of `points` (ascending) and the point above it, then upward while
+        the highest point visited leads, then downward from the middle while the lowest one
+        leads. A point leads when it is the twin's choice of the plain or the recency-weighted
+        histories, or the term's (`term_leads`). On a curve with one peak, a point above the
+        middle that beats it puts the peak above the middle: nothing below is fitted. A curve
+        that rises again past a dip is missed (scoring every point fitted every point: at
+        12,000 items an EASE fit is a quarter of a minute)."""
         if not points:
             return
         mid = len(points) // 2
-        low, high = max(mid - 1, 0), min(mid + 1, len(points) - 1)
-        for param in points[low : high + 1]:
-            visit(param)
-        for edge, side in ((points[low], points[:low][::-1]), (points[high], points[high + 1 :])):
-            for param in side:
-                if not (self._leads(edge) or term_leads(edge)):
-                    break
-                visit(param)
-                edge = param
+
+        def leads(param: float) -> bool:
+            return self._leads(param) or term_leads(param)
+
+        visit(points[mid])
+        top = mid
+        while top + 1 < len(points) and (top == mid or leads(points[top])):
+            top += 1
+            visit(points[top])
+        bottom = mid
+        while bottom > 0 and leads(points[bottom]):
+            bottom -= 1
+            visit(points[bottom])
 
     def _fitted(self) -> list[float]:
         return [v for v in self.grid if (v, math.inf) in self.alone]

@@ -37,6 +37,9 @@ from pipeline.metrics.functions import mae, rmse
 
 log = logging.getLogger(__name__)
 
+# fitted models a walk of a baseline's grid keeps at once (an EASE fit is items x items floats)
+KEPT_FITS = 3
+
 
 def collaborative_metrics(
     name: str,
@@ -114,13 +117,16 @@ def _tuned(
 ) -> dict[str, tuple[float, float]]:
     """Each variant's (parameter, half-life) by validation NDCG@10: every point of the grid,
     or (`walk`) the plain history's walk along the parameter, then the recency-weighted ones'
-    walk along both from there. A fit serves every history it is scored from; the last two are
-    kept (an EASE fit of 12,000 items is 600 MB and a quarter of a minute)."""
+    walk along both from there. A fit serves every history it is scored from; the three read
+    last are kept (an EASE fit of 12,000 items is 600 MB and a quarter of a minute, and a walk
+    along the half-lives reads the fits either side of its parameter again)."""
     histories: dict[float, sp.csr_matrix] = {}
     fits: OrderedDict[float, baselines.ItemScorer] = OrderedDict()
     scored: dict[tuple[float, float], float] = {}
 
     def ndcg(value: float, h: float) -> float:
+        if value in fits:
+            fits.move_to_end(value)  # read last: kept longest
         if (value, h) not in scored:
             if h not in histories:
                 histories[h] = weighted(tuning[0].train, h)
@@ -128,7 +134,7 @@ def _tuned(
                 if math.inf not in histories:
                     histories[math.inf] = weighted(tuning[0].train, math.inf)
                 fits[value] = fit(histories[math.inf], value)
-                while len(fits) > 2:
+                while len(fits) > KEPT_FITS:
                     fits.popitem(last=False)
             fits.move_to_end(value)
             model, x = fits[value], histories[h]

@@ -116,7 +116,7 @@ def _too_many_rows(snapshot: Snapshot) -> str | None:
         return None
     return (
         f"{rows:,} users + items > {baselines.BIASED_MF_MAX_ROWS:,}: one solve per user and "
-        "item, 15 rounds, 6 fits"
+        "item, up to 15 rounds, 4-8 fits"
     )
 
 

@@ -15,7 +15,7 @@
   what make iALS strong; on ML-100K it scores NDCG@10 0.197 tuned, 0.168 with the 64-factor
   solver this project had written itself); for
   ratings, biased MF (r = mean + b_u + b_i + p_u.q_i) by ALS with weighted-lambda regularisation
-  (Zhou et al. 2008; 32 factors, 15 rounds), its lambda tuned by validation RMSE.
+  (Zhou et al. 2008; 32 factors, up to 15 rounds), its lambda tuned by validation RMSE.
 
 The collaborative baselines (`ease`, `itemknn`) score zero on items without events: they are the
 strong yardstick for known items, `content` and `random_new` the ones for new items. Their
@@ -39,8 +39,8 @@ from pipeline.learn.algorithms.biases import fit_biases
 # with the co-occurring item pairs and the events.
 # Their grids (`EASE_LAMBDAS`, `ITEMKNN_KS`, and `RECENCY_HALF_LIVES` in `learn.data.history`)
 # live beside them: the item-item term searches its baseline twin's grid for it.
-# biased MF solves one small system per user and per item, 15 rounds, 6 fits: above this many
-# users + items a night would spend minutes on a baseline, so it is skipped
+# biased MF solves one small system per user and per item, up to 15 rounds, 4-8 fits: above this
+# many users + items a night would spend minutes on a baseline, so it is skipped
 BIASED_MF_MAX_ROWS = 100_000
 
 

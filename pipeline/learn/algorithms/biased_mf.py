@@ -60,7 +60,7 @@ class BiasedMF:
             p = user_side.solve(q, lam)
             q = item_side.solve(p, lam)
             # the training ratings' RMSE after the round: stop once a round gains little
-            rmse = math.sqrt(item_side.squared_error / max(by_user.nnz, 1))
+            rmse = math.sqrt(max(item_side.squared_error, 0.0) / max(by_user.nnz, 1))
             if fitted - rmse < CONVERGED_RMSE:
                 break
             fitted = rmse
@@ -104,6 +104,8 @@ class SidePlan:
         """Each row's factors and bias given the other side's: least squares on [q_i, 1]
         against r_ui - mean - b_i (the other side's bias is its last column)."""
         other = np.asarray(other, dtype=np.float64)
+        if len(other) != self.n_other:  # the padding row's index is the other side's size
+            raise ValueError(f"{len(other)} rows of factors for {self.n_other} columns")
         k = other.shape[1]
         # the padding row: zero design and zero target add nothing to a row's normal equations
         design = np.vstack([np.hstack([other[:, :-1], np.ones((len(other), 1))]), np.zeros(k)])

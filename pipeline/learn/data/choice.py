@@ -42,12 +42,15 @@ def walk_grid(
     if not axes or any(not axis for axis in axes):
         raise ValueError("no candidate to choose from")
     at = list(start) if start is not None else [len(axis) // 2 for axis in axes]
+    if len(at) != len(axes) or not all(0 <= i < len(a) for i, a in zip(at, axes, strict=True)):
+        raise ValueError(f"a walk's start {at} is not a point of the grid")
     memo: dict[tuple[int, ...], float] = {}
 
     def scored(index: list[int]) -> float:
         key = tuple(index)
         if key not in memo:
-            memo[key] = score(tuple(axis[i] for axis, i in zip(axes, key, strict=True)))
+            value = score(tuple(axis[i] for axis, i in zip(axes, key, strict=True)))
+            memo[key] = -math.inf if math.isnan(value) else value  # NaN: never the best
         return memo[key]
 
     moved = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -26,7 +27,7 @@ from pipeline.core.stopwatch import ITEM_ITEM, timed
 from pipeline.learn.algorithms.ease import EASE, EASE_LAMBDAS, EASE_MAX_ITEMS
 from pipeline.learn.algorithms.itemknn import ITEMKNN_KS, ItemKNN, top_per_row
 from pipeline.learn.algorithms.text_lending import lend_to_cold
-from pipeline.learn.data.choice import Best
+from pipeline.learn.data.choice import Best, first_best
 from pipeline.learn.data.history import RECENCY_HALF_LIVES, binary_matrix, recency_matrix
 from pipeline.learn.data.ranking import PairFn, ScoreFn
 from pipeline.learn.ensemble.history_matrix import (
@@ -201,6 +202,14 @@ def choose_item_item_term(
     searcher = TwinSearch(kind, events, shape, [float(p) for p in twin_grid])
     term_grid = [float(p) for p in grid]
 
+    # each λ or k's best sum the guard allows: the term's lead is the first best of them (beating
+    # the towers alone or not, so a walk toward a term that would win goes on)
+    walked: dict[float, float] = {}
+
+    def term_leads(param: float) -> bool:
+        tried = [p for p in sorted(walked) if walked[p] > -math.inf]
+        return bool(tried) and first_best(tried, walked.__getitem__) == param
+
     def visit(param: float) -> None:
         model = searcher.fit(param, judge)
         if param not in term_grid:
@@ -211,7 +220,7 @@ def choose_item_item_term(
         del model  # a dense EASE fit: items x items floats
         # the half-lives x weights walked: the judged users' scores once per half-life (the
         # weights only rescale them)
-        walk_terms(
+        walked[param] = walk_terms(
             f"item-item {kind} {param:g}",
             judge,
             best,
@@ -229,7 +238,7 @@ def choose_item_item_term(
     searcher.walk(
         sorted({*term_grid, *searcher.grid}),
         visit,
-        lambda param: best.choice is not None and best.choice.param == param,
+        term_leads,
     )
     if twin is not None:
         twin.update(searcher.choices())

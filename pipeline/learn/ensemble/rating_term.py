@@ -295,7 +295,7 @@ def choose_rating_term(
     truth = rated["rating"].to_numpy(np.float64)
     coo = ratings.tocoo()
     # the factor member's regularisation: the one whose folded-in users rate validation best,
-    # walked to from the grid's middle (a fit is 15 rounds of solving every user and item)
+    # walked to from the grid's middle (a fit is up to 15 rounds of solving every user and item)
     fits: dict[float, BiasedMF] = {}
 
     def fit_error(point: tuple[float, ...]) -> float:

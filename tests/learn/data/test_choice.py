@@ -59,3 +59,14 @@ def test_a_walk_keeps_the_earlier_point_of_a_tie_and_starts_where_it_is_told() -
 
 def test_a_walk_over_points_all_ruled_out_ties_down_to_the_first() -> None:
     assert walk_grid([(1, 2, 3), (4, 5)], lambda p: -math.inf) == (1, 4)
+
+
+def test_a_walk_never_ends_on_nan_and_refuses_a_start_outside_the_grid() -> None:
+    nan = float("nan")
+    scores = {0: 0.1, 1: nan, 2: 0.5, 3: 0.2}
+    assert walk_grid([(0, 1, 2, 3)], lambda p: scores[p[0]]) == (2,)
+    assert walk_grid([(0, 1, 2)], lambda p: {0: nan, 1: 0.5, 2: 0.2}[p[0]]) == (1,)
+    with pytest.raises(ValueError, match="not a point of the grid"):
+        walk_grid([(0, 1, 2)], lambda p: 0.0, start=[3])
+    with pytest.raises(ValueError, match="not a point of the grid"):
+        walk_grid([(0, 1, 2), (4, 5)], lambda p: 0.0, start=[1])

@@ -124,39 +124,40 @@ def _tuned(
     fits: OrderedDict[float, baselines.ItemScorer] = OrderedDict()
     scored: dict[tuple[float, float], float] = {}
 
+    def history(h: float) -> sp.csr_matrix:
+        if h not in histories:
+            histories[h] = weighted(tuning[0].train, h)
+        return histories[h]
+
     def ndcg(value: float, h: float) -> float:
         if value in fits:
             fits.move_to_end(value)  # read last: kept longest
         if (value, h) not in scored:
-            if h not in histories:
-                histories[h] = weighted(tuning[0].train, h)
             if value not in fits:
-                if math.inf not in histories:
-                    histories[math.inf] = weighted(tuning[0].train, math.inf)
-                fits[value] = fit(histories[math.inf], value)
+                fits[value] = fit(history(math.inf), value)
                 while len(fits) > KEPT_FITS:
                     fits.popitem(last=False)
-            fits.move_to_end(value)
-            model, x = fits[value], histories[h]
+            model, x = fits[value], history(h)
             ranked = tuning[1].ranking(lambda rows: model.scores(x, rows))
             scored[(value, h)] = ranked["ndcg_at_10"]
         return scored[(value, h)]
 
-    chosen: dict[str, tuple[float, float]] = {}
     if not walk:
+        every = sorted({h for hs in variants.values() for h in hs})
         for value in grid:  # each fit scored from every history while it is kept
-            for h in sorted({h for hs in variants.values() for h in hs}):
+            for h in every:
                 ndcg(value, h)
-        for variant, hs in variants.items():
-            pairs = [(value, h) for value in grid for h in hs]
-            chosen[variant] = first_best(pairs, lambda p: ndcg(*p))
-        return chosen
-    plain = None
+        return {
+            variant: first_best([(v, h) for v in grid for h in hs], lambda p: ndcg(*p))
+            for variant, hs in variants.items()
+        }
+    # the plain history's walk first (`variants` starts with it); the others start from its choice
+    chosen: dict[str, tuple[float, float]] = {}
+    start = None
     for variant, hs in variants.items():
-        start = None if plain is None else [grid.index(plain), len(hs) // 2]
-        point = walk_grid([grid, hs], lambda p: ndcg(*p), start=start)
-        chosen[variant] = (point[0], point[1])
-        plain = point[0] if plain is None else plain
+        value, h = walk_grid([grid, hs], lambda p: ndcg(*p), start=start)
+        chosen[variant] = (value, h)
+        start = start or [grid.index(value), len(hs) // 2]
     return chosen
 
 

@@ -215,6 +215,7 @@ def test_the_terms_search_makes_its_baseline_twins_choice_fitting_each_point_onc
     monkeypatch.setattr(ItemKNN, "fit", classmethod(counted_knn))
     again = choose_item_item_term(judge, fit_events, (N_USERS, N_ITEMS), kind)
     assert len(fitted) == len(set(fitted)) and set(fitted) <= set(own)
+    assert set(own[len(own) // 2 : len(own) // 2 + 2]) <= set(fitted)  # the middle and above
     # ... and ranks validation as well (which of tied points wins depends on the walk's order)
     assert again is not None
 
